@@ -1,0 +1,479 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Specificity ranks of selector terms: when several routes match, the higher rank wins.
+const (
+	rankNone = iota
+	rankDefault
+	rankContinent
+	rankCountry
+	rankRegion
+	rankASN
+	rankNet
+)
+
+// Finish precomputes what the query path needs from a domain's routes. The compiler calls it
+// once after filling Routes.
+func (d *Domain) Finish() {
+	d.nets, d.needNet, d.needASN, d.needGeo, d.hasDefault = nil, false, false, false, false
+	for _, r := range d.Routes {
+		s := &r.Selector
+		d.hasDefault = d.hasDefault || s.Default
+		d.nets = append(d.nets, s.Nets...)
+		d.needNet = d.needNet || len(s.Nets) > 0
+		d.needASN = d.needASN || len(s.ASNs) > 0
+		d.needGeo = d.needGeo || len(s.Regions)+len(s.Countries)+len(s.Continents) > 0 || r.Select == SelectNearest
+	}
+	slices.SortFunc(d.nets, func(a, b netip.Prefix) int { return a.Bits() - b.Bits() })
+}
+
+// HasDefault reports whether some route of the domain matches every client.
+func (d *Domain) HasDefault() bool { return d.hasDefault }
+
+// NeedsGeo reports whether answering needs the client's geo facts (continent, country,
+// region or location).
+func (d *Domain) NeedsGeo() bool { return d.needGeo }
+
+// NeedsASN reports whether answering needs the client's ASN.
+func (d *Domain) NeedsASN() bool { return d.needASN }
+
+// Match finds the route for a client: the most specific kind of matching term wins, the
+// longest prefix among nets, the first listed between equals. It returns nil when no route
+// matches (geo-fencing).
+func (d *Domain) Match(c *Client) *Route {
+	var best *Route
+	bestRank, bestBits := rankNone, -1
+	for _, r := range d.Routes {
+		rank, bits := r.Selector.match(c)
+		if rank > bestRank || (rank == bestRank && rank == rankNet && bits > bestBits) {
+			best, bestRank, bestBits = r, rank, bits
+		}
+	}
+	return best
+}
+
+func (s *Selector) match(c *Client) (rank, bits int) {
+	rank, bits = rankNone, -1
+	if s.Default {
+		rank = rankDefault
+	}
+	if !c.Known {
+		return rank, bits
+	}
+	for _, n := range s.Nets {
+		if n.Contains(c.Addr) && n.Bits() > bits {
+			rank, bits = rankNet, n.Bits()
+		}
+	}
+	if rank == rankNet {
+		return rank, bits
+	}
+	if c.ASNFound && slices.Contains(s.ASNs, c.ASN) {
+		return rankASN, bits
+	}
+	if !c.GeoFound {
+		return rank, bits
+	}
+	switch {
+	case c.Region != "" && slices.Contains(s.Regions, c.Region):
+		rank = rankRegion
+	case c.Country != "" && slices.Contains(s.Countries, c.Country):
+		rank = rankCountry
+	case c.Continent != "" && slices.Contains(s.Continents, c.Continent):
+		rank = rankContinent
+	}
+	return rank, bits
+}
+
+// Scope is the ECS SCOPE PREFIX-LENGTH of an answer for this client: the shortest prefix of
+// the client's address over which every fact the domain's routes look at is constant. It is
+// 0 when the answer does not depend on the client at all.
+func (d *Domain) Scope(c *Client) int {
+	if !c.Known {
+		return 0
+	}
+	s := 0
+	if d.needGeo {
+		s = max(s, factBits(c.GeoFound, c.GeoBits, c.Bits))
+	}
+	if d.needASN {
+		s = max(s, factBits(c.ASNFound, c.ASNBits, c.Bits))
+	}
+	// A net: term longer than s that overlaps the client's s-prefix splits it: clients
+	// inside and outside that net get different answers. Nets are sorted by length, so a
+	// single pass reaches the fixed point.
+	for _, n := range d.nets {
+		if n.Bits() <= s || n.Addr().Is4() != c.Addr.Is4() {
+			continue
+		}
+		if p, err := c.Addr.Prefix(s); err == nil && p.Overlaps(n) {
+			s = n.Bits()
+		}
+	}
+	return s
+}
+
+func factBits(found bool, bits, clientBits int) int {
+	if found && bits > 0 {
+		return bits
+	}
+	return clientBits
+}
+
+// Result is the outcome of picking for one query.
+type Result struct {
+	Pool     *Pool      // the (first) pool answered from; nil when no route matched
+	Addrs    []*Address // the addresses to answer, in order
+	FailOpen bool       // no pool of the route was available
+	Switched bool       // the route answers from another pool than last time (a failover)
+}
+
+// Pick chooses the pools and addresses of route r for client c. Addresses are filtered by
+// family first (CNAME pools ignore it). buf is reused for the result to avoid allocation.
+func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
+	var res Result
+	var first *Pool
+	switch r.Select {
+	case SelectAll:
+		for _, p := range r.Pools {
+			if p.Available() {
+				if first == nil {
+					first = p
+				}
+				buf = p.pick(fam, buf, false)
+			}
+		}
+	default:
+		first = r.choose(c)
+		if first != nil {
+			buf = first.pick(fam, buf, false)
+		}
+	}
+	if first == nil && len(r.Pools) > 0 {
+		first = r.Pools[0]
+		res.FailOpen = true
+		buf = first.pick(fam, buf, true)
+	}
+	res.Pool, res.Addrs = first, buf
+	// Only failover routes have a "current" pool whose change is news; weighted and
+	// nearest routes move between pools by design. Load first: the common case writes
+	// nothing, so the query path does not bounce a cache line between cores.
+	if r.Select == SelectFailover && first != nil {
+		if old := r.last.Load(); old != first {
+			r.last.Store(first)
+			res.Switched = old != nil
+		}
+	}
+	return res
+}
+
+// Last returns the pool the route answered from last, nil before the first answer.
+func (r *Route) Last() *Pool { return r.last.Load() }
+
+// Current returns the pool the route would answer from now for a client with no location
+// (for the status page): the first available in the route's order, or the fail-open pool.
+func (r *Route) Current() (p *Pool, failOpen bool) {
+	for _, p := range r.Pools {
+		if p.Available() {
+			return p, false
+		}
+	}
+	if len(r.Pools) == 0 {
+		return nil, true
+	}
+	return r.Pools[0], true
+}
+
+func (r *Route) choose(c *Client) *Pool {
+	switch r.Select {
+	case SelectWeighted:
+		total := 0
+		for _, p := range r.Pools {
+			if p.Available() {
+				total += p.Weight
+			}
+		}
+		if total <= 0 {
+			return nil
+		}
+		n := rand.IntN(total)
+		for _, p := range r.Pools {
+			if p.Available() {
+				if n -= p.Weight; n < 0 {
+					return p
+				}
+			}
+		}
+	case SelectNearest:
+		if !c.HasLoc {
+			break
+		}
+		var best *Pool
+		bestD := math.Inf(1)
+		for _, p := range r.Pools {
+			if !p.HasLocation || !p.Available() {
+				continue
+			}
+			if d := Distance(c.Lat, c.Lon, p.Lat, p.Lon); d < bestD {
+				best, bestD = p, d
+			}
+		}
+		if best != nil {
+			return best
+		}
+	case SelectFastest:
+		var best *Pool
+		var bestRTT int64 = math.MaxInt64
+		for _, p := range r.Pools {
+			if !p.Available() {
+				continue
+			}
+			rtt := int64(p.RTT())
+			if rtt == 0 {
+				rtt = math.MaxInt64 - 1 // unknown sorts after every measured pool
+			}
+			if best == nil || rtt < bestRTT {
+				best, bestRTT = p, rtt
+			}
+		}
+		return best
+	}
+	for _, p := range r.Pools {
+		if p.Available() {
+			return p
+		}
+	}
+	return nil
+}
+
+// pick appends the pool's answer for family fam to buf. failOpen treats every enabled
+// address as healthy (addresses forced down by an operator stay out unless that leaves none).
+func (p *Pool) pick(fam Family, buf []*Address, failOpen bool) []*Address {
+	var scratch [32]*Address
+	cand := scratch[:0]
+	for _, a := range p.Addrs {
+		if !p.CNAME && a.Family() != fam {
+			continue
+		}
+		if failOpen {
+			if !a.Disabled && a.Mode.Get() != ModeDown {
+				cand = append(cand, a)
+			}
+		} else if a.Up() {
+			cand = append(cand, a)
+		}
+	}
+	if failOpen && len(cand) == 0 {
+		for _, a := range p.Addrs {
+			if !a.Disabled && (p.CNAME || a.Family() == fam) {
+				cand = append(cand, a)
+			}
+		}
+	}
+	if len(cand) == 0 {
+		return buf
+	}
+	n := p.Answers
+	if p.CNAME {
+		n = 1
+	} else if n <= 0 {
+		n = 1
+		if p.LB == LBAll {
+			n = len(cand)
+		}
+	}
+	n = min(n, len(cand))
+
+	switch p.LB {
+	case LBAll:
+		k := int(p.rotate.Add(1)) % len(cand)
+		for i := range n {
+			buf = append(buf, cand[(k+i)%len(cand)])
+		}
+	case LBRandom:
+		for i := range n {
+			j := i + rand.IntN(len(cand)-i)
+			cand[i], cand[j] = cand[j], cand[i]
+			buf = append(buf, cand[i])
+		}
+	case LBFastest:
+		slices.SortStableFunc(cand, func(a, b *Address) int { return cmpRTT(a, b) })
+		buf = append(buf, cand[:n]...)
+	case LBPriority:
+		for i := range n {
+			// Among the remaining addresses of the lowest priority value, choose by weight.
+			lo := cand[i].Priority
+			for _, a := range cand[i+1:] {
+				lo = min(lo, a.Priority)
+			}
+			j := weightedIndex(cand[i:], func(a *Address) bool { return a.Priority == lo })
+			cand[i], cand[i+j] = cand[i+j], cand[i]
+			buf = append(buf, cand[i])
+		}
+	default: // LBWeighted: n distinct addresses, each draw proportional to weight
+		for i := range n {
+			j := weightedIndex(cand[i:], nil)
+			cand[i], cand[i+j] = cand[i+j], cand[i]
+			buf = append(buf, cand[i])
+		}
+	}
+	return buf
+}
+
+// weightedIndex draws an index of as proportionally to weight among those ok accepts.
+func weightedIndex(as []*Address, ok func(*Address) bool) int {
+	total := 0
+	for _, a := range as {
+		if ok == nil || ok(a) {
+			total += a.Weight
+		}
+	}
+	if total <= 0 {
+		return 0
+	}
+	n := rand.IntN(total)
+	for i, a := range as {
+		if ok == nil || ok(a) {
+			if n -= a.Weight; n < 0 {
+				return i
+			}
+		}
+	}
+	return 0
+}
+
+func cmpRTT(a, b *Address) int {
+	ra, rb := a.RTT(), b.RTT()
+	switch {
+	case ra == rb:
+		return 0
+	case ra == 0:
+		return 1
+	case rb == 0:
+		return -1
+	case ra < rb:
+		return -1
+	}
+	return 1
+}
+
+// Distance is the great-circle distance in km between two points given in degrees.
+func Distance(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371.0088
+	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
+	h := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
+}
+
+// ParseSelector parses a route's SELECTOR: `default` or comma-separated `kind:value` terms.
+func ParseSelector(text string) (Selector, error) {
+	s := Selector{Text: text}
+	for _, term := range strings.Split(text, ",") {
+		if err := s.AddTerm(strings.TrimSpace(term)); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// AddTerm adds one `kind:value` term (or `default`) to s, or reports what is wrong with it.
+func (s *Selector) AddTerm(term string) error {
+	if term == "default" {
+		s.Default = true
+		return nil
+	}
+	kind, val, ok := strings.Cut(term, ":")
+	if !ok || val == "" {
+		return errTerm(term, "expected default or continent:, country:, region:, asn:, net: followed by a value")
+	}
+	switch kind {
+	case "continent":
+		v := strings.ToUpper(val)
+		if !slices.Contains(continents, v) {
+			return errTerm(term, "continent must be one of AF, AN, AS, EU, NA, OC, SA")
+		}
+		s.Continents = append(s.Continents, v)
+	case "country":
+		v := strings.ToUpper(val)
+		if len(v) != 2 || !isAlpha(v) {
+			return errTerm(term, "country must be an ISO 3166-1 alpha-2 code such as DE")
+		}
+		s.Countries = append(s.Countries, v)
+	case "region":
+		v := strings.ToUpper(val)
+		cc, sub, ok := strings.Cut(v, "-")
+		if !ok || len(cc) != 2 || !isAlpha(cc) || len(sub) < 1 || len(sub) > 3 || !isAlnum(sub) {
+			return errTerm(term, "region must be an ISO 3166-2 code such as US-CA")
+		}
+		s.Regions = append(s.Regions, v)
+	case "asn":
+		v := strings.TrimPrefix(strings.ToUpper(val), "AS")
+		n, err := parseUint32(v)
+		if err != nil || n == 0 {
+			return errTerm(term, "asn must be a positive AS number such as 4134")
+		}
+		s.ASNs = append(s.ASNs, n)
+	case "net":
+		p, err := netip.ParsePrefix(val)
+		if err != nil {
+			return errTerm(term, "net must be a CIDR such as 203.0.113.0/24 or 2001:db8::/32")
+		}
+		s.Nets = append(s.Nets, p.Masked())
+	default:
+		return errTerm(term, "unknown selector kind "+`"`+kind+`"`+"; expected continent, country, region, asn or net")
+	}
+	return nil
+}
+
+var errNotNumber = errors.New("not a number")
+
+func errTerm(term, want string) error {
+	return fmt.Errorf("bad selector term %q: %s", term, want)
+}
+
+var continents = []string{"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < 'A' || s[i] > 'Z') && (s[i] < '0' || s[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseUint32(s string) (uint32, error) {
+	var n uint64
+	if s == "" || len(s) > 10 {
+		return 0, errNotNumber
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errNotNumber
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	if n > math.MaxUint32 {
+		return 0, errNotNumber
+	}
+	return uint32(n), nil
+}

@@ -1,0 +1,45 @@
+package policy
+
+import "strings"
+
+// Snapshot is one compiled configuration. It never changes after Compile; a reload builds a
+// new one and the plugin swaps an atomic pointer.
+type Snapshot struct {
+	Zones   []string // lower-case FQDNs
+	Domains []*Domain
+	Pools   []*Pool
+	TTL     uint32 // default answer TTL
+
+	domains map[string]*Domain
+	pools   map[string]*Pool
+}
+
+// Index builds the lookup tables; call once after filling Domains and Pools.
+func (s *Snapshot) Index() {
+	s.domains = make(map[string]*Domain, len(s.Domains))
+	for _, d := range s.Domains {
+		d.Finish()
+		s.domains[d.Name] = d
+	}
+	s.pools = make(map[string]*Pool, len(s.Pools))
+	for _, p := range s.Pools {
+		s.pools[p.Name] = p
+	}
+}
+
+// Domain returns the managed domain for a lower-case FQDN, or nil.
+func (s *Snapshot) Domain(fqdn string) *Domain { return s.domains[fqdn] }
+
+// Pool returns the pool called name, or nil.
+func (s *Snapshot) Pool(name string) *Pool { return s.pools[name] }
+
+// HasBelow reports whether some managed domain lies strictly below fqdn (which then is an
+// empty non-terminal: NODATA, not NXDOMAIN, per RFC 8020).
+func (s *Snapshot) HasBelow(fqdn string) bool {
+	for name := range s.domains {
+		if len(name) > len(fqdn) && strings.HasSuffix(name, fqdn) && name[len(name)-len(fqdn)-1] == '.' {
+			return true
+		}
+	}
+	return false
+}
