@@ -12,14 +12,24 @@ type Snapshot struct {
 
 	domains map[string]*Domain
 	pools   map[string]*Pool
+	ents    map[string]bool // names strictly above a managed domain
 }
 
 // Index builds the lookup tables; call once after filling Domains and Pools.
 func (s *Snapshot) Index() {
 	s.domains = make(map[string]*Domain, len(s.Domains))
+	s.ents = make(map[string]bool)
 	for _, d := range s.Domains {
 		d.Finish()
 		s.domains[d.Name] = d
+		for name := d.Name; ; {
+			_, parent, ok := strings.Cut(name, ".")
+			if !ok || parent == "" {
+				break
+			}
+			s.ents[parent] = true
+			name = parent
+		}
 	}
 	s.pools = make(map[string]*Pool, len(s.Pools))
 	for _, p := range s.Pools {
@@ -35,11 +45,4 @@ func (s *Snapshot) Pool(name string) *Pool { return s.pools[name] }
 
 // HasBelow reports whether some managed domain lies strictly below fqdn (which then is an
 // empty non-terminal: NODATA, not NXDOMAIN, per RFC 8020).
-func (s *Snapshot) HasBelow(fqdn string) bool {
-	for name := range s.domains {
-		if len(name) > len(fqdn) && strings.HasSuffix(name, fqdn) && name[len(name)-len(fqdn)-1] == '.' {
-			return true
-		}
-	}
-	return false
-}
+func (s *Snapshot) HasBelow(fqdn string) bool { return s.ents[fqdn] }
