@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -109,17 +110,39 @@ func (d *Domain) Scope(c *Client) int {
 		s = max(s, factBits(c.ASNFound, c.ASNBits, c.Bits))
 	}
 	// A net: term longer than s that overlaps the client's s-prefix splits it: clients
-	// inside and outside that net get different answers. Nets are sorted by length, so a
-	// single pass reaches the fixed point.
+	// inside and outside that net get different answers. The scope must then reach into
+	// the net (if it holds the client) or just past the first bit where the client leaves
+	// it. Nets are sorted by length, so a single pass reaches the fixed point.
 	for _, n := range d.nets {
 		if n.Bits() <= s || n.Addr().Is4() != c.Addr.Is4() {
 			continue
 		}
-		if p, err := c.Addr.Prefix(s); err == nil && p.Overlaps(n) {
+		if p, err := c.Addr.Prefix(s); err != nil || !p.Overlaps(n) {
+			continue
+		}
+		if n.Contains(c.Addr) {
 			s = n.Bits()
+		} else {
+			s = max(s, commonBits(c.Addr, n.Addr())+1)
 		}
 	}
 	return s
+}
+
+// commonBits counts the leading bits two addresses of one family share.
+func commonBits(a, b netip.Addr) int {
+	x, y := a.As16(), b.As16()
+	n := 0
+	if a.Is4() {
+		n = -96 // As16 maps IPv4 into ::ffff:0:0/96
+	}
+	for i := range x {
+		if d := x[i] ^ y[i]; d != 0 {
+			return n + bits.LeadingZeros8(d)
+		}
+		n += 8
+	}
+	return n
 }
 
 func factBits(found bool, bits, clientBits int) int {
@@ -476,4 +499,11 @@ func parseUint32(s string) (uint32, error) {
 		return 0, errNotNumber
 	}
 	return uint32(n), nil
+}
+
+// PickPool answers from one pool directly, as for a domain pinned to it by an operator. An
+// unavailable pool fails open.
+func PickPool(p *Pool, fam Family, buf []*Address) Result {
+	open := !p.Available()
+	return Result{Pool: p, Addrs: p.pick(fam, buf, open), FailOpen: open}
 }
