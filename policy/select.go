@@ -104,10 +104,10 @@ func (d *Domain) Scope(c *Client) int {
 	}
 	s := 0
 	if d.needGeo {
-		s = max(s, factBits(c.GeoFound, c.GeoBits, c.Bits))
+		s = max(s, factBits(c.GeoBits, c.Bits))
 	}
 	if d.needASN {
-		s = max(s, factBits(c.ASNFound, c.ASNBits, c.Bits))
+		s = max(s, factBits(c.ASNBits, c.Bits))
 	}
 	// A net: term longer than s that overlaps the client's s-prefix splits it: clients
 	// inside and outside that net get different answers. The scope must then reach into
@@ -145,8 +145,10 @@ func commonBits(a, b netip.Addr) int {
 	return n
 }
 
-func factBits(found bool, bits, clientBits int) int {
-	if found && bits > 0 {
+// factBits is the prefix over which a database fact holds: the database network's length
+// (for hits and misses alike), or the client's own when no lookup was made.
+func factBits(bits, clientBits int) int {
+	if bits > 0 {
 		return bits
 	}
 	return clientBits

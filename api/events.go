@@ -1,0 +1,75 @@
+package api
+
+import (
+	"sync"
+	"time"
+)
+
+// Event is something an operator wants to know happened.
+type Event struct {
+	ID      uint64    `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // health, failover, failopen, mode, pin, reload
+	Domain  string    `json:"domain,omitempty"`
+	Pool    string    `json:"pool,omitempty"`
+	Address string    `json:"address,omitempty"`
+	Healthy *bool     `json:"healthy,omitempty"`
+	Message string    `json:"message"`
+}
+
+// Events is a bounded ring of events with increasing ids. Events are rare (health changes,
+// failovers, overrides), so a mutex is fine.
+type Events struct {
+	mu   sync.Mutex
+	ring []Event
+	next uint64 // id of the next event; ids start at 1
+	head int    // index of the oldest event once the ring is full
+}
+
+// NewEvents makes a ring holding the last size events.
+func NewEvents(size int) *Events {
+	return &Events{ring: make([]Event, 0, max(size, 1)), next: 1}
+}
+
+// DefaultEvents is the process's ring; it outlives reloads.
+var DefaultEvents = NewEvents(1000)
+
+// Add records e, stamping id and time (unless set), and returns the id.
+func (ev *Events) Add(e Event) uint64 {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	e.ID = ev.next
+	ev.next++
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	if len(ev.ring) < cap(ev.ring) {
+		ev.ring = append(ev.ring, e)
+	} else {
+		ev.ring[ev.head] = e
+		ev.head = (ev.head + 1) % len(ev.ring)
+	}
+	return e.ID
+}
+
+// Since returns the events with ids above id that are still in the ring, oldest first.
+func (ev *Events) Since(id uint64) []Event {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	out := make([]Event, 0)
+	for i := range ev.ring {
+		e := ev.ring[(ev.head+i)%len(ev.ring)]
+		if e.ID > id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Last returns the id of the newest event, 0 if none.
+func (ev *Events) Last() uint64 {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.next - 1
+}

@@ -1,0 +1,395 @@
+package api
+
+import (
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/gtm-dns/coredns-gtm/healthcheck"
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+// Config is what the handler works with.
+type Config struct {
+	Token      string // "" = no authentication (bind to a trusted address)
+	PublicRead bool   // reads (status, events, the page) need no token
+	Store      *Store
+	Events     *Events
+	Snapshot   func() *policy.Snapshot // the configuration in force
+	Log        func(format string, args ...any)
+}
+
+//go:embed web
+var webFS embed.FS
+
+// maxBody bounds request bodies; the largest valid one is a few dozen bytes.
+const maxBody = 64 << 10
+
+type handler struct {
+	cfg    Config
+	mux    *http.ServeMux
+	static http.Handler
+}
+
+// NewHandler returns the admin API and status page.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Log == nil {
+		cfg.Log = func(string, ...any) {}
+	}
+	if cfg.Events == nil {
+		cfg.Events = DefaultEvents
+	}
+	h := &handler{cfg: cfg, mux: http.NewServeMux()}
+	sub, _ := fs.Sub(webFS, "web")
+	h.static = http.FileServerFS(sub)
+	h.mux.HandleFunc("GET /api/v1/status", h.status)
+	h.mux.HandleFunc("GET /api/v1/events", h.events)
+	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/addresses/{address}/mode", h.setMode)
+	h.mux.HandleFunc("PUT /api/v1/domains/{domain}/pin", h.setPin)
+	h.mux.HandleFunc("GET /{$}", h.page)
+	h.mux.HandleFunc("GET /app.js", h.page)
+	h.mux.HandleFunc("GET /style.css", h.page)
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.cfg.Log("admin API: panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	hd := w.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if h.cfg.Token != "" && !(read && h.cfg.PublicRead) && !h.authorized(r) {
+		hd.Set("WWW-Authenticate", `Bearer realm="coredns-gtm"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	_, pattern := h.mux.Handler(r)
+	if pattern == "" {
+		h.notFoundOrMethod(w, r)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *handler) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return false
+	}
+	got := strings.TrimSpace(auth[len(prefix):])
+	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
+}
+
+// notFoundOrMethod answers in JSON what ServeMux would answer in text.
+func (h *handler) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPut} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := h.mux.Handler(probe); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+strings.Join(allow, ", "))
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
+}
+
+func (h *handler) page(w http.ResponseWriter, r *http.Request) {
+	h.static.ServeHTTP(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// StatusDoc is the body of GET /api/v1/status.
+type StatusDoc struct {
+	Time      time.Time   `json:"time"`
+	Zones     []string    `json:"zones"`
+	Domains   []DomainDoc `json:"domains"`
+	Pools     []PoolDoc   `json:"pools"`
+	LastEvent uint64      `json:"last_event"`
+}
+
+// DomainDoc describes a managed domain.
+type DomainDoc struct {
+	Name   string     `json:"name"`
+	TTL    uint32     `json:"ttl"`
+	Pinned string     `json:"pinned"`
+	Routes []RouteDoc `json:"routes"`
+}
+
+// RouteDoc describes a route and the pool it selects now.
+type RouteDoc struct {
+	Selector string   `json:"selector"`
+	Select   string   `json:"select"`
+	Pools    []string `json:"pools"`
+	Current  string   `json:"current"`   // the pool answered now (a client of unknown location)
+	FailOpen bool     `json:"fail_open"` // no pool of the route is available
+}
+
+// PoolDoc describes a pool.
+type PoolDoc struct {
+	Name         string       `json:"name"`
+	Available    bool         `json:"available"`
+	Up           int          `json:"up"`
+	MinAvailable int          `json:"min_available"`
+	LB           string       `json:"lb"`
+	Weight       int          `json:"weight"`
+	HealthCheck  string       `json:"healthcheck"`
+	Location     *[2]float64  `json:"location,omitempty"`
+	RTTMillis    float64      `json:"rtt_ms"`
+	Addresses    []AddressDoc `json:"addresses"`
+}
+
+// AddressDoc describes an address of a pool.
+type AddressDoc struct {
+	Address    string     `json:"address"`
+	Up         bool       `json:"up"`      // may be answered now
+	Healthy    bool       `json:"healthy"` // the health checks' verdict (true without checks)
+	Checked    bool       `json:"checked"` // has a first probe verdict
+	Mode       string     `json:"mode"`
+	Disabled   bool       `json:"disabled"`
+	Weight     int        `json:"weight"`
+	Priority   int        `json:"priority"`
+	LastResult string     `json:"last_result"`
+	LastError  string     `json:"last_error"`
+	LastProbe  *time.Time `json:"last_probe"`
+	LastChange *time.Time `json:"last_change"`
+	RTTMillis  float64    `json:"rtt_ms"`
+	Probes     uint64     `json:"probes"`
+	Failures   uint64     `json:"failures"`
+}
+
+type statusReporter interface{ Status() healthcheck.Status }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// Status builds the status document of a snapshot.
+func Status(s *policy.Snapshot, ev *Events) StatusDoc {
+	doc := StatusDoc{Time: time.Now().UTC(), Zones: []string{}, Domains: []DomainDoc{}, Pools: []PoolDoc{}}
+	if ev != nil {
+		doc.LastEvent = ev.Last()
+	}
+	if s == nil {
+		return doc
+	}
+	doc.Zones = append(doc.Zones, s.Zones...)
+	for _, d := range s.Domains {
+		dd := DomainDoc{Name: d.Name, TTL: d.TTL, Pinned: d.Pin.Get(), Routes: []RouteDoc{}}
+		for _, r := range d.Routes {
+			rd := RouteDoc{Selector: r.Selector.Text, Select: r.Select.String(), Pools: []string{}}
+			for _, p := range r.Pools {
+				rd.Pools = append(rd.Pools, p.Name)
+			}
+			if p, failOpen := r.Current(); p != nil {
+				rd.Current, rd.FailOpen = p.Name, failOpen
+			}
+			if dd.Pinned != "" {
+				rd.Current, rd.FailOpen = dd.Pinned, false
+			}
+			dd.Routes = append(dd.Routes, rd)
+		}
+		doc.Domains = append(doc.Domains, dd)
+	}
+	for _, p := range s.Pools {
+		pd := PoolDoc{
+			Name: p.Name, Available: p.Available(), Up: p.UpCount(), MinAvailable: max(p.MinAvailable, 1),
+			LB: p.LB.String(), Weight: p.Weight, HealthCheck: p.HealthCheck, RTTMillis: ms(p.RTT()),
+			Addresses: []AddressDoc{},
+		}
+		if p.HasLocation {
+			pd.Location = &[2]float64{p.Lat, p.Lon}
+		}
+		for _, a := range p.Addrs {
+			ad := AddressDoc{
+				Address: a.Text, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
+				Disabled: a.Disabled, Weight: a.Weight, Priority: a.Priority,
+			}
+			if sr, ok := a.Health.(statusReporter); ok {
+				st := sr.Status()
+				ad.Healthy, ad.Checked = st.Healthy, st.Ready
+				ad.LastResult, ad.LastError = string(st.LastResult), st.LastError
+				ad.LastProbe, ad.LastChange = timePtr(st.LastProbe), timePtr(st.LastChange)
+				ad.RTTMillis, ad.Probes, ad.Failures = ms(st.RTT), st.Probes, st.Failures
+			}
+			pd.Addresses = append(pd.Addresses, ad)
+		}
+		doc.Pools = append(doc.Pools, pd)
+	}
+	return doc
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Status(h.cfg.Snapshot(), h.cfg.Events))
+}
+
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	var since uint64
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("since %q: expected an event id (a non-negative integer)", v))
+			return
+		}
+		since = n
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": h.cfg.Events.Since(since), "last": h.cfg.Events.Last()})
+}
+
+// decode reads a small JSON body strictly: one object, known fields only.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "bad JSON body: trailing data after the object")
+		return false
+	}
+	return true
+}
+
+func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
+	snap := h.cfg.Snapshot()
+	poolName, addrText := r.PathValue("pool"), r.PathValue("address")
+	var p *policy.Pool
+	if snap != nil {
+		p = snap.Pool(poolName)
+	}
+	if p == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
+		return
+	}
+	a := findAddress(p, addrText)
+	if a == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("pool %q has no address %q", poolName, addrText))
+		return
+	}
+	var body struct {
+		Mode *string `json:"mode"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if body.Mode == nil {
+		writeError(w, http.StatusBadRequest, `missing "mode": expected auto, up or down`)
+		return
+	}
+	m, ok := policy.ParseMode(*body.Mode)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *body.Mode))
+		return
+	}
+	if err := h.cfg.Store.SetMode(p.Name, a.Text, m); err != nil {
+		h.cfg.Log("admin API: could not persist mode of %s in pool %s: %v", a.Text, p.Name, err)
+		writeError(w, http.StatusInternalServerError, "could not persist the override: "+err.Error())
+		return
+	}
+	msg := fmt.Sprintf("address %s of pool %s set to mode %s", a.Text, p.Name, m)
+	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
+	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Message: msg})
+	writeJSON(w, http.StatusOK, map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()})
+}
+
+func findAddress(p *policy.Pool, text string) *policy.Address {
+	ip, ipErr := netip.ParseAddr(text)
+	for _, a := range p.Addrs {
+		if a.Text == text || strings.EqualFold(a.Text, strings.TrimSuffix(text, ".")) {
+			return a
+		}
+		if ipErr == nil && a.IP.IsValid() && a.IP == ip.Unmap() {
+			return a
+		}
+	}
+	return nil
+}
+
+func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
+	snap := h.cfg.Snapshot()
+	name := strings.ToLower(dns.Fqdn(r.PathValue("domain")))
+	var d *policy.Domain
+	if snap != nil {
+		d = snap.Domain(name)
+	}
+	if d == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no managed domain %q", r.PathValue("domain")))
+		return
+	}
+	var body struct {
+		Pool *string `json:"pool"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if body.Pool == nil {
+		writeError(w, http.StatusBadRequest, `missing "pool": expected a pool name, or "" to unpin`)
+		return
+	}
+	pool := *body.Pool
+	if pool != "" && snap.Pool(pool) == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", pool))
+		return
+	}
+	if err := h.cfg.Store.SetPin(d.Name, pool); err != nil {
+		h.cfg.Log("admin API: could not persist pin of %s: %v", d.Name, err)
+		writeError(w, http.StatusInternalServerError, "could not persist the pin: "+err.Error())
+		return
+	}
+	msg := fmt.Sprintf("domain %s pinned to pool %s", d.Name, pool)
+	if pool == "" {
+		msg = fmt.Sprintf("domain %s unpinned", d.Name)
+	}
+	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
+	h.cfg.Events.Add(Event{Kind: "pin", Domain: d.Name, Pool: pool, Message: msg})
+	writeJSON(w, http.StatusOK, map[string]any{"domain": d.Name, "pinned": pool})
+}

@@ -1,0 +1,116 @@
+// coredns-gtm status page: polls the admin API and renders it. No dependencies.
+"use strict";
+(function () {
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get("token")) {
+    sessionStorage.setItem("gtm-token", params.get("token"));
+    history.replaceState(null, "", location.pathname);
+  }
+  const token = sessionStorage.getItem("gtm-token");
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  let lastEvent = 0;
+  const events = [];
+
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v; else e.setAttribute(k, v);
+    }
+    for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(k == null ? "" : String(k)));
+    return e;
+  }
+  const badge = (text, cls) => el("span", { class: "badge " + (cls || "") }, text);
+  const ago = (t) => {
+    if (!t) return "never";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(t)) / 1000));
+    return s < 60 ? s + "s ago" : s < 3600 ? Math.round(s / 60) + "m ago" : Math.round(s / 3600) + "h ago";
+  };
+
+  async function get(path) {
+    const r = await fetch(path, { headers, cache: "no-store" });
+    if (r.status === 401) throw new Error("unauthorized: open this page as /#token=YOUR_TOKEN");
+    if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+    return r.json();
+  }
+
+  function render(st) {
+    const pools = st.pools;
+    const addrs = pools.flatMap((p) => p.addresses);
+    const avail = pools.filter((p) => p.available).length;
+    const up = addrs.filter((a) => a.up).length;
+    const overrides = addrs.filter((a) => a.mode !== "auto").length + st.domains.filter((d) => d.pinned).length;
+    const sum = document.getElementById("summary");
+    sum.replaceChildren(
+      el("span", {}, el("b", {}, st.domains.length), " domains"),
+      el("span", { id: "sum-pools" }, el("b", {}, avail + "/" + pools.length), " pools available"),
+      el("span", { id: "sum-addrs" }, el("b", {}, up + "/" + addrs.length), " addresses up"),
+      el("span", {}, el("b", {}, overrides), " overrides"),
+    );
+
+    const tbody = document.querySelector("#domains tbody");
+    const rows = [];
+    for (const d of st.domains) {
+      d.routes.forEach((r, i) => {
+        const now = el("td", {}, r.current || "—");
+        if (d.pinned) now.append(badge("pinned", "pin"));
+        if (r.fail_open) now.append(badge("fail-open", "failopen"));
+        rows.push(el("tr", { "data-domain": d.name },
+          el("td", {}, i === 0 ? d.name : ""), el("td", {}, r.selector), el("td", {}, r.select),
+          el("td", {}, r.pools.join(" → ")), now));
+      });
+    }
+    tbody.replaceChildren(...rows);
+
+    const cards = pools.map((p) => {
+      const table = el("table", {}, el("thead", {}, el("tr", {},
+        el("th", {}, ""), el("th", {}, "Address"), el("th", {}, "State"), el("th", {}, "Mode"),
+        el("th", {}, "RTT"), el("th", {}, "Last probe"), el("th", {}, "Changed"))));
+      const body = el("tbody");
+      for (const a of p.addresses) {
+        const cls = a.disabled ? "off" : !a.up ? "down" : p.healthcheck && !a.checked ? "pending" : "";
+        const state = a.disabled ? "disabled" : a.up ? "up" : "down";
+        const result = p.healthcheck ? (a.last_result || "pending") + (a.last_error ? ": " + a.last_error : "") : "no health check";
+        body.append(el("tr", { "data-address": a.address, "data-state": state },
+          el("td", {}, el("span", { class: "dot " + cls })),
+          el("td", {}, a.address, a.weight !== 1 ? el("span", { class: "muted" }, " w" + a.weight) : ""),
+          el("td", {}, badge(state, state === "up" ? "up" : "down")),
+          el("td", {}, a.mode === "auto" ? "auto" : badge(a.mode, "pin")),
+          el("td", { class: "num" }, a.rtt_ms ? a.rtt_ms.toFixed(2) + " ms" : "—"),
+          el("td", { class: "muted" }, result),
+          el("td", { class: "muted" }, ago(a.last_change))));
+      }
+      table.append(body);
+      return el("div", { class: "pool", "data-pool": p.name },
+        el("h3", {}, el("span", { class: "dot " + (p.available ? "" : "down") }), p.name,
+          badge(p.available ? "available" : "unavailable", p.available ? "up" : "down"),
+          el("span", { class: "meta" }, `${p.up}/${p.addresses.length} up · min ${p.min_available} · lb ${p.lb}` + (p.healthcheck ? " · " + p.healthcheck : ""))),
+        table);
+    });
+    document.getElementById("pools").replaceChildren(...cards);
+  }
+
+  function renderEvents() {
+    const list = document.getElementById("events");
+    const items = events.slice(-50).reverse().map((e) =>
+      el("li", {}, el("time", {}, new Date(e.time).toLocaleTimeString()), el("span", { class: "kind " + e.kind }, e.kind), el("span", {}, e.message)));
+    list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events yet")]));
+  }
+
+  async function tick() {
+    const banner = document.getElementById("banner");
+    try {
+      const [st, ev] = await Promise.all([get("api/v1/status"), get("api/v1/events?since=" + lastEvent)]);
+      render(st);
+      for (const e of ev.events) { events.push(e); lastEvent = Math.max(lastEvent, e.id); }
+      if (events.length > 200) events.splice(0, events.length - 200);
+      renderEvents();
+      banner.hidden = true;
+      document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    } catch (err) {
+      banner.textContent = "Cannot reach the admin API: " + err.message;
+      banner.hidden = false;
+    }
+  }
+  tick();
+  setInterval(tick, 2000);
+})();

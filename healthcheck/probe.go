@@ -1,0 +1,172 @@
+package healthcheck
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	probing "github.com/prometheus-community/pro-bing"
+)
+
+// Result is the outcome of one probe.
+type Result string
+
+// Probe outcomes.
+const (
+	ResultOK      Result = "ok"
+	ResultTimeout Result = "timeout"
+	ResultRefused Result = "refused"
+	ResultStatus  Result = "status" // unexpected HTTP status
+	ResultBody    Result = "body"   // body did not match
+	ResultTLS     Result = "tls"
+	ResultDNS     Result = "dns" // the address is a name that did not resolve
+	ResultError   Result = "error"
+)
+
+// maxBody bounds what is read of a response body: enough for a status page, never an
+// endless stream.
+const maxBody = 64 << 10
+
+// probe runs one check of addr under t within ctx's deadline.
+func probe(ctx context.Context, addr string, t *Template) (Result, error) {
+	switch t.Protocol {
+	case TCP:
+		return probeTCP(ctx, addr, t)
+	case ICMP:
+		return probeICMP(ctx, addr, t)
+	default:
+		return probeHTTP(ctx, addr, t)
+	}
+}
+
+func probeTCP(ctx context.Context, addr string, t *Template) (Result, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(t.port())))
+	if err != nil {
+		return classify(ctx, err), err
+	}
+	c.Close()
+	return ResultOK, nil
+}
+
+func probeHTTP(ctx context.Context, addr string, t *Template) (Result, error) {
+	host := t.Host
+	if host == "" {
+		host = addr
+	}
+	tlsConf := &tls.Config{InsecureSkipVerify: t.TLSInsecure} //nolint:gosec // operator's choice: tls_insecure
+	if net.ParseIP(host) == nil {
+		tlsConf.ServerName = host
+	} else if t.Host == "" {
+		tlsConf.ServerName = addr
+	}
+	tr := &http.Transport{
+		Proxy:                  nil, // never through a proxy: we judge the server itself
+		DialContext:            (&net.Dialer{}).DialContext,
+		TLSClientConfig:        tlsConf,
+		DisableKeepAlives:      true, // every probe a fresh connection: that is what detects a dead server
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 64 << 10,
+		ForceAttemptHTTP2:      false,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	scheme := "http"
+	if t.Protocol == HTTPS {
+		scheme = "https"
+	}
+	url := scheme + "://" + net.JoinHostPort(addr, strconv.Itoa(t.port())) + t.path()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return ResultError, err
+	}
+	if t.Host != "" {
+		req.Host = t.Host
+	}
+	req.Header.Set("User-Agent", "coredns-gtm healthcheck")
+	resp, err := client.Do(req)
+	if err != nil {
+		return classify(ctx, err), err
+	}
+	defer resp.Body.Close()
+	if !t.accepts(resp.StatusCode) {
+		return ResultStatus, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if t.Body == nil {
+		return ResultOK, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil && len(body) < maxBody {
+		return classify(ctx, err), err
+	}
+	if !t.Body.Match(body) {
+		return ResultBody, fmt.Errorf("body does not match %q", t.Body.String())
+	}
+	return ResultOK, nil
+}
+
+// icmpPrivileged says whether to use raw sockets: unprivileged ping sockets need the
+// process's group in net.ipv4.ping_group_range; root can always use raw sockets.
+var icmpPrivileged = os.Geteuid() == 0
+
+func probeICMP(ctx context.Context, addr string, t *Template) (Result, error) {
+	p, err := probing.NewPinger(addr)
+	if err != nil {
+		return classify(ctx, err), err
+	}
+	p.Count = 1
+	p.SetPrivileged(icmpPrivileged)
+	if dl, ok := ctx.Deadline(); ok {
+		p.Timeout = time.Until(dl)
+	}
+	if err := p.RunWithContext(ctx); err != nil {
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			return ResultError, fmt.Errorf("icmp needs root or net.ipv4.ping_group_range covering this process's group: %v", err)
+		}
+		return classify(ctx, err), err
+	}
+	if p.Statistics().PacketsRecv == 0 {
+		return ResultTimeout, errors.New("no echo reply")
+	}
+	return ResultOK, nil
+}
+
+// classify maps an error to a Result.
+func classify(ctx context.Context, err error) Result {
+	var dnsErr *net.DNSError
+	var tlsErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var alert tls.AlertError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return ResultTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ResultRefused
+	case errors.As(err, &dnsErr):
+		return ResultDNS
+	case errors.As(err, &tlsErr), errors.As(err, &recErr), errors.As(err, &alert):
+		return ResultTLS
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ResultTimeout
+	}
+	// Handshake failures below the typed errors (a stalled or garbled handshake) only say
+	// so in their text.
+	if msg := err.Error(); strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") {
+		return ResultTLS
+	}
+	return ResultError
+}

@@ -1,0 +1,113 @@
+// Package healthcheck probes servers (HTTP, HTTPS, TCP, ICMP) and keeps their health state.
+//
+// One prober runs per distinct (address, template), shared by every pool that uses it and
+// kept across configuration reloads through reference counting. The query path reads the
+// state through atomics only.
+package healthcheck
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol is how an address is probed.
+type Protocol string
+
+// Probe protocols.
+const (
+	HTTP  Protocol = "http"
+	HTTPS Protocol = "https"
+	TCP   Protocol = "tcp"
+	ICMP  Protocol = "icmp"
+)
+
+// CodeRange is an inclusive range of HTTP status codes.
+type CodeRange struct{ Lo, Hi int }
+
+// ParseExpect parses "200", "200-399", "200,204" or combinations such as "200-299,304".
+func ParseExpect(s string) ([]CodeRange, error) {
+	var out []CodeRange
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		if !isRange {
+			hi = lo
+		}
+		l, err1 := strconv.Atoi(lo)
+		h, err2 := strconv.Atoi(hi)
+		if err1 != nil || err2 != nil || l < 100 || h > 599 || l > h {
+			return nil, fmt.Errorf("bad status codes %q: expected codes from 100 to 599 such as 200, 200-399 or 200,204", part)
+		}
+		out = append(out, CodeRange{l, h})
+	}
+	return out, nil
+}
+
+// DefaultExpect is what a template without `expect` accepts.
+var DefaultExpect = []CodeRange{{200, 399}}
+
+// Template is a reusable health-check definition.
+type Template struct {
+	Name        string
+	Protocol    Protocol
+	Port        int            // 0: 80 for http, 443 for https
+	Path        string         // default "/"
+	Host        string         // Host header and TLS SNI; default: the address
+	Expect      []CodeRange    // default 200-399
+	Body        *regexp.Regexp // nil: no body check; matched against the first 64 KiB
+	TLSInsecure bool
+	Interval    time.Duration
+	Timeout     time.Duration
+	Fall, Rise  int
+}
+
+// Fingerprint is the template's identity across reloads: every field that changes how a
+// probe runs or is judged, but not the name.
+func (t *Template) Fingerprint() string {
+	body := ""
+	if t.Body != nil {
+		body = t.Body.String()
+	}
+	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s|%s|%d|%d", t.Protocol, t.port(), t.path(), t.Host,
+		t.expect(), body, t.TLSInsecure, t.Interval, t.Timeout, t.Fall, t.Rise)
+}
+
+func (t *Template) port() int {
+	switch {
+	case t.Port != 0:
+		return t.Port
+	case t.Protocol == HTTP:
+		return 80
+	case t.Protocol == HTTPS:
+		return 443
+	}
+	return 0
+}
+
+func (t *Template) path() string {
+	if t.Path == "" {
+		return "/"
+	}
+	return t.Path
+}
+
+func (t *Template) expect() []CodeRange {
+	if len(t.Expect) == 0 {
+		return DefaultExpect
+	}
+	return t.Expect
+}
+
+func (t *Template) accepts(code int) bool {
+	for _, r := range t.expect() {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Template) fall() int { return max(t.Fall, 1) }
+func (t *Template) rise() int { return max(t.Rise, 1) }

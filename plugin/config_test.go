@@ -1,0 +1,170 @@
+package gtm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+const goodConfig = `gtm gtm.example.net {
+    ttl 60
+    ecs off
+    fallthrough
+    healthcheck web {
+        protocol http
+        port 8080
+        path /healthz
+        host www.example.com
+        expect 200,204
+        body ^ok
+        interval 5s
+        timeout 1s
+        fall 2
+        rise 3
+    }
+    healthcheck ping {
+        protocol icmp
+    }
+    pool hz {
+        address 192.0.2.1 weight 3
+        address 192.0.2.2 priority 2 disabled
+        address 2001:db8::1
+        lb priority
+        answers 2
+        min_available 2
+        healthcheck web
+        location 30.27 120.15
+        weight 5
+    }
+    pool cn {
+        address edge.cdn.example.org
+        healthcheck ping
+    }
+    domain www.gtm.example.net {
+        route net:203.0.113.0/24,net:2001:db8::/32 cn hz select weighted
+        route default hz cn
+        ttl 10
+    }
+}`
+
+func TestParseGood(t *testing.T) {
+	cfg, err := parse(caddy.NewTestController("dns", goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ttl != 60 || cfg.ecs || len(cfg.zones) != 1 || cfg.zones[0] != "gtm.example.net." {
+		t.Fatalf("block settings: %+v", cfg)
+	}
+	w := cfg.checks["web"]
+	if w.Port != 8080 || w.Path != "/healthz" || w.Host != "www.example.com" || w.Interval != 5*time.Second ||
+		w.Timeout != time.Second || w.Fall != 2 || w.Rise != 3 || w.Body == nil || len(w.Expect) != 2 {
+		t.Fatalf("healthcheck web: %+v", w)
+	}
+	hz := cfg.pools[0]
+	if hz.lb != policy.LBPriority || hz.answers != 2 || hz.minAvailable != 2 || !hz.hasLoc || hz.weight != 5 || len(hz.addrs) != 3 {
+		t.Fatalf("pool hz: %+v", hz)
+	}
+	if a := hz.addrs[1]; a.priority != 2 || !a.disabled || a.weight != 1 {
+		t.Fatalf("address 2: %+v", a)
+	}
+	if a := hz.addrs[0]; a.weight != 3 || a.text != "192.0.2.1" {
+		t.Fatalf("address 1: %+v", a)
+	}
+	if cn := cfg.pools[1]; !cn.cname || cn.addrs[0].target != "edge.cdn.example.org." {
+		t.Fatalf("pool cn: %+v", cn)
+	}
+	d := cfg.domains[0]
+	if d.name != "www.gtm.example.net." || d.ttl != 10 || len(d.routes) != 2 {
+		t.Fatalf("domain: %+v", d)
+	}
+	if r := d.routes[0]; r.sel != policy.SelectWeighted || len(r.pools) != 2 || len(r.selector.Nets) != 2 {
+		t.Fatalf("route: %+v", r)
+	}
+}
+
+// Every broken config names the line and the offending token and says what was expected.
+func TestParseErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte(" \n"), 0o600)
+	cases := []struct {
+		name, body string
+		line       int
+		want       []string
+	}{
+		{"unknown directive", "bogus 1", 2, []string{`"bogus"`, "expected"}},
+		{"unknown pool", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default nope\n}", 6, []string{`"nope"`, "pools: a"}},
+		{"unknown template", "pool a {\n address 192.0.2.1\n healthcheck nope\n}", 4, []string{`"nope"`, "none defined"}},
+		{"duplicate pool", "pool a {\n address 192.0.2.1\n}\npool a {\n address 192.0.2.2\n}", 5, []string{"duplicate", `"a"`}},
+		{"duplicate template", "healthcheck h {\n protocol tcp\n port 1\n}\nhealthcheck h {\n protocol tcp\n port 1\n}", 6, []string{"duplicate", `"h"`}},
+		{"duplicate domain", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a\n}\ndomain WWW.gtm.example.net {\n route default a\n}", 8, []string{"duplicate"}},
+		{"bad address", "pool a {\n address 192.0.2.300\n}", 3, []string{`"192.0.2.300"`, "expected an IPv4 or IPv6 address"}},
+		{"mixed pool", "pool a {\n address 192.0.2.1\n address x.example.org\n}", 4, []string{"either IP addresses or domain names"}},
+		{"bad selector", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route country:Germany a\n}", 6, []string{`"country:Germany"`, "ISO 3166-1"}},
+		{"bad net", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route net:10.0.0.0/40 a\n}", 6, []string{"net:10.0.0.0/40", "CIDR"}},
+		{"zero weight", "pool a {\n address 192.0.2.1 weight 0\n}", 3, []string{`"0"`, "from 1"}},
+		{"negative weight", "pool a {\n address 192.0.2.1\n weight -2\n}", 4, []string{`"-2"`, "from 1"}},
+		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 2, []string{"timeout 2s must be less than interval 2s"}},
+		{"tcp without port", "healthcheck h {\n protocol tcp\n}", 2, []string{"tcp needs a port"}},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp or icmp"}},
+		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", 4, []string{`"700"`}},
+		{"bad regexp", "healthcheck h {\n protocol http\n body (\n}", 4, []string{"body", "("}},
+		{"domain outside zones", "pool a {\n address 192.0.2.1\n}\ndomain www.example.com {\n route default a\n}", 5, []string{"www.example.com", "outside the zones"}},
+		{"bad select", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a select closest\n}", 6, []string{`"closest"`, "failover"}},
+		{"geo selector without db", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route country:DE a\n}", 6, []string{"geoip database"}},
+		{"asn selector without db", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route asn:4134 a\n}", 6, []string{"asn database"}},
+		{"bad ttl", "ttl forever", 2, []string{`"forever"`}},
+		{"bad ecs", "ecs maybe", 2, []string{`"maybe"`, "on or off"}},
+		{"empty token", "api 127.0.0.1:8080 {\n token_file " + empty + "\n}", 3, []string{empty, "empty"}},
+		{"bad api address", "api localhost", 2, []string{`"localhost"`, "HOST:PORT"}},
+		{"unknown pool directive", "pool a {\n address 192.0.2.1\n color blue\n}", 4, []string{`"color"`}},
+		{"pool without address", "pool a {\n lb all\n}", 2, []string{"no address"}},
+		{"min_available above addresses", "pool a {\n address 192.0.2.1\n min_available 2\n}", 2, []string{"min_available 2"}},
+		{"domain without route", "domain www.gtm.example.net {\n ttl 5\n}", 2, []string{"no route"}},
+		{"bad lb", "pool a {\n address 192.0.2.1\n lb roundrobin\n}", 4, []string{`"roundrobin"`}},
+		{"bad location", "pool a {\n address 192.0.2.1\n location 91 0\n}", 4, []string{"latitude"}},
+		{"bad address option", "pool a {\n address 192.0.2.1 heavy\n}", 3, []string{`"heavy"`}},
+		{"bad port", "healthcheck h {\n protocol tcp\n port 70000\n}", 4, []string{`"70000"`}},
+		{"expect on tcp", "healthcheck h {\n protocol tcp\n port 80\n expect 200\n}", 2, []string{"only to http"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			input := "gtm gtm.example.net {\n" + tc.body + "\n}"
+			_, err := parse(caddy.NewTestController("dns", input))
+			if err == nil {
+				t.Fatalf("no error for\n%s", input)
+			}
+			msg := err.Error()
+			want := append([]string{"Testfile:" + itoa(tc.line) + " "}, tc.want...)
+			for _, w := range want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(goodConfig)
+	f.Add("gtm {\n pool a {\n address 192.0.2.1\n }\n}")
+	f.Add("gtm example.org {\n domain a.example.org {\n route default\n }\n}")
+	f.Add("gtm . {\n healthcheck h {\n protocol https\n expect 200-299,304\n }\n}")
+	f.Fuzz(func(t *testing.T, input string) {
+		// Must never panic; errors are fine.
+		parse(caddy.NewTestController("dns", input))
+	})
+}

@@ -1,0 +1,213 @@
+// Package gtm is the CoreDNS plugin of coredns-gtm: it answers managed domains with the
+// addresses of the best healthy servers for each client.
+package gtm
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+
+	"github.com/gtm-dns/coredns-gtm/geo"
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+// GTM is the plugin handler.
+type GTM struct {
+	Next plugin.Handler
+	Fall fall.F
+
+	ecs     bool
+	geo     *geo.DB
+	asn     *geo.DB
+	snap    atomic.Pointer[compiled]
+	started time.Time
+}
+
+// Name implements plugin.Handler.
+func (g *GTM) Name() string { return "gtm" }
+
+// ServeDNS implements plugin.Handler.
+func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	cs := g.snap.Load()
+	if cs == nil || len(r.Question) != 1 {
+		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	zone := plugin.Zones(cs.Zones).Matches(qname)
+	if zone == "" {
+		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+	d := cs.Domain(qname)
+	if d == nil && g.Fall.Through(qname) {
+		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	qtype := state.QType()
+
+	if d == nil {
+		switch {
+		case qname == zone && qtype == dns.TypeSOA:
+			m.Answer = []dns.RR{cs.soa(zone)}
+		case qname == zone && qtype == dns.TypeNS:
+			m.Answer = []dns.RR{cs.ns(zone)}
+		case qname == zone || cs.HasBelow(qname):
+			m.Ns = []dns.RR{cs.soa(zone)} // NODATA; an empty non-terminal per RFC 8020
+		default:
+			m.Rcode = dns.RcodeNameError
+			m.Ns = []dns.RR{cs.soa(zone)}
+		}
+		g.reply(&state, m, nil, 0)
+		return dns.RcodeSuccess, nil
+	}
+
+	var subnet *geo.ClientSubnet
+	var cl policy.Client
+	if g.ecs {
+		if o := r.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				e, ok := opt.(*dns.EDNS0_SUBNET)
+				if !ok {
+					continue
+				}
+				s, err := geo.ParseECS(e)
+				if err != nil {
+					return g.formErr(&state, r)
+				}
+				subnet = &s
+				break
+			}
+		}
+	}
+	if subnet != nil {
+		cl.Addr, cl.Bits, cl.Known = subnet.Addr, subnet.SourceBits, subnet.SourceBits > 0
+	} else {
+		cl.Addr, cl.Known = remoteAddr(w), true
+		cl.Bits = cl.Addr.BitLen()
+	}
+	if cl.Known && cl.Addr.IsValid() {
+		g.locate(d, &cl)
+	}
+
+	fam := policy.IPv4
+	if qtype == dns.TypeAAAA {
+		fam = policy.IPv6
+	}
+	var buf [8]*policy.Address
+	var res policy.Result
+	var route *policy.Route
+	pinned := false
+	if pin := d.Pin.Get(); pin != "" {
+		if p := cs.Pool(pin); p != nil {
+			res, pinned = policy.PickPool(p, fam, buf[:0]), true
+		}
+	}
+	if !pinned {
+		if route = d.Match(&cl); route != nil {
+			res = route.Pick(&cl, fam, buf[:0])
+		}
+	}
+	if res.Pool != nil {
+		cs.account(d, route, &res)
+	}
+
+	scope := 0
+	switch {
+	case len(res.Addrs) == 0:
+	case res.Pool.CNAME:
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(qname, dns.TypeCNAME, d.TTL), Target: res.Addrs[0].Target})
+	case qtype == dns.TypeA || qtype == dns.TypeAAAA:
+		for _, a := range res.Addrs {
+			if fam == policy.IPv4 {
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr(qname, dns.TypeA, d.TTL), A: a.IP.AsSlice()})
+			} else {
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(qname, dns.TypeAAAA, d.TTL), AAAA: a.IP.AsSlice()})
+			}
+		}
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{cs.soa(zone)}
+	} else if !pinned {
+		scope = d.Scope(&cl)
+	}
+	g.reply(&state, m, subnet, scope)
+	return dns.RcodeSuccess, nil
+}
+
+// locate fills in the client's geo facts, looking up only what the domain's routes use.
+func (g *GTM) locate(d *policy.Domain, cl *policy.Client) {
+	// The prefix length is known for misses too (the database network holding no data), and
+	// it bounds the ECS scope just the same.
+	if g.geo != nil && d.NeedsGeo() {
+		if loc, err := g.geo.City(cl.Addr); err == nil {
+			cl.GeoBits = loc.Prefix
+			if loc.Found {
+				cl.GeoFound = true
+				cl.Continent, cl.Country, cl.Region = loc.Continent, loc.Country, loc.Region
+				cl.HasLoc, cl.Lat, cl.Lon = loc.HasLocation, loc.Lat, loc.Lon
+			}
+		}
+	}
+	if g.asn != nil && d.NeedsASN() {
+		if n, bits, found, err := g.asn.ASN(cl.Addr); err == nil {
+			cl.ASNBits = bits
+			cl.ASNFound, cl.ASN = found, n
+		}
+	}
+}
+
+// reply adds our OPT record (echoing ECS with scope when the query had one) and writes m.
+func (g *GTM) reply(state *request.Request, m *dns.Msg, subnet *geo.ClientSubnet, scope int) {
+	if state.Req.IsEdns0() != nil {
+		// Our own OPT, never the request's: SizeAndDo normalises it (size, DO bit) and keeps
+		// its options, so only the ECS answer we mean is echoed.
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		if subnet != nil {
+			o.Option = []dns.EDNS0{subnet.Echo(scope)}
+		}
+		m.Extra = append(m.Extra, o)
+		state.SizeAndDo(m)
+	}
+	m = state.Scrub(m)
+	state.W.WriteMsg(m)
+}
+
+// formErr answers a query whose ECS option is invalid (RFC 7871 section 7.1.1).
+func (g *GTM) formErr(state *request.Request, r *dns.Msg) (int, error) {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeFormatError)
+	g.reply(state, m, nil, 0)
+	return dns.RcodeSuccess, nil
+}
+
+func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+}
+
+// remoteAddr is the query's source address without the string round trip of request.IP.
+func remoteAddr(w dns.ResponseWriter) netip.Addr {
+	var ip net.IP
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return ap.Addr().Unmap()
+		}
+		return netip.Addr{}
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
+}

@@ -1,0 +1,117 @@
+package gtm
+
+import (
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/gtm-dns/coredns-gtm/healthcheck"
+)
+
+// Metrics exposed through CoreDNS's prometheus plugin. Labels are bounded by the
+// configuration (domains, pools, routes, addresses, templates), never by clients.
+var (
+	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "answers_total",
+		Help: "Answers for managed domains by domain, pool and route (route is the selector, or \"pinned\").",
+	}, []string{"domain", "pool", "route"})
+
+	failOpenTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "failopen_total",
+		Help: "Answers given while no pool of the route was available (fail-open).",
+	}, []string{"domain", "route"})
+
+	failoversTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "failovers_total",
+		Help: "Times a failover route switched to another pool.",
+	}, []string{"domain", "route"})
+
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probe_duration_seconds",
+		Help:    "Health probe duration by health-check template.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"healthcheck"})
+
+	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "probes_total",
+		Help: "Health probes by template and outcome (ok, timeout, refused, status, body, tls, dns, error).",
+	}, []string{"healthcheck", "result"})
+
+	healthChangesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "health_changes_total",
+		Help: "Health verdict changes by template and new state.",
+	}, []string{"healthcheck", "state"})
+)
+
+var (
+	addressHealthyDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_address_healthy",
+		"1 if the address may be answered (enabled, and healthy or forced up), else 0.", []string{"pool", "address"}, nil)
+	poolAvailableDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_pool_available",
+		"1 if at least min_available addresses of the pool are up, else 0.", []string{"pool"}, nil)
+	poolUpDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_pool_up_addresses",
+		"Addresses of the pool that may be answered.", []string{"pool"}, nil)
+	overridesDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_overrides",
+		"Manual overrides in force, by kind (mode, pin).", []string{"kind"}, nil)
+)
+
+// stateCollector reports gauges from the live snapshots at scrape time, so they can never
+// disagree with what the query path sees.
+type stateCollector struct{}
+
+func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- addressHealthyDesc
+	ch <- poolAvailableDesc
+	ch <- poolUpDesc
+	ch <- overridesDesc
+}
+
+func (stateCollector) Collect(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	modes, pins := 0, 0
+	for _, g := range liveInstances() {
+		cs := g.snap.Load()
+		if cs == nil {
+			continue
+		}
+		for _, p := range cs.Pools {
+			if seen[p.Name] {
+				continue
+			}
+			seen[p.Name] = true
+			up := 0
+			for _, a := range p.Addrs {
+				v := 0.0
+				if a.Up() {
+					v, up = 1, up+1
+				}
+				if a.Mode.Get() != 0 {
+					modes++
+				}
+				ch <- prometheus.MustNewConstMetric(addressHealthyDesc, prometheus.GaugeValue, v, p.Name, a.Text)
+			}
+			ch <- prometheus.MustNewConstMetric(poolUpDesc, prometheus.GaugeValue, float64(up), p.Name)
+			avail := 0.0
+			if p.Available() {
+				avail = 1
+			}
+			ch <- prometheus.MustNewConstMetric(poolAvailableDesc, prometheus.GaugeValue, avail, p.Name)
+		}
+		for _, d := range cs.Domains {
+			if d.Pin.Get() != "" {
+				pins++
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(modes), "mode")
+	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(pins), "pin")
+}
+
+var registerCollector sync.Once
+
+func observeProbe(t *healthcheck.Target, res healthcheck.Result, d float64) {
+	name := t.Template().Name
+	probeDuration.WithLabelValues(name).Observe(d)
+	probesTotal.WithLabelValues(name, string(res)).Inc()
+}

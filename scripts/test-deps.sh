@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs and does not find. Idempotent; quiet when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Headless browser for the status-page test (Debian's chromium).
+if ! command -v chromium >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing chromium (status page browser test)"
+		(apt-get update -qq || true) >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	else
+		echo "chromium is missing and cannot be installed here (need root and apt-get)" >&2
+	fi
+fi
+
+# Linter.
+if [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+	echo "installing staticcheck"
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+
+# A real public MaxMind-format database for the geo test against real data.
+if [ -f scripts/fetch-realdb.sh ]; then
+	bash scripts/fetch-realdb.sh >/dev/null
+fi
