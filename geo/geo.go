@@ -69,21 +69,27 @@ type cached struct {
 	asn    uint32
 }
 
-// Open opens a MaxMind-format database and works out what it holds.
+// Open opens a MaxMind-format database and works out what it holds. Errors name the path and
+// say what is wrong with it: missing, a directory, empty, not an mmdb, or corrupt.
 func Open(path string) (*DB, error) {
 	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("database %s does not exist", path)
-		}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("database %s does not exist", path)
+	case err != nil:
 		return nil, fmt.Errorf("database %s: %v", path, err)
-	}
-	if st.IsDir() {
+	case st.IsDir():
 		return nil, fmt.Errorf("database %s is a directory, not an mmdb file", path)
+	case st.Size() == 0:
+		return nil, fmt.Errorf("database %s is empty, not an mmdb file", path)
 	}
 	r, err := maxminddb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("database %s is not a readable MaxMind-format (mmdb) file: %v", path, err)
+	}
+	if v := r.Metadata.BinaryFormatMajorVersion; v != 2 {
+		r.Close()
+		return nil, fmt.Errorf("database %s has mmdb format version %d; only version 2 is supported", path, v)
 	}
 	d := &DB{path: path, r: r}
 	if d.kind, err = detect(r); err != nil {
@@ -155,8 +161,37 @@ func (rec *record) location() Location {
 	return l
 }
 
-// detect works out the kind from the metadata, else from the first records.
+// sampleSize is how many records Open decodes: enough to tell the kind of a database whose
+// metadata does not say and to catch a corrupt file at startup rather than on the query path,
+// without walking a whole 100 MB database on every reload.
+const sampleSize = 64
+
+// detect works out the kind from the metadata's database type (GeoIP2-City, GeoLite2-ASN,
+// DBIP-City-Lite, ip-location-db's "city ipv4", "country ipvAll", ...) and, when that says
+// nothing useful (GeoIP2-ISP, GeoIP2-Enterprise, home-made files), from the records.
 func detect(r *maxminddb.Reader) (Kind, error) {
+	var sampled Kind
+	n := 0
+	for res := range r.Networks() {
+		if n++; n > sampleSize {
+			break
+		}
+		var rec record
+		if err := res.Decode(&rec); err != nil {
+			return KindUnknown, fmt.Errorf("is corrupt: cannot decode the record of %s: %v", res.Prefix(), err)
+		}
+		if sampled != KindUnknown {
+			continue
+		}
+		switch l := rec.location(); {
+		case rec.ASN != 0:
+			sampled = KindASN
+		case l.HasLocation:
+			sampled = KindCity
+		case l.Country != "":
+			sampled = KindCountry
+		}
+	}
 	t := strings.ToLower(r.Metadata.DatabaseType)
 	switch {
 	case strings.Contains(t, "asn"):
@@ -165,34 +200,31 @@ func detect(r *maxminddb.Reader) (Kind, error) {
 		return KindCity, nil
 	case strings.Contains(t, "country"):
 		return KindCountry, nil
+	case sampled != KindUnknown:
+		return sampled, nil
+	case n == 0:
+		return KindUnknown, fmt.Errorf("database type %q holds no networks", r.Metadata.DatabaseType)
 	}
-	n := 0
-	for res := range r.Networks() {
-		if n++; n > 64 {
-			break
-		}
-		var rec record
-		if err := res.Decode(&rec); err != nil {
-			return KindUnknown, fmt.Errorf("cannot decode records: %v", err)
-		}
-		switch l := rec.location(); {
-		case rec.ASN != 0:
-			return KindASN, nil
-		case l.HasLocation:
-			return KindCity, nil
-		case l.Country != "":
-			return KindCountry, nil
-		}
-	}
-	return KindUnknown, fmt.Errorf("database type %q holds neither locations nor ASNs", r.Metadata.DatabaseType)
+	return KindUnknown, fmt.Errorf("database type %q holds neither locations (country_code, country.iso_code, location) nor ASNs (autonomous_system_number)", r.Metadata.DatabaseType)
 }
 
+// lookup returns the decoded record of ip (nil when the database has none) and the prefix
+// length of the network ip fell in, in ip's own family.
 func (d *DB) lookup(ip netip.Addr) (*cached, int, error) {
-	res := d.r.Lookup(ip.Unmap())
-	if err := res.Err(); err != nil {
-		return nil, 0, err
+	if !ip.IsValid() {
+		return nil, 0, fmt.Errorf("database %s: lookup of an invalid address", d.path)
 	}
-	bits := res.Prefix().Bits()
+	// IPv4-mapped IPv6 is the IPv4 client: look it up (and measure its prefix) as IPv4.
+	ip = ip.Unmap()
+	if ip.Is6() && d.r.Metadata.IPVersion == 4 {
+		// An IPv4-only database knows nothing of IPv6: every IPv6 client is alike to it.
+		return nil, 0, nil
+	}
+	res := d.r.Lookup(ip)
+	if err := res.Err(); err != nil {
+		return nil, 0, fmt.Errorf("database %s: lookup of %s: %v", d.path, ip, err)
+	}
+	bits := prefixBits(ip, res.Prefix())
 	if !res.Found() {
 		return nil, bits, nil
 	}
@@ -203,14 +235,25 @@ func (d *DB) lookup(ip netip.Addr) (*cached, int, error) {
 	}
 	var rec record
 	if err := res.Decode(&rec); err != nil {
-		return nil, bits, err
+		return nil, bits, fmt.Errorf("database %s: record of %s: %v", d.path, ip, err)
 	}
 	c := &cached{offset: off, loc: rec.location(), asn: rec.ASN}
 	slot.Store(c)
 	return c, bits, nil
 }
 
-// City looks up an address in a City or Country database.
+// prefixBits is the length of network p in ip's family. maxminddb already converts IPv6-tree
+// depths to IPv4 lengths, except where the lookup stopped above ::/96 (a tree without IPv4
+// data, or one record covering it): there the IPv4 address matched with a /0.
+func prefixBits(ip netip.Addr, p netip.Prefix) int {
+	if ip.Is4() && !p.Addr().Is4() {
+		return 0
+	}
+	return p.Bits()
+}
+
+// City looks up an address in a City or Country database. A miss is not an error: Found is
+// false and Prefix still says how far the miss extends, which bounds the ECS scope.
 func (d *DB) City(ip netip.Addr) (Location, error) {
 	c, bits, err := d.lookup(ip)
 	if err != nil || c == nil {
@@ -221,7 +264,8 @@ func (d *DB) City(ip netip.Addr) (Location, error) {
 	return l, nil
 }
 
-// ASN looks up an address in an ASN database.
+// ASN looks up an address in an ASN database; prefix is that of the matched network, as for
+// City.
 func (d *DB) ASN(ip netip.Addr) (asn uint32, prefix int, found bool, err error) {
 	c, bits, err := d.lookup(ip)
 	if err != nil || c == nil || c.asn == 0 {

@@ -25,6 +25,7 @@ type config struct {
 	zones   []string
 	geoip   string
 	asn     string
+	dbLine  map[string]int // line of the geoip and asn directives, for errors found at setup
 	ttl     uint32
 	ecs     bool
 	fall    fall.F
@@ -157,6 +158,10 @@ func parseDirective(c *caddy.Controller, cfg *config) error {
 		if len(args) != 1 {
 			return c.Errf("%s: expected one FILE argument, got %d", dir, len(args))
 		}
+		if cfg.dbLine == nil {
+			cfg.dbLine = map[string]int{}
+		}
+		cfg.dbLine[dir] = c.Line()
 		if dir == "geoip" {
 			cfg.geoip = args[0]
 		} else {

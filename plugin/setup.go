@@ -69,12 +69,12 @@ func setup(c *caddy.Controller) error {
 	}
 	g := &GTM{Fall: cfg.fall, ecs: cfg.ecs}
 	if cfg.geoip != "" {
-		if g.geo, err = openDB(c, cfg.geoip, "geoip", geo.KindCity, geo.KindCountry); err != nil {
+		if g.geo, err = openDB(c, cfg, cfg.geoip, "geoip", geo.KindCity, geo.KindCountry); err != nil {
 			return plugin.Error("gtm", err)
 		}
 	}
 	if cfg.asn != "" {
-		if g.asn, err = openDB(c, cfg.asn, "asn", geo.KindASN); err != nil {
+		if g.asn, err = openDB(c, cfg, cfg.asn, "asn", geo.KindASN); err != nil {
 			g.closeDBs()
 			return plugin.Error("gtm", err)
 		}
@@ -136,10 +136,11 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-func openDB(c *caddy.Controller, path, what string, kinds ...geo.Kind) (*geo.DB, error) {
+func openDB(c *caddy.Controller, cfg *config, path, what string, kinds ...geo.Kind) (*geo.DB, error) {
+	line := cfg.dbLine[what]
 	db, err := geo.Open(path)
 	if err != nil {
-		return nil, c.Errf("%s: %v", what, err)
+		return nil, errAt(c, line, "%s: %v", what, err)
 	}
 	for _, k := range kinds {
 		if db.Kind() == k {
@@ -147,7 +148,7 @@ func openDB(c *caddy.Controller, path, what string, kinds ...geo.Kind) (*geo.DB,
 		}
 	}
 	db.Close()
-	return nil, c.Errf("%s: %s is a %s database; expected %v", what, path, db.Kind(), kinds)
+	return nil, errAt(c, line, "%s: %s is a %s database; expected %v", what, path, db.Kind(), kinds)
 }
 
 func (g *GTM) closeDBs() {
