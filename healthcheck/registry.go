@@ -159,7 +159,7 @@ func (r *Registry) run(ctx context.Context, tg *Target) {
 		case <-ctx.Done():
 			return
 		}
-		res, err, took := tg.probeOnce(ctx)
+		res, took, err := tg.probeOnce(ctx)
 		<-r.sem
 		if ctx.Err() != nil {
 			return
@@ -177,7 +177,7 @@ func (r *Registry) run(ctx context.Context, tg *Target) {
 	}
 }
 
-func (tg *Target) probeOnce(ctx context.Context) (Result, error, time.Duration) {
+func (tg *Target) probeOnce(ctx context.Context) (Result, time.Duration, error) {
 	timeout := tg.tmpl.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -186,7 +186,7 @@ func (tg *Target) probeOnce(ctx context.Context) (Result, error, time.Duration) 
 	defer cancel()
 	start := time.Now()
 	res, err := probe(pctx, tg.addr, tg.tmpl)
-	return res, err, time.Since(start)
+	return res, time.Since(start), err
 }
 
 // record applies one probe result to the rise/fall state machine.

@@ -206,7 +206,7 @@ func TestProbesStopWhenPoolRemoved(t *testing.T) {
 		}
 		return ""
 	})
-	without := fmt.Sprintf(`.:0 {
+	without := `.:0 {
     bind 127.0.0.1
     gtm gtm.example.net {
         pool primary {
@@ -216,7 +216,7 @@ func TestProbesStopWhenPoolRemoved(t *testing.T) {
             route default primary
         }
     }
-}`)
+}`
 	if err := s.reload(without); err != nil {
 		t.Fatal(err)
 	}
