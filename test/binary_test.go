@@ -103,9 +103,9 @@ func TestBinaryExample(t *testing.T) {
 	}
 
 	run := func() func() {
-		var out bytes.Buffer
+		out := &syncBuffer{}
 		cmd := exec.Command(bin, "-conf", "Corefile.example")
-		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, &out, &out
+		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -162,4 +162,22 @@ func TestBinaryExample(t *testing.T) {
 	if got := join(answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA, subnet: "1.0.16.0/24"}))); !strings.HasPrefix(got, "127.0.3.") {
 		t.Fatalf("after a restart the pin to america is lost: %s", got)
 	}
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
