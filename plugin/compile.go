@@ -69,7 +69,7 @@ func compile(cfg *config, reg *healthcheck.Registry, store *api.Store) *compiled
 		tmpl := cfg.checks[pc.check]
 		for _, ac := range pc.addrs {
 			a := &policy.Address{
-				Text: ac.text, IP: ac.ip, Target: ac.target, Weight: ac.weight,
+				Text: ac.text, IP: ac.ip, Raw: ac.ip.AsSlice(), Target: ac.target, Weight: ac.weight,
 				Priority: ac.priority, Disabled: ac.disabled, Mode: store.ModeCell(pc.name, ac.text),
 			}
 			// Disabled addresses are never answered, so they are not probed either.

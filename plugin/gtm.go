@@ -41,7 +41,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
-	zone := plugin.Zones(cs.Zones).Matches(qname)
+	zone := cs.Zone(qname)
 	if zone == "" {
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
@@ -126,13 +126,15 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	case len(res.Addrs) == 0:
 	case res.Pool.CNAME:
 		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(qname, dns.TypeCNAME, d.TTL), Target: res.Addrs[0].Target})
-	case qtype == dns.TypeA || qtype == dns.TypeAAAA:
-		for _, a := range res.Addrs {
-			if fam == policy.IPv4 {
-				m.Answer = append(m.Answer, &dns.A{Hdr: hdr(qname, dns.TypeA, d.TTL), A: a.IP.AsSlice()})
-			} else {
-				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(qname, dns.TypeAAAA, d.TTL), AAAA: a.IP.AsSlice()})
-			}
+	case qtype == dns.TypeA:
+		m.Answer = make([]dns.RR, len(res.Addrs))
+		for i, a := range res.Addrs {
+			m.Answer[i] = &dns.A{Hdr: hdr(qname, dns.TypeA, d.TTL), A: a.Raw}
+		}
+	case qtype == dns.TypeAAAA:
+		m.Answer = make([]dns.RR, len(res.Addrs))
+		for i, a := range res.Addrs {
+			m.Answer[i] = &dns.AAAA{Hdr: hdr(qname, dns.TypeAAAA, d.TTL), AAAA: a.Raw}
 		}
 	}
 	if len(m.Answer) == 0 {

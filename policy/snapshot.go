@@ -37,6 +37,21 @@ func (s *Snapshot) Index() {
 	}
 }
 
+// Zone returns the longest of the snapshot's zones that holds qname (a lower-case FQDN), or
+// "". Unlike plugin.Zones.Matches it allocates nothing: this runs for every query.
+func (s *Snapshot) Zone(qname string) string {
+	best := ""
+	for _, z := range s.Zones {
+		if len(z) <= len(best) || len(z) > len(qname) {
+			continue
+		}
+		if z == "." || (strings.HasSuffix(qname, z) && (len(qname) == len(z) || qname[len(qname)-len(z)-1] == '.')) {
+			best = z
+		}
+	}
+	return best
+}
+
 // Domain returns the managed domain for a lower-case FQDN, or nil.
 func (s *Snapshot) Domain(fqdn string) *Domain { return s.domains[fqdn] }
 

@@ -6,6 +6,7 @@
 package policy
 
 import (
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,7 @@ func ParseSelect(s string) (SelectMode, bool) {
 type Address struct {
 	Text     string     // as written in the Corefile (canonical form), for the API and metrics
 	IP       netip.Addr // valid in address pools
+	Raw      net.IP     // IP in the form DNS records take, made once at compile time
 	Target   string     // FQDN in CNAME pools
 	Weight   int
 	Priority int
