@@ -52,7 +52,9 @@ func TestCityAndASN(t *testing.T) {
 		{"203.0.113.5", "AS", "SG", "", 24, true},
 		{"2001:db8:1::1", "EU", "FR", "FR-IDF", 48, true},
 		{"::ffff:8.8.8.8", "NA", "US", "US-CA", 24, true}, // IPv4-mapped IPv6 is the IPv4 address
+		{"127.2.0.1", "EU", "DE", "DE-HE", 16, true},      // loopback, for source-address tests
 		{"9.9.9.9", "", "", "", 0, false},
+		{"2001:db9::1", "", "", "", 0, false},
 	}
 	for _, tc := range cases {
 		l, err := c.City(netip.MustParseAddr(tc.ip))
