@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/coredns/caddy"
@@ -208,7 +210,7 @@ func BenchmarkServeDNSWeighted(b *testing.B) {
 }`)
 	m := new(dns.Msg)
 	m.SetQuestion("www.gtm.example.net.", dns.TypeA)
-	w := &test.ResponseWriter{}
+	w := &packWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -216,16 +218,35 @@ func BenchmarkServeDNSWeighted(b *testing.B) {
 	}
 }
 
+// BenchmarkServeDNSGeoECS is the geo path with ECS and health checks running (TCP probes
+// every 100 ms against a local listener), answers packed as the server packs them.
 func BenchmarkServeDNSGeoECS(b *testing.B) {
 	city, asn := geoDBs(b)
-	g := newTestGTM(b, geoBlock(city, asn))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	block := strings.Replace(geoBlock(city, asn), "    pool eu {", "    healthcheck hc {\n protocol tcp\n port "+port+"\n interval 100ms\n timeout 50ms\n }\n    pool eu {", 1)
+	block = strings.ReplaceAll(block, "        address 192.0.2.", "        healthcheck hc\n        address 127.0.0.")
+	g := newTestGTM(b, block)
 	qs := []*dns.Msg{
 		ecsQuery("www.gtm.example.net.", 1, 24, "81.2.69.0", 0),
 		ecsQuery("www.gtm.example.net.", 1, 24, "1.0.16.0", 0),
 		ecsQuery("www.gtm.example.net.", 1, 24, "8.8.8.0", 0),
 		ecsQuery("www.gtm.example.net.", 2, 48, "2001:db8:100::", 0),
 	}
-	w := &test.ResponseWriter{}
+	w := &packWriter{}
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
