@@ -26,6 +26,8 @@ lint:
 
 test: deps demo-db lint
 	GTM_REAL_COUNTRY_MMDB=$${GTM_REAL_COUNTRY_MMDB:-$(CURDIR)/.cache/realdb/country.mmdb} \
+	GTM_REAL_CITY_MMDB=$${GTM_REAL_CITY_MMDB:-$(CURDIR)/.cache/realdb/city.mmdb} \
+	GTM_REAL_ASN_MMDB=$${GTM_REAL_ASN_MMDB:-$(CURDIR)/.cache/realdb/asn.mmdb} \
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Longer fuzzing than the seed-corpus runs of `make test`.

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"math"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -405,15 +404,5 @@ func TestEmptyNonTerminal(t *testing.T) {
 	s.Index()
 	if !s.HasBelow("eu.gtm.example.net.") || s.HasBelow("www.eu.gtm.example.net.") || s.HasBelow("us.gtm.example.net.") {
 		t.Fatal("HasBelow")
-	}
-}
-
-func TestDistance(t *testing.T) {
-	// Frankfurt to Singapore is about 10,260 km; London to Paris about 344 km.
-	if d := Distance(50.11, 8.68, 1.35, 103.82); math.Abs(d-10260) > 60 {
-		t.Errorf("FRA-SIN %.0f km", d)
-	}
-	if d := Distance(51.507, -0.128, 48.857, 2.352); math.Abs(d-344) > 5 {
-		t.Errorf("LON-PAR %.0f km", d)
 	}
 }

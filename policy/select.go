@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/gtm-dns/coredns-gtm/geo"
 )
 
 // Specificity ranks of selector terms: when several routes match, the higher rank wins.
@@ -248,7 +250,7 @@ func (r *Route) choose(c *Client) *Pool {
 			if !p.HasLocation || !p.Available() {
 				continue
 			}
-			if d := Distance(c.Lat, c.Lon, p.Lat, p.Lon); d < bestD {
+			if d := geo.Distance(c.Lat, c.Lon, p.Lat, p.Lon); d < bestD {
 				best, bestD = p, d
 			}
 		}
@@ -389,15 +391,6 @@ func cmpRTT(a, b *Address) int {
 		return -1
 	}
 	return 1
-}
-
-// Distance is the great-circle distance in km between two points given in degrees.
-func Distance(lat1, lon1, lat2, lon2 float64) float64 {
-	const r = 6371.0088
-	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
-	dp, dl := p2-p1, (lon2-lon1)*math.Pi/180
-	h := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
 }
 
 // ParseSelector parses a route's SELECTOR: `default` or comma-separated `kind:value` terms.
