@@ -102,7 +102,7 @@ func probeHTTP(ctx context.Context, addr string, t *Template) (Result, error) {
 	}
 	defer resp.Body.Close()
 	if !t.accepts(resp.StatusCode) {
-		return ResultStatus, fmt.Errorf("status %d", resp.StatusCode)
+		return ResultStatus, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	if t.Body == nil {
 		return ResultOK, nil
