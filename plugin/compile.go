@@ -93,6 +93,10 @@ func compile(cfg *config, reg *healthcheck.Registry, store *api.Store) *compiled
 			}
 			d.Routes = append(d.Routes, r)
 			cs.failOpenAt[r] = new(atomic.Int64)
+			// Zero-valued series from the start, so rate() and alerts see them before the
+			// first failover.
+			failoversTotal.WithLabelValues(strings.TrimSuffix(dc.name, "."), rc.selector.Text)
+			failOpenTotal.WithLabelValues(strings.TrimSuffix(dc.name, "."), rc.selector.Text)
 		}
 		cs.Domains = append(cs.Domains, d)
 	}
