@@ -83,7 +83,14 @@ func Open(path string) (*DB, error) {
 	case st.Size() == 0:
 		return nil, fmt.Errorf("database %s is empty, not an mmdb file", path)
 	}
-	r, err := maxminddb.Open(path)
+	// Read into memory rather than mmap: a reload swaps handlers while queries may still be
+	// in flight on the old one, and an unmapped database would crash them. Memory is freed
+	// by the garbage collector once the last handler lets go.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %v", path, err)
+	}
+	r, err := maxminddb.OpenBytes(b)
 	if err != nil {
 		return nil, fmt.Errorf("database %s is not a readable MaxMind-format (mmdb) file: %v", path, err)
 	}
@@ -100,7 +107,9 @@ func Open(path string) (*DB, error) {
 }
 
 // Close releases the database.
-func (d *DB) Close() error { return d.r.Close() }
+// Close is a no-op kept for symmetry: the database lives in memory and is released with the
+// last reference, so a lookup racing a reload can never touch freed memory.
+func (d *DB) Close() error { return nil }
 
 // Kind says what the database holds.
 func (d *DB) Kind() Kind { return d.kind }

@@ -33,7 +33,12 @@ func start(t *testing.T, corefile string) *server {
 		t.Fatalf("could not start CoreDNS: %v\n%s", err, corefile)
 	}
 	s := &server{t: t, inst: inst, udp: udp, tcp: tcp}
-	t.Cleanup(func() { s.inst.Stop() })
+	// Stop alone leaves OnShutdown callbacks unrun (caddy runs them on signals and reloads):
+	// run them, as the binary does on SIGTERM, so probers and listeners stop with the test.
+	t.Cleanup(func() {
+		s.inst.ShutdownCallbacks()
+		s.inst.Stop()
+	})
 	return s
 }
 
