@@ -1,0 +1,192 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+func TestStoreRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	s, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := s.ModeCell("hz", "192.0.2.1")
+	pc := s.PinCell("www.example.net.")
+	if mc != s.ModeCell("hz", "192.0.2.1") || pc != s.PinCell("www.example.net.") {
+		t.Fatal("cells must be the same for the same key")
+	}
+	if err := s.SetMode("hz", "192.0.2.1", policy.ModeDown); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetPin("www.example.net.", "sg"); err != nil {
+		t.Fatal(err)
+	}
+	if mc.Get() != policy.ModeDown {
+		t.Fatal("the cell handed out earlier must see the change")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+	again, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ModeCell("hz", "192.0.2.1").Get() != policy.ModeDown || again.PinCell("www.example.net.").Get() != "sg" {
+		t.Fatal("overrides not loaded back")
+	}
+	if m, p := again.Overrides(); m != 1 || p != 1 {
+		t.Fatalf("overrides %d %d", m, p)
+	}
+	// Back to auto and unpinned: nothing left in force, and the file says so.
+	again.SetMode("hz", "192.0.2.1", policy.ModeAuto)
+	again.SetPin("www.example.net.", "")
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), "192.0.2.1") || strings.Contains(string(b), "sg") {
+		t.Fatalf("state file still holds cleared overrides: %s", b)
+	}
+}
+
+func TestStoreErrors(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.json")
+	os.WriteFile(corrupt, []byte(`{"version":1,"modes":{`), 0o600)
+	badMode := filepath.Join(dir, "badmode.json")
+	os.WriteFile(badMode, []byte(`{"version":1,"modes":{"p/a":"sideways"}}`), 0o600)
+	for path, want := range map[string]string{
+		corrupt: "is corrupt",
+		badMode: `mode "sideways"`,
+		filepath.Join(dir, "nodir", "state.json"): "does not exist",
+	} {
+		_, err := OpenStore(path)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Dir(path)) {
+			t.Errorf("OpenStore(%s) = %v, want an error naming it and saying %q", path, err, want)
+		}
+	}
+}
+
+func TestSharedStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.json")
+	a, err := SharedStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := SharedStore(path)
+	if a != b {
+		t.Fatal("one store per path")
+	}
+}
+
+func TestEventsRing(t *testing.T) {
+	ev := NewEvents(3)
+	for i := range 5 {
+		ev.Add(Event{Kind: "health", Message: fmt.Sprint(i)})
+	}
+	got := ev.Since(0)
+	if len(got) != 3 || got[0].ID != 3 || got[2].ID != 5 || got[2].Message != "4" {
+		t.Fatalf("ring: %+v", got)
+	}
+	if got := ev.Since(4); len(got) != 1 || got[0].ID != 5 {
+		t.Fatalf("since 4: %+v", got)
+	}
+	if ev.Last() != 5 || len(ev.Since(5)) != 0 {
+		t.Fatal("last")
+	}
+}
+
+func snapshot(store *Store) *policy.Snapshot {
+	p := &policy.Pool{Name: "hz", MinAvailable: 1, Weight: 1, Addrs: []*policy.Address{
+		{Text: "192.0.2.1", Weight: 1, Mode: store.ModeCell("hz", "192.0.2.1")},
+		{Text: "2001:db8::1", Weight: 1, Mode: store.ModeCell("hz", "2001:db8::1")},
+	}}
+	p.Addrs[0].IP = mustAddr("192.0.2.1")
+	p.Addrs[1].IP = mustAddr("2001:db8::1")
+	d := &policy.Domain{Name: "www.example.net.", Pin: store.PinCell("www.example.net."), Routes: []*policy.Route{{Selector: policy.Selector{Default: true, Text: "default"}, Pools: []*policy.Pool{p}}}}
+	s := &policy.Snapshot{Zones: []string{"example.net."}, Pools: []*policy.Pool{p}, Domains: []*policy.Domain{d}}
+	s.Index()
+	return s
+}
+
+// The token never reaches the log, whatever the request carries.
+func TestTokenNeverLogged(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	store, _ := OpenStore("")
+	snap := snapshot(store)
+	h := NewHandler(Config{Token: "top-secret-token", Store: store, Events: NewEvents(10), Snapshot: func() *policy.Snapshot { return snap },
+		Log: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, tok := range []string{"top-secret-token", "wrong-top-secret-token"} {
+		req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/pools/hz/addresses/2001:DB8::1/mode", strings.NewReader(`{"mode":"down"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) == 0 {
+		t.Fatal("the override was not logged")
+	}
+	for _, l := range logs {
+		if strings.Contains(l, "top-secret") {
+			t.Fatalf("token in the log: %s", l)
+		}
+	}
+	if snap.Pools[0].Addrs[1].Mode.Get() != policy.ModeDown {
+		t.Fatal("IPv6 address in another spelling not matched")
+	}
+}
+
+func TestListenerSharedAndReleased(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	a, err := Acquire(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Acquire(addr)
+	if err != nil || a != b {
+		t.Fatalf("second acquire: %v %v", err, a == b)
+	}
+	a.SetHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("one")) }))
+	b.SetHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("two")) }))
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	resp.Body.Read(buf)
+	resp.Body.Close()
+	if string(buf) != "two" {
+		t.Fatalf("the last handler set must serve: %q", buf)
+	}
+	a.Release()
+	if _, err := http.Get("http://" + addr + "/"); err != nil {
+		t.Fatal("one reference left: must still serve")
+	}
+	b.Release()
+	if l, err := net.Listen("tcp", addr); err != nil {
+		t.Fatalf("port not freed after the last release: %v", err)
+	} else {
+		l.Close()
+	}
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
