@@ -36,15 +36,19 @@ const (
 // endless stream.
 const maxBody = 64 << 10
 
-// probe runs one check of addr under t within ctx's deadline.
-func probe(ctx context.Context, addr string, t *Template) (Result, error) {
-	switch t.Protocol {
+// probe runs one check of the target within ctx's deadline. Only the target's prober
+// goroutine calls it.
+func (tg *Target) probe(ctx context.Context) (Result, error) {
+	switch tg.tmpl.Protocol {
 	case TCP:
-		return probeTCP(ctx, addr, t)
+		return probeTCP(ctx, tg.addr, tg.tmpl)
 	case ICMP:
-		return probeICMP(ctx, addr, t)
+		return probeICMP(ctx, tg.addr, tg.tmpl)
 	default:
-		return probeHTTP(ctx, addr, t)
+		if tg.client == nil {
+			tg.client = newHTTPClient(tg.addr, tg.tmpl)
+		}
+		return probeHTTP(ctx, tg.client, tg.addr, tg.tmpl)
 	}
 }
 
@@ -58,7 +62,10 @@ func probeTCP(ctx context.Context, addr string, t *Template) (Result, error) {
 	return ResultOK, nil
 }
 
-func probeHTTP(ctx context.Context, addr string, t *Template) (Result, error) {
+// newHTTPClient builds the client of one target once: making a Transport per probe costs
+// more than the probe itself at thousands of targets. Keep-alives stay off, so every probe
+// still opens a fresh connection, which is what detects a dead server.
+func newHTTPClient(addr string, t *Template) *http.Client {
 	host := t.Host
 	if host == "" {
 		host = addr
@@ -66,23 +73,22 @@ func probeHTTP(ctx context.Context, addr string, t *Template) (Result, error) {
 	tlsConf := &tls.Config{InsecureSkipVerify: t.TLSInsecure} //nolint:gosec // operator's choice: tls_insecure
 	if net.ParseIP(host) == nil {
 		tlsConf.ServerName = host
-	} else if t.Host == "" {
-		tlsConf.ServerName = addr
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // never through a proxy: we judge the server itself
 		DialContext:            (&net.Dialer{}).DialContext,
 		TLSClientConfig:        tlsConf,
-		DisableKeepAlives:      true, // every probe a fresh connection: that is what detects a dead server
+		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 64 << 10,
-		ForceAttemptHTTP2:      false,
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{
+	return &http.Client{
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Template) (Result, error) {
 	scheme := "http"
 	if t.Protocol == HTTPS {
 		scheme = "https"

@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,7 @@ type Target struct {
 
 	// only the prober goroutine touches these
 	okRun, failRun int
+	client         *http.Client // http(s) probes, made at the first one
 
 	mu     sync.Mutex
 	status Status
@@ -185,7 +187,7 @@ func (tg *Target) probeOnce(ctx context.Context) (Result, time.Duration, error) 
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := probe(pctx, tg.addr, tg.tmpl)
+	res, err := tg.probe(pctx)
 	return res, time.Since(start), err
 }
 
