@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/netip"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Token != "" && !(read && h.cfg.PublicRead) && !h.authorized(r) {
 		hd.Set("WWW-Authenticate", `Bearer realm="coredns-gtm"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	// ServeMux would redirect a non-canonical path ("//", "/../"); an API answers 404.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+		writeError(w, http.StatusNotFound, "no such resource: "+p)
 		return
 	}
 	_, pattern := h.mux.Handler(r)

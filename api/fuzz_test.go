@@ -1,0 +1,42 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+// FuzzAPIBodies sends arbitrary bodies and path segments to both write endpoints: the
+// handler must never panic, and must answer 200 or a 4xx (never a 5xx: the store is in
+// memory, so there is no I/O to fail).
+func FuzzAPIBodies(f *testing.F) {
+	for _, s := range []string{`{"mode":"down"}`, `{"mode":"auto"}`, `{"pool":"hz"}`, `{"pool":""}`, `{"mode":1}`, `[]`, `{"mode":"up"}{}`, "\x00", `{"pool":null}`} {
+		f.Add(s, "hz", "192.0.2.1", "www.example.net")
+	}
+	store, _ := OpenStore("")
+	snap := snapshot(store)
+	h := NewHandler(Config{Token: "t", Store: store, Events: NewEvents(16), Snapshot: func() *policy.Snapshot { return snap }})
+	f.Fuzz(func(t *testing.T, body, pool, addr, domain string) {
+		for _, path := range []string{
+			"/api/v1/pools/" + pool + "/addresses/" + addr + "/mode",
+			"/api/v1/domains/" + domain + "/pin",
+		} {
+			req, err := http.NewRequest("PUT", "http://x"+path, strings.NewReader(body))
+			if err != nil {
+				return // not a URL at all: the HTTP server would reject it first
+			}
+			req.Header.Set("Authorization", "Bearer t")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code >= 500 {
+				t.Fatalf("PUT %s %q: %d %s", path, body, w.Code, w.Body)
+			}
+			if w.Code != 200 && !strings.Contains(w.Body.String(), `"error"`) {
+				t.Fatalf("PUT %s %q: %d without a JSON error: %s", path, body, w.Code, w.Body)
+			}
+		}
+	})
+}
