@@ -104,3 +104,44 @@ func TestGeoAnswersNotSharedThroughCache(t *testing.T) {
 		}
 	}
 }
+
+// A replaced database file is picked up on reload.
+func TestGeoDatabaseReplacedOnReload(t *testing.T) {
+	city := filepath.Join(t.TempDir(), "city.mmdb")
+	write := func(continent string) {
+		if err := geotest.WriteCity(city, []geotest.CityNet{{CIDR: "1.0.16.0/20", Continent: continent, Country: "JP"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("AS")
+	corefile := `.:0 {
+    bind 127.0.0.1
+    gtm gtm.example.net {
+        geoip ` + city + `
+        pool asia {
+            address 192.0.2.10
+        }
+        pool europe {
+            address 192.0.2.20
+        }
+        domain www.gtm.example.net {
+            route continent:AS asia
+            route default europe
+        }
+    }
+}`
+	s := start(t, corefile)
+	ask := func() string {
+		return join(answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA, subnet: "1.0.16.0/24"})))
+	}
+	if got := ask(); got != "192.0.2.10" {
+		t.Fatalf("before: %s", got)
+	}
+	write("EU")
+	if err := s.reload(corefile); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(); got != "192.0.2.20" {
+		t.Fatalf("after replacing the database and reloading: %s", got)
+	}
+}
