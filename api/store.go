@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -110,23 +109,22 @@ func modeKey(pool, addr string) string { return pool + "/" + addr }
 func (s *Store) ModeCell(pool, addr string) *policy.ModeCell {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := modeKey(pool, addr)
-	c, ok := s.modes[k]
-	if !ok {
-		c = new(policy.ModeCell)
-		s.modes[k] = c
-	}
-	return c
+	return cell(s.modes, modeKey(pool, addr))
 }
 
 // PinCell returns the pin cell of a domain (a lower-case FQDN); the same cell every time.
 func (s *Store) PinCell(domain string) *policy.PinCell {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.pins[domain]
+	return cell(s.pins, domain)
+}
+
+// cell gets or creates the cell of key; called with s.mu held.
+func cell[C any](m map[string]*C, key string) *C {
+	c, ok := m[key]
 	if !ok {
-		c = new(policy.PinCell)
-		s.pins[domain] = c
+		c = new(C)
+		m[key] = c
 	}
 	return c
 }
@@ -145,12 +143,7 @@ func (s *Store) SetMode(pool, addr string, m policy.Mode) error {
 	}); err != nil {
 		return err
 	}
-	c, ok := s.modes[k]
-	if !ok {
-		c = new(policy.ModeCell)
-		s.modes[k] = c
-	}
-	c.Set(m)
+	cell(s.modes, k).Set(m)
 	return nil
 }
 
@@ -167,12 +160,7 @@ func (s *Store) SetPin(domain, pool string) error {
 	}); err != nil {
 		return err
 	}
-	c, ok := s.pins[domain]
-	if !ok {
-		c = new(policy.PinCell)
-		s.pins[domain] = c
-	}
-	c.Set(pool)
+	cell(s.pins, domain).Set(pool)
 	return nil
 }
 
@@ -245,19 +233,4 @@ func (s *Store) Overrides() (modes, pins int) {
 		}
 	}
 	return modes, pins
-}
-
-// Modes lists the address overrides in force as "pool/address" -> mode, sorted keys.
-func (s *Store) Modes() (keys []string, modes map[string]string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	modes = map[string]string{}
-	for k, c := range s.modes {
-		if m := c.Get(); m != policy.ModeAuto {
-			modes[k] = m.String()
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys, modes
 }
