@@ -55,11 +55,12 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	m.Authoritative = true
 	qtype := state.QType()
 
-	if d == nil {
+	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
+	if d == nil || apex { // a managed apex still has its SOA and NS
 		switch {
-		case qname == zone && qtype == dns.TypeSOA:
+		case apex && qtype == dns.TypeSOA:
 			m.Answer = []dns.RR{cs.soa(zone)}
-		case qname == zone && qtype == dns.TypeNS:
+		case apex:
 			m.Answer = []dns.RR{cs.ns(zone)}
 		case qname == zone || cs.HasBelow(qname):
 			m.Ns = []dns.RR{cs.soa(zone)} // NODATA; an empty non-terminal per RFC 8020

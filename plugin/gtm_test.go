@@ -255,3 +255,16 @@ func BenchmarkServeDNSGeoECS(b *testing.B) {
 		i++
 	}
 }
+
+// A managed domain at the zone apex still answers SOA and NS; its A answer comes from the pool.
+func TestManagedApex(t *testing.T) {
+	g := newTestGTM(t, "gtm gtm.example.net {\n pool p {\n address 192.0.2.1\n }\n domain gtm.example.net {\n route default p\n }\n}")
+	for qt, want := range map[uint16]uint16{dns.TypeSOA: dns.TypeSOA, dns.TypeNS: dns.TypeNS, dns.TypeA: dns.TypeA} {
+		m := new(dns.Msg)
+		m.SetQuestion("gtm.example.net.", qt)
+		r := serve(t, g, m)
+		if len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != want {
+			t.Errorf("%s at a managed apex: %v", dns.TypeToString[qt], r.Answer)
+		}
+	}
+}
