@@ -1,13 +1,6 @@
 // coredns-gtm status page: polls the admin API and renders it. No dependencies.
 "use strict";
 (function () {
-  const params = new URLSearchParams(location.hash.slice(1));
-  if (params.get("token")) {
-    sessionStorage.setItem("gtm-token", params.get("token"));
-    history.replaceState(null, "", location.pathname);
-  }
-  const token = sessionStorage.getItem("gtm-token");
-  const headers = token ? { Authorization: "Bearer " + token } : {};
   let lastEvent = 0;
   const events = [];
 
@@ -27,8 +20,8 @@
   };
 
   async function get(path) {
-    const r = await fetch(path, { headers, cache: "no-store" });
-    if (r.status === 401) throw new Error("unauthorized: open this page as /#token=YOUR_TOKEN");
+    const r = await fetch(path, { cache: "no-store" });
+    if (r.status === 401) throw new Error("unauthorized: the API needs a bearer token (configure public_read, or a proxy that adds it)");
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     return r.json();
   }
