@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# End-to-end DNS benchmark on loopback (not part of `make test`):
+#   bash bench/run.sh [SECONDS_PER_RUN] [RUNS]
+# Every server is pinned to CPU 0, dnsperf to CPU 1. Each scenario runs RUNS times for
+# SECONDS_PER_RUN; the median QPS is reported with its latency and the server's RSS.
+# Scenarios:
+#   a) coredns-gtm binary, whoami only          d) gtm geo+ASN routes, ECS from several countries,
+#   b) same binary, file: 4 A records               TCP health checks running
+#   c) gtm weighted pool of 4                    e) gdnsd geoip -> weighted, tcp_connect monitors
+#                                                f) PowerDNS LUA pickwrandom (packet cache off / on)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+runs=${2:-3}
+root=$PWD
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+need=()
+command -v dnsperf >/dev/null || need+=(dnsperf)
+command -v gdnsd >/dev/null || need+=(gdnsd)
+command -v pdns_server >/dev/null || need+=(pdns-server pdns-backend-bind)
+if [ ${#need[@]} -gt 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian starts the packaged daemons; they would compete for the CPU.
+pkill -x gdnsd 2>/dev/null || true
+pkill -x pdns_server 2>/dev/null || true
+
+go build -o "$work/coredns-gtm" ./cmd/coredns-gtm
+go run ./internal/mkgeodb -city "$work/city.mmdb" -asn "$work/asn.mmdb" >/dev/null
+
+port=15300
+echo "www.bench.test A" > "$work/q.txt"
+
+# ECS option (code 8) for a /24 of each country, as dnsperf -E wants it: family, source
+# prefix, scope, address bytes, in hex.
+ecs_hex() { # a.b.c.0
+	local IFS=.
+	set -- $1
+	printf '0001%02x00%02x%02x%02x' 24 "$1" "$2" "$3"
+}
+subnets=(1.0.16.0 81.2.69.0 8.8.8.0 85.214.0.0 1.1.1.0)
+
+wait_port() { # wait until something answers DNS on the port
+	for _ in $(seq 100); do
+		if dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" www.bench.test A >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	echo "nothing answers on port $1" >&2
+	return 1
+}
+
+rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+# measure NAME PID PORT [ECS...]: RUNS runs, one ECS option per run (cycled) if given.
+declare -A QPS LAT RSS
+measure() {
+	local name=$1 pid=$2 p=$3
+	shift 3
+	local ecs=("$@") out q l results=()
+	for i in $(seq 0 $((runs - 1))); do
+		local opt=()
+		if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[$((i % ${#ecs[@]}))]}"); fi
+		out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" 2>&1)
+		q=$(echo "$out" | awk '/Queries per second/ {print $4}')
+		l=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000000}')
+		lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+		results+=("$q $l $lost")
+	done
+	# median by QPS
+	read -r q l lost < <(printf '%s\n' "${results[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+	QPS[$name]=$q
+	LAT[$name]=$l
+	RSS[$name]=$(rss "$pid")
+	printf '%-28s %12s qps  %8.0f us avg  lost %s  rss %s MiB   runs: %s\n' "$name" "$q" "$l" "$lost" "${RSS[$name]}" "$(printf '%s ' "${results[@]%% *}")" >&2
+}
+
+start_coredns() { # NAME COREFILE_BODY
+	local conf="$work/$1.Corefile"
+	printf '%s\n' "$2" > "$conf"
+	taskset -c 0 "$work/coredns-gtm" -conf "$conf" > "$work/$1.log" 2>&1 &
+	pids+=($!)
+	CUR=$!
+	wait_port "$port"
+}
+
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+
+# (a) whoami
+start_coredns whoami "bench.test:$port {
+  whoami
+}"
+measure "a whoami" "$CUR" "$port"
+stop "$CUR"
+
+# (b) file, 4 A records
+cat > "$work/db.bench" <<EOF
+\$ORIGIN bench.test.
+@ 3600 IN SOA ns1 hostmaster 1 7200 1800 259200 30
+@ 3600 IN NS ns1
+ns1 IN A 127.0.0.1
+www 30 IN A 192.0.2.1
+www 30 IN A 192.0.2.2
+www 30 IN A 192.0.2.3
+www 30 IN A 192.0.2.4
+EOF
+start_coredns file "bench.test:$port {
+  file $work/db.bench
+}"
+measure "b file (4 A)" "$CUR" "$port"
+stop "$CUR"
+
+# (c) gtm weighted pool of 4
+start_coredns weighted "bench.test:$port {
+  gtm {
+    pool web {
+      address 192.0.2.1 weight 1
+      address 192.0.2.2 weight 2
+      address 192.0.2.3 weight 3
+      address 192.0.2.4 weight 4
+    }
+    domain www.bench.test {
+      route default web
+    }
+  }
+}"
+measure "c gtm weighted" "$CUR" "$port"
+stop "$CUR"
+
+# (d) gtm geo + ASN + ECS + health checks (TCP connects to this server's own port on the
+# pool addresses, every second)
+pools=""
+for dc in 1:asia 2:europe 3:america; do
+	n=${dc%%:*}
+	pools+="
+    pool ${dc#*:} {
+      healthcheck tcp
+      address 127.0.$n.1 weight 1
+      address 127.0.$n.2 weight 3
+    }"
+done
+start_coredns geo "bench.test:$port {
+  gtm {
+    geoip $work/city.mmdb
+    asn $work/asn.mmdb
+    healthcheck tcp {
+      protocol tcp
+      port $port
+      interval 1s
+      timeout 500ms
+    }$pools
+    domain www.bench.test {
+      route asn:4134 asia europe
+      route continent:AS asia europe
+      route continent:EU europe america
+      route continent:NA,continent:SA america europe
+      route default europe america
+    }
+  }
+}"
+ecs=()
+for s in "${subnets[@]}"; do ecs+=("$(ecs_hex "$s")"); done
+measure "d gtm geo+ECS+health" "$CUR" "$port" "${ecs[@]}"
+stop "$CUR"
+
+# (e) gdnsd: geoip -> weighted, tcp_connect monitors on the same kind of targets. gdnsd's
+# monitors need something listening: a tiny TCP listener on every pool address.
+mkdir -p "$work/gdnsd/zones" "$work/gdnsd/run" "$work/gdnsd/state"
+python3 - "$port" > "$work/listeners.log" 2>&1 <<'PY' &
+import socket, sys, threading, select
+port = int(sys.argv[1]) + 1
+socks = []
+for n in (1, 2, 3):
+    for h in (1, 2):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.%d.%d" % (n, h), port)); s.listen(128); socks.append(s)
+while True:
+    r, _, _ = select.select(socks, [], [])
+    for s in r:
+        c, _ = s.accept(); c.close()
+PY
+pids+=($!)
+cat > "$work/gdnsd/config" <<EOF
+options => {
+  listen => [ 127.0.0.1:$port ]
+  run_dir => $work/gdnsd/run
+  state_dir => $work/gdnsd/state
+  edns_client_subnet => true
+  udp_threads => 1
+  tcp_threads => 1
+}
+service_types => {
+  tcp_chk => { plugin => tcp_connect, port => $((port + 1)), interval => 2, timeout => 1, up_thresh => 2, ok_thresh => 2, down_thresh => 2 }
+}
+plugins => {
+  weighted => {
+    service_types => tcp_chk
+    asia => { a1 = [ 127.0.1.1, 1 ], a2 = [ 127.0.1.2, 3 ] }
+    europe => { e1 = [ 127.0.2.1, 1 ], e2 = [ 127.0.2.2, 3 ] }
+    america => { u1 = [ 127.0.3.1, 1 ], u2 = [ 127.0.3.2, 3 ] }
+  }
+  geoip => {
+    maps => {
+      m => {
+        geoip2_db => $work/city.mmdb
+        datacenters => [ asia, europe, america ]
+        map => {
+          AS => [ asia, europe ]
+          EU => [ europe, america ]
+          NA => [ america, europe ]
+          SA => [ america, europe ]
+          default => [ europe, america ]
+        }
+      }
+    }
+    resources => {
+      www => {
+        map => m
+        dcmap => { asia => %weighted!asia, europe => %weighted!europe, america => %weighted!america }
+      }
+    }
+  }
+}
+EOF
+cat > "$work/gdnsd/zones/bench.test" <<EOF
+@ 3600 SOA ns1 hostmaster 1 7200 1800 259200 30
+@ 3600 NS ns1
+ns1 A 127.0.0.1
+www 30 DYNA geoip!www
+EOF
+gdnsd_ok=1
+if gdnsd -c "$work/gdnsd" checkconf > "$work/gdnsd.check" 2>&1; then
+	taskset -c 0 gdnsd -c "$work/gdnsd" -f start > "$work/gdnsd.log" 2>&1 &
+	pids+=($!)
+	CUR=$!
+	if wait_port "$port"; then
+		sleep 5 # monitors up
+		measure "e gdnsd geoip+weighted" "$CUR" "$port" "${ecs[@]}"
+	else
+		gdnsd_ok=0
+	fi
+	stop "$CUR"
+else
+	gdnsd_ok=0
+	echo "gdnsd checkconf failed:" >&2
+	cat "$work/gdnsd.check" >&2
+fi
+
+# (f) PowerDNS Authoritative with a LUA record (weighted random), bind backend
+mkdir -p "$work/pdns"
+cat > "$work/pdns/bench.zone" <<EOF
+\$ORIGIN bench.test.
+@ 3600 IN SOA ns1 hostmaster 1 7200 1800 259200 30
+@ 3600 IN NS ns1
+ns1 IN A 127.0.0.1
+www 30 IN LUA A "pickwrandom({{1,'192.0.2.1'},{2,'192.0.2.2'},{3,'192.0.2.3'},{4,'192.0.2.4'}})"
+EOF
+echo "zone \"bench.test\" { type master; file \"$work/pdns/bench.zone\"; };" > "$work/pdns/named.conf"
+pdns_run() { # NAME CACHE_TTL
+	cat > "$work/pdns/pdns.conf" <<EOF
+launch=bind
+bind-config=$work/pdns/named.conf
+local-address=127.0.0.1
+local-port=$port
+enable-lua-records=yes
+cache-ttl=$2
+query-cache-ttl=$2
+negquery-cache-ttl=$2
+receiver-threads=1
+distributor-threads=1
+socket-dir=$work/pdns
+guardian=no
+daemon=no
+disable-syslog=yes
+EOF
+	taskset -c 0 pdns_server --config-dir="$work/pdns" > "$work/pdns.log" 2>&1 &
+	pids+=($!)
+	CUR=$!
+	wait_port "$port"
+	measure "$1" "$CUR" "$port"
+	stop "$CUR"
+}
+pdns_run "f pdns LUA (no cache)" 0
+pdns_run "f pdns LUA (packet cache)" 20
+
+ratio() { awk -v a="${QPS[$1]:-0}" -v b="${QPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+date=$(date -u +%Y-%m-%d)
+{
+	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency (µs) | server RSS (MiB) |"
+	echo "|---|---|---|---|"
+	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)"; do
+		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}"
+	done
+	echo
+	echo "| ratio | value |"
+	echo "|---|---|"
+	echo "| (c) gtm weighted / (b) file | $(ratio "c gtm weighted" "b file (4 A)") |"
+	echo "| (d) gtm geo / (b) file | $(ratio "d gtm geo+ECS+health" "b file (4 A)") |"
+	echo "| (c) gtm weighted / (f) pdns LUA, no cache | $(ratio "c gtm weighted" "f pdns LUA (no cache)") |"
+	echo "| (d) gtm geo / (e) gdnsd | $(ratio "d gtm geo+ECS+health" "e gdnsd geoip+weighted") |"
+	echo "| (c) gtm weighted / (a) whoami | $(ratio "c gtm weighted" "a whoami") |"
+	[ "$gdnsd_ok" = 1 ] || echo "(gdnsd did not run: see the messages above)"
+} | tee "$root/bench/results-$date.md"
