@@ -10,7 +10,7 @@ qps=${2:-2000}
 work=$(mktemp -d)
 out=${SOAK_OUT:-docs/soak-$(date +%Y%m%d).tsv}
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/coredns-gtm" ./cmd/coredns-gtm
+go build -o "$work/gtm-soak-server" ./cmd/coredns-gtm
 go build -o "$work/load" ./scripts/soak/load
 go run ./internal/mkgeodb -city "$work/city.mmdb" -asn "$work/asn.mmdb" >/dev/null
 
@@ -69,7 +69,7 @@ COREFILE
 }
 COREFILE
 } > "$work/Corefile"
-"$work/coredns-gtm" -conf "$work/Corefile" > "$work/server.log" 2>&1 &
+"$work/gtm-soak-server" -conf "$work/Corefile" > "$work/server.log" 2>&1 &
 pid=$!
 sleep 2
 "$work/load" -server 127.0.0.1:11053 -rate "$qps" -duration "${mins}m" > "$work/load.log" &
