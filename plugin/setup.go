@@ -93,17 +93,20 @@ func setup(c *caddy.Controller) error {
 	var listener *api.Listener
 	c.OnStartup(func() error {
 		registerCollector.Do(func() { prometheus.MustRegister(stateCollector{}) })
-		g.started = time.Now()
-		cs := compile(cfg, registry, store)
-		g.snap.Store(cs)
-		setInstance(g, true)
+		// The listener first: if its port is taken, nothing else has been acquired yet.
 		if cfg.api != nil {
 			l, err := api.Acquire(cfg.api.addr)
 			if err != nil {
 				return plugin.Error("gtm", fmt.Errorf("api: %v", err))
 			}
 			listener = l
-			l.SetHandler(api.NewHandler(api.Config{
+		}
+		g.started = time.Now()
+		cs := compile(cfg, registry, store)
+		g.snap.Store(cs)
+		setInstance(g, true)
+		if listener != nil {
+			listener.SetHandler(api.NewHandler(api.Config{
 				Token:      cfg.api.token,
 				PublicRead: cfg.api.publicRead,
 				Store:      store,
@@ -111,7 +114,7 @@ func setup(c *caddy.Controller) error {
 				Snapshot:   g.policySnapshot,
 				Log:        log.Infof,
 			}))
-			log.Infof("admin API listening on %s", l.Addr())
+			log.Infof("admin API listening on %s", listener.Addr())
 		}
 		record(api.Event{Kind: "reload", Message: fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))})
 		return nil
