@@ -36,6 +36,8 @@ type config struct {
 }
 
 type apiConfig struct {
+	line       int
+	stateLine  int
 	addr       string
 	token      string
 	publicRead bool
@@ -215,7 +217,7 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 	if _, port, err := splitHostPort(args[0]); err != nil || port == "" {
 		return c.Errf("api: bad address %q: expected HOST:PORT such as 127.0.0.1:8080", args[0])
 	}
-	a := &apiConfig{addr: args[0]}
+	a := &apiConfig{addr: args[0], line: c.Line()}
 	cfg.api = a
 	if !block {
 		return nil
@@ -243,7 +245,7 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 			if len(args) != 1 {
 				return c.Errf("api: state: expected FILE")
 			}
-			a.state = args[0]
+			a.state, a.stateLine = args[0], c.Line()
 		default:
 			return c.Errf("api: unknown directive %q; expected token_file, public_read or state", dir)
 		}

@@ -82,7 +82,7 @@ func setup(c *caddy.Controller) error {
 	store, err := openStore(cfg)
 	if err != nil {
 		g.closeDBs()
-		return plugin.Error("gtm", c.Errf("api: state: %v", err))
+		return plugin.Error("gtm", errAt(c, cfg.api.stateLine, "api: state: %v", err))
 	}
 	for _, d := range cfg.domains {
 		if !hasDefault(d) {

@@ -65,6 +65,8 @@ func TestBinaryRejectsBrokenConfigs(t *testing.T) {
 		"timeout>=interval": {"    healthcheck h {\n        protocol http\n        interval 1s\n        timeout 1s\n    }\n", `Corefile:3 - Error during parsing: healthcheck h: timeout 1s must be less than interval 1s`},
 		"unknown template":  {"    pool a {\n        address 192.0.2.1\n        healthcheck nope\n    }\n", `Corefile:5 - Error during parsing: pool a: unknown healthcheck "nope"`},
 		"missing geoip":     {"    geoip /nonexistent/city.mmdb\n", `Corefile:3 - Error during parsing: geoip: database /nonexistent/city.mmdb does not exist`},
+		"state dir missing": {"    api 127.0.0.1:0 {\n        state /nonexistent/dir/state.json\n    }\n", `Corefile:4 - Error during parsing: api: state: state file directory /nonexistent/dir does not exist`},
+		"corrupt state":     {"    api 127.0.0.1:0 {\n        state " + writeFile(t, filepath.Join(dir, "bad.json"), "{not json") + "\n    }\n", "Corefile:4 - Error during parsing: api: state: state file " + dir + "/bad.json is corrupt"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

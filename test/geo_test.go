@@ -67,7 +67,7 @@ func TestGeoRoutingOverTheWire(t *testing.T) {
 		{"www", "1.0.16.0/24", "192.0.2.10", 20},
 		{"www", "81.2.69.0/24", "192.0.2.20", 24},
 		{"www", "4.2.2.0/24", "192.0.2.30", 24},
-		{"www", "8.8.8.0/24", "192.0.2.40", 24},  // asn beats country
+		{"www", "8.8.8.0/24", "192.0.2.40", 24},      // asn beats country
 		{"www", "2001:db8:2::/48", "192.0.2.10", 48}, // IPv6 client, India: Asia
 		{"near", "1.1.1.0/24", "192.0.2.10", 24},     // Sydney: Singapore is nearest
 		{"near", "85.214.0.0/24", "192.0.2.20", 15},  // Berlin: Frankfurt
