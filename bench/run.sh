@@ -60,7 +60,7 @@ wait_port() { # wait until something answers DNS on the port
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 # measure NAME PID PORT [ECS...]: RUNS runs, one ECS option per run (cycled) if given.
-declare -A QPS LAT RSS
+declare -A QPS LAT RSS PCT
 measure() {
 	local name=$1 pid=$2 p=$3
 	shift 3
@@ -79,7 +79,16 @@ measure() {
 	QPS[$name]=$q
 	LAT[$name]=$l
 	RSS[$name]=$(rss "$pid")
-	printf '%-28s %12s qps  %8.0f us avg  lost %s  rss %s MiB   runs: %s\n' "$name" "$q" "$l" "$lost" "${RSS[$name]}" "$(printf '%s ' "${results[@]%% *}")" >&2
+	# Latency percentiles at a fixed load: half the measured capacity (at most 20k QPS), so
+	# they show service time rather than the queue dnsperf builds at saturation.
+	local rate
+	rate=$(awk -v q="$q" 'BEGIN { r = int(q / 2); if (r > 20000) r = 20000; if (r < 100) r = 100; print r }')
+	if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[0]}"); else opt=(); fi
+	PCT[$name]=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l 5 -c 16 -Q "$rate" -v "${opt[@]}" 2>/dev/null |
+		awk '/^> / { print $NF * 1000000 }' | sort -n |
+		awk -v rate="$rate" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
+			printf "%d | %.0f | %.0f | %.0f | %.0f", rate, v[int(NR * 0.50) + 1], v[int(NR * 0.90) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }')
+	printf '%-28s %12s qps  %8.0f us avg  lost %s  rss %s MiB   runs: %s  latency@rate|p50|p90|p99|p99.9: %s\n' "$name" "$q" "$l" "$lost" "${RSS[$name]}" "$(printf '%s ' "${results[@]%% *}")" "${PCT[$name]}" >&2
 }
 
 start_coredns() { # NAME COREFILE_BODY
@@ -293,10 +302,10 @@ pdns_run "f pdns LUA (packet cache)" 20
 ratio() { awk -v a="${QPS[$1]:-0}" -v b="${QPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 date=$(date -u +%Y-%m-%d)
 {
-	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency (µs) | server RSS (MiB) |"
-	echo "|---|---|---|---|"
+	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
 	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)"; do
-		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}"
+		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
 	done
 	echo
 	echo "| ratio | value |"

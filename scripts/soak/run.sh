@@ -34,6 +34,12 @@ while True:
         state[ip] = not state.get(ip, True)
 PY
 python3 "$work/targets.py" &
+targets=$!
+sleep 1
+if ! kill -0 "$targets" 2>/dev/null; then
+	echo "the health targets on 127.0.30.1-20:18081 did not start (port taken by an earlier soak?)" >&2
+	exit 1
+fi
 
 {
 	cat <<COREFILE
@@ -78,7 +84,10 @@ printf 'minute\trss_kib\tgoroutines\n' > "$out"
 end=$(( $(date +%s) + mins * 60 ))
 while [ "$(date +%s)" -lt "$end" ]; do
 	rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-	gor=$(curl -s "http://127.0.0.1:16060/debug/pprof/goroutine?debug=1" | head -1 | sed 's/.*total //')
+	# Read the whole dump before parsing: `curl | head -1` makes curl fail with a write error
+	# (exit 23) once head has gone, which under pipefail ended earlier soaks after minutes.
+	dump=$(curl -s "http://127.0.0.1:16060/debug/pprof/goroutine?debug=1" || true)
+	gor=$(printf '%s\n' "$dump" | awk 'NR == 1 { sub(/.*total /, ""); print; exit }')
 	printf '%s\t%s\t%s\n' "$(awk -v s="$(( end - $(date +%s) ))" -v m="$mins" 'BEGIN {printf "%.1f", m - s / 60}')" "$rss" "$gor" >> "$out"
 	sleep 30
 done
