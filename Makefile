@@ -33,7 +33,9 @@ test: deps demo-db lint
 # Longer fuzzing than the seed-corpus runs of `make test`.
 fuzz:
 	$(GO) test ./plugin -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./plugin -run '^$$' -fuzz FuzzServeDNS -fuzztime 60s
 	$(GO) test ./geo -run '^$$' -fuzz FuzzParseECS -fuzztime 60s
+	$(GO) test ./api -run '^$$' -fuzz FuzzAPIBodies -fuzztime 60s
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin
