@@ -104,8 +104,10 @@ func TestBinaryExample(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var outs []*syncBuffer
 	run := func() func() {
 		out := &syncBuffer{}
+		outs = append(outs, out)
 		cmd := exec.Command(bin, "-conf", "Corefile.example")
 		cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 		if err := cmd.Start(); err != nil {
@@ -168,6 +170,26 @@ func TestBinaryExample(t *testing.T) {
 	run()
 	if got := join(answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA, subnet: "1.0.16.0/24"}))); !strings.HasPrefix(got, "127.0.3.") {
 		t.Fatalf("after a restart the pin to america is lost: %s", got)
+	}
+
+	// A wrong token is refused, and neither it nor the real one ever reaches the logs.
+	wrong := "wrong-token-8c1f2e"
+	req, _ = http.NewRequest("PUT", "http://127.0.0.1:8053/api/v1/domains/www.gtm.example.net/pin", strings.NewReader(`{"pool":""}`))
+	req.Header.Set("Authorization", "Bearer "+wrong)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong token: status %d, want 401", resp.StatusCode)
+	}
+	for i, out := range outs {
+		for _, secret := range []string{strings.TrimSpace(string(token)), wrong} {
+			if strings.Contains(out.String(), secret) {
+				t.Errorf("run %d logged a token value %q:\n%s", i+1, secret, out.String())
+			}
+		}
 	}
 }
 
