@@ -50,6 +50,26 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
 
+	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
+	// on the client), and an invalid one is FORMERR wherever it was sent.
+	var subnet *geo.ClientSubnet
+	if g.ecs {
+		if o := r.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				e, ok := opt.(*dns.EDNS0_SUBNET)
+				if !ok {
+					continue
+				}
+				s, err := geo.ParseECS(e)
+				if err != nil {
+					return g.formErr(&state, r)
+				}
+				subnet = &s
+				break
+			}
+		}
+	}
+
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
@@ -68,28 +88,11 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			m.Rcode = dns.RcodeNameError
 			m.Ns = []dns.RR{cs.soa(zone)}
 		}
-		g.reply(&state, m, nil, 0)
+		g.reply(&state, m, subnet, 0)
 		return dns.RcodeSuccess, nil
 	}
 
-	var subnet *geo.ClientSubnet
 	var cl policy.Client
-	if g.ecs {
-		if o := r.IsEdns0(); o != nil {
-			for _, opt := range o.Option {
-				e, ok := opt.(*dns.EDNS0_SUBNET)
-				if !ok {
-					continue
-				}
-				s, err := geo.ParseECS(e)
-				if err != nil {
-					return g.formErr(&state, r)
-				}
-				subnet = &s
-				break
-			}
-		}
-	}
 	if subnet != nil {
 		cl.Addr, cl.Bits, cl.Known = subnet.Addr, subnet.SourceBits, subnet.SourceBits > 0
 	} else {

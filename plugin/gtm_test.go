@@ -183,6 +183,39 @@ func TestECSInvalidIsFormErr(t *testing.T) {
 	}
 }
 
+// Every answer from the zone echoes a valid ECS option, with scope 0 when it is empty or does not
+// depend on the client, and an invalid option is FORMERR for any name in the zone.
+func TestECSEchoOnEveryZoneAnswer(t *testing.T) {
+	city, asn := geoDBs(t)
+	g := newTestGTM(t, geoBlock(city, asn))
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"nope.gtm.example.net.", dns.TypeA, dns.RcodeNameError},
+		{"gtm.example.net.", dns.TypeSOA, dns.RcodeSuccess},
+		{"gtm.example.net.", dns.TypeNS, dns.RcodeSuccess},
+		{"gtm.example.net.", dns.TypeA, dns.RcodeSuccess},
+		{"www.gtm.example.net.", dns.TypeAAAA, dns.RcodeSuccess},
+		{"www.gtm.example.net.", dns.TypeMX, dns.RcodeSuccess},
+	} {
+		q := ecsQuery(tc.name, 1, 24, "1.0.16.0", 0)
+		q.Question[0].Qtype = tc.qtype
+		r := serve(t, g, q)
+		if r.Rcode != tc.rcode {
+			t.Errorf("%s %s: rcode %s, want %s", tc.name, dns.TypeToString[tc.qtype], dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+		}
+		e := echoed(r)
+		if e == nil || e.SourceScope != 0 || e.SourceNetmask != 24 {
+			t.Errorf("%s %s: echoed ECS %v, want 1.0.16.0/24 scope 0", tc.name, dns.TypeToString[tc.qtype], e)
+		}
+	}
+	if r := serve(t, g, ecsQuery("nope.gtm.example.net.", 1, 24, "81.2.69.0", 8)); r.Rcode != dns.RcodeFormatError {
+		t.Errorf("invalid ECS for an unmanaged name: rcode %s, want FORMERR", dns.RcodeToString[r.Rcode])
+	}
+}
+
 func TestECSOff(t *testing.T) {
 	city, asn := geoDBs(t)
 	g := newTestGTM(t, "gtm gtm.example.net {\n ecs off\n"+geoBlock(city, asn)[len("gtm gtm.example.net {"):])
