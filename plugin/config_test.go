@@ -168,3 +168,34 @@ func FuzzParse(f *testing.F) {
 		parse(caddy.NewTestController("dns", input))
 	})
 }
+
+func TestShadowedRoutes(t *testing.T) {
+	cfg, err := parse(caddy.NewTestController("dns", `gtm gtm.example.net {
+    pool a {
+        address 192.0.2.1
+    }
+    domain www.gtm.example.net {
+        route net:203.0.113.0/24,net:2001:db8::/32 a
+        route default a
+        route net:203.0.113.7/24 a
+        route net:2001:db8::/32,net:198.51.100.0/24 a
+        route default a
+        route net:198.51.100.0/24 a
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := shadowedRoutes(cfg.domains[0])
+	// Lines (from 1): the /24 written with host bits (8), the second default (10) and
+	// 198.51.100.0/24 again (11); line 9 adds 198.51.100.0/24 and is live.
+	want := []int{8, 10, 11}
+	if len(got) != len(want) {
+		t.Fatalf("shadowed routes on lines %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("shadowed routes on lines %v, want %v", got, want)
+		}
+	}
+}

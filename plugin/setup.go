@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -88,6 +89,9 @@ func setup(c *caddy.Controller) error {
 		if !hasDefault(d) {
 			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)
 		}
+		for _, line := range shadowedRoutes(d) {
+			log.Warningf("%s:%d: route in domain %s never answers: every term of its selector is used by an earlier route, which wins ties", cfg.file, line, d.name)
+		}
 	}
 
 	var listener *api.Listener
@@ -168,6 +172,53 @@ func openStore(cfg *config) (*api.Store, error) {
 		return api.SharedStore(cfg.api.state)
 	}
 	return api.OpenStore("")
+}
+
+// shadowedRoutes lists the lines of routes whose every selector term already appears in an
+// earlier route of the domain: a client matching such a route matches the earlier one at least
+// as specifically, and the first listed wins ties, so the route can never answer.
+func shadowedRoutes(d *domainConfig) []int {
+	seen := map[string]bool{}
+	var lines []int
+	for _, r := range d.routes {
+		terms := selectorTerms(r.selector)
+		shadowed := true
+		for _, t := range terms {
+			if !seen[t] {
+				shadowed = false
+			}
+		}
+		if shadowed && len(terms) > 0 {
+			lines = append(lines, r.line)
+		}
+		for _, t := range terms {
+			seen[t] = true
+		}
+	}
+	return lines
+}
+
+func selectorTerms(s policy.Selector) []string {
+	var terms []string
+	if s.Default {
+		terms = append(terms, "default")
+	}
+	for _, n := range s.Nets {
+		terms = append(terms, "net:"+n.Masked().String())
+	}
+	for _, a := range s.ASNs {
+		terms = append(terms, "asn:"+strconv.FormatUint(uint64(a), 10))
+	}
+	for _, r := range s.Regions {
+		terms = append(terms, "region:"+r)
+	}
+	for _, c := range s.Countries {
+		terms = append(terms, "country:"+c)
+	}
+	for _, c := range s.Continents {
+		terms = append(terms, "continent:"+c)
+	}
+	return terms
 }
 
 func hasDefault(d *domainConfig) bool {
