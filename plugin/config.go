@@ -276,7 +276,8 @@ func parseCheck(c *caddy.Controller, cfg *config, args []string, block bool) err
 	t := &healthcheck.Template{Name: name, Interval: defaultCheck, Timeout: 2 * time.Second, Fall: 3, Rise: 2}
 	cfg.checks[name] = t
 	line := c.Line()
-	var hasExpect, hasBody, hasPath, hasHost, hasInsecure bool
+	var hasExpect, hasBody, hasPath, hasHost, hasInsecure, hasTimeout bool
+	timingLine := line // the later of the interval and timeout lines, for the error
 	if block {
 		err := eachLine(c, "healthcheck "+name, func(dir string, args []string) error {
 			one := func() (string, error) {
@@ -359,8 +360,9 @@ func parseCheck(c *caddy.Controller, cfg *config, args []string, block bool) err
 				if dir == "interval" {
 					t.Interval = d
 				} else {
-					t.Timeout = d
+					t.Timeout, hasTimeout = d, true
 				}
+				timingLine = c.Line()
 			case "fall", "rise":
 				v, err := one()
 				if err != nil {
@@ -397,8 +399,12 @@ func parseCheck(c *caddy.Controller, cfg *config, args []string, block bool) err
 		return errAt(c, line, "healthcheck %s: tls_insecure applies only to https", name)
 	case t.Protocol == "icmp" && t.Port != 0:
 		return errAt(c, line, "healthcheck %s: icmp takes no port", name)
+	case t.Timeout >= t.Interval && hasTimeout:
+		return errAt(c, timingLine, "healthcheck %s: timeout %s must be less than interval %s", name, t.Timeout, t.Interval)
 	case t.Timeout >= t.Interval:
-		return errAt(c, line, "healthcheck %s: timeout %s must be less than interval %s", name, t.Timeout, t.Interval)
+		// Only the interval was given, and it is at most the default timeout: a probe may
+		// take half of it rather than make the operator spell out a timeout.
+		t.Timeout = t.Interval / 2
 	}
 	return nil
 }

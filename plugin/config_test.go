@@ -110,7 +110,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad net", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route net:10.0.0.0/40 a\n}", 6, []string{"net:10.0.0.0/40", "CIDR"}},
 		{"zero weight", "pool a {\n address 192.0.2.1 weight 0\n}", 3, []string{`"0"`, "from 1"}},
 		{"negative weight", "pool a {\n address 192.0.2.1\n weight -2\n}", 4, []string{`"-2"`, "from 1"}},
-		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 2, []string{"timeout 2s must be less than interval 2s"}},
+		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 5, []string{"timeout 2s must be less than interval 2s"}},
 		{"tcp without port", "healthcheck h {\n protocol tcp\n}", 2, []string{"tcp needs a port"}},
 		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp or icmp"}},
 		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", 4, []string{`"700"`}},
@@ -196,6 +196,28 @@ func TestShadowedRoutes(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("shadowed routes on lines %v, want %v", got, want)
+		}
+	}
+}
+
+// Only an explicit timeout must be shorter than the interval; with a short interval and no
+// timeout the default is half the interval instead of an error about a value nobody wrote.
+func TestDefaultTimeoutFollowsShortInterval(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want time.Duration
+	}{
+		{"interval 1s", 500 * time.Millisecond},
+		{"interval 2s", time.Second},
+		{"interval 3s", 2 * time.Second},
+		{"interval 1s\n timeout 900ms", 900 * time.Millisecond},
+	} {
+		cfg, err := parse(caddy.NewTestController("dns", "gtm gtm.example.net {\nhealthcheck h {\n protocol tcp\n port 80\n "+tc.body+"\n}\n}"))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		if got := cfg.checks["h"].Timeout; got != tc.want {
+			t.Errorf("%q: timeout %s, want %s", tc.body, got, tc.want)
 		}
 	}
 }

@@ -62,7 +62,7 @@ func TestBinaryRejectsBrokenConfigs(t *testing.T) {
 		"bad address":       {"    pool a {\n        address 300.1.1.1\n    }\n", `Corefile:4 - Error during parsing: pool a: address "300.1.1.1"`},
 		"bad selector":      {pool + "    domain www.gtm.example.net {\n        route continent:XX a\n    }\n", `Corefile:7 - Error during parsing: route: bad selector term "continent:XX"`},
 		"zero weight":       {"    pool a {\n        address 192.0.2.1 weight 0\n    }\n", `Corefile:4 - Error during parsing: pool a: address 192.0.2.1: weight "0"`},
-		"timeout>=interval": {"    healthcheck h {\n        protocol http\n        interval 1s\n        timeout 1s\n    }\n", `Corefile:3 - Error during parsing: healthcheck h: timeout 1s must be less than interval 1s`},
+		"timeout>=interval": {"    healthcheck h {\n        protocol http\n        interval 1s\n        timeout 1s\n    }\n", `Corefile:6 - Error during parsing: healthcheck h: timeout 1s must be less than interval 1s`},
 		"unknown template":  {"    pool a {\n        address 192.0.2.1\n        healthcheck nope\n    }\n", `Corefile:5 - Error during parsing: pool a: unknown healthcheck "nope"`},
 		"missing geoip":     {"    geoip /nonexistent/city.mmdb\n", `Corefile:3 - Error during parsing: geoip: database /nonexistent/city.mmdb does not exist`},
 		"state dir missing": {"    api 127.0.0.1:0 {\n        state /nonexistent/dir/state.json\n    }\n", `Corefile:4 - Error during parsing: api: state: state file directory /nonexistent/dir does not exist`},
