@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -214,7 +215,7 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 	if len(args) != 1 {
 		return c.Errf("api: expected ADDRESS such as 127.0.0.1:8080")
 	}
-	if _, port, err := splitHostPort(args[0]); err != nil || port == "" {
+	if !validListenAddr(args[0]) {
 		return c.Errf("api: bad address %q: expected HOST:PORT such as 127.0.0.1:8080", args[0])
 	}
 	a := &apiConfig{addr: args[0], line: c.Line()}
@@ -253,16 +254,15 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 	})
 }
 
-func splitHostPort(s string) (host, port string, err error) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return "", "", fmt.Errorf("missing port")
+// validListenAddr accepts what net.Listen("tcp", s) accepts with an explicit port: HOST:PORT,
+// [IPv6]:PORT or :PORT.
+func validListenAddr(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
 	}
-	host, port = s[:i], s[i+1:]
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return "", "", fmt.Errorf("bad port")
-	}
-	return strings.Trim(host, "[]"), port, nil
+	p, err := strconv.Atoi(port)
+	return err == nil && p >= 0 && p <= 65535
 }
 
 func parseCheck(c *caddy.Controller, cfg *config, args []string, block bool) error {
