@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/miekg/dns"
@@ -23,6 +25,7 @@ import (
 // config is one gtm block as written, validated but not yet compiled.
 type config struct {
 	file    string
+	root    string // the server block's `root`: relative FILE arguments are read below it
 	zones   []string
 	geoip   string
 	asn     string
@@ -130,7 +133,7 @@ func eachLine(c *caddy.Controller, what string, fn func(dir string, args []strin
 
 // parse reads one gtm block.
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{ttl: defaultTTL, ecs: true, checks: map[string]*healthcheck.Template{}, file: c.File()}
+	cfg := &config{ttl: defaultTTL, ecs: true, checks: map[string]*healthcheck.Template{}, file: c.File(), root: dnsserver.GetConfig(c).Root}
 	i := 0
 	for c.Next() {
 		if i > 0 {
@@ -150,6 +153,15 @@ func parse(c *caddy.Controller) (*config, error) {
 	return cfg, nil
 }
 
+// path resolves a FILE argument as CoreDNS's file plugin does: relative to the server
+// block's `root` when one is set, else to the working directory.
+func (cfg *config) path(p string) string {
+	if cfg.root != "" && !filepath.IsAbs(p) {
+		return filepath.Join(cfg.root, p)
+	}
+	return p
+}
+
 func parseDirective(c *caddy.Controller, cfg *config) error {
 	dir := c.Val()
 	args, block := lineArgs(c)
@@ -166,9 +178,9 @@ func parseDirective(c *caddy.Controller, cfg *config) error {
 		}
 		cfg.dbLine[dir] = c.Line()
 		if dir == "geoip" {
-			cfg.geoip = args[0]
+			cfg.geoip = cfg.path(args[0])
 		} else {
-			cfg.asn = args[0]
+			cfg.asn = cfg.path(args[0])
 		}
 	case "ttl":
 		if len(args) != 1 {
@@ -229,7 +241,7 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 			if len(args) != 1 {
 				return c.Errf("api: token_file: expected FILE")
 			}
-			b, err := os.ReadFile(args[0])
+			b, err := os.ReadFile(cfg.path(args[0]))
 			if err != nil {
 				return c.Errf("api: token_file: %v", err)
 			}
@@ -246,7 +258,7 @@ func parseAPI(c *caddy.Controller, cfg *config, args []string, block bool) error
 			if len(args) != 1 {
 				return c.Errf("api: state: expected FILE")
 			}
-			a.state, a.stateLine = args[0], c.Line()
+			a.state, a.stateLine = cfg.path(args[0]), c.Line()
 		default:
 			return c.Errf("api: unknown directive %q; expected token_file, public_read or state", dir)
 		}

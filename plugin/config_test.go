@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -220,5 +221,22 @@ func TestDefaultTimeoutFollowsShortInterval(t *testing.T) {
 		if got := cfg.checks["h"].Timeout; got != tc.want {
 			t.Errorf("%q: timeout %s, want %s", tc.body, got, tc.want)
 		}
+	}
+}
+
+// Relative FILE arguments are read below the server block's `root`, as the file plugin does.
+func TestRelativeFilesUnderRoot(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(" s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := caddy.NewTestController("dns", "gtm gtm.example.net {\napi 127.0.0.1:0 {\n token_file token\n state state.json\n}\n}")
+	dnsserver.GetConfig(c).Root = dir
+	cfg, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.api.token != "s3cret" || cfg.api.state != filepath.Join(dir, "state.json") {
+		t.Fatalf("token %q, state %q: relative paths not resolved under root %s", cfg.api.token, cfg.api.state, dir)
 	}
 }
