@@ -693,6 +693,21 @@ func (cfg *config) validate(c *caddy.Controller) error {
 				}
 			}
 			s := r.selector
+			if r.sel == policy.SelectAll {
+				// The union of an address pool and a name pool is no valid answer: a CNAME
+				// cannot sit beside A/AAAA records of the same name (RFC 1034 3.6.2).
+				var ips, names []string
+				for _, pn := range r.pools {
+					if pools[pn].cname {
+						names = append(names, pn)
+					} else {
+						ips = append(ips, pn)
+					}
+				}
+				if len(ips) > 0 && len(names) > 0 {
+					return errAt(c, r.line, "route %s: select all cannot mix pools of addresses (%s) with pools of domain names (%s)", s.Text, strings.Join(ips, ", "), strings.Join(names, ", "))
+				}
+			}
 			if cfg.geoip == "" && (len(s.Continents)+len(s.Countries)+len(s.Regions) > 0) {
 				return errAt(c, r.line, "route %s: continent, country and region selectors need a geoip database", s.Text)
 			}

@@ -385,6 +385,15 @@ func TestPinAndCNAME(t *testing.T) {
 	if len(res.Addrs) != 1 || res.Addrs[0].Target == "" {
 		t.Fatalf("a CNAME pool answers exactly one target for any family: %+v", res.Addrs)
 	}
+	// select all never unions a CNAME with addresses or with another CNAME.
+	ip := pool("ip", LBWeighted, addr("192.0.2.1", 1))
+	for _, pools := range [][]*Pool{{p, ip}, {ip, p}, {p, p}} {
+		r := &Route{Selector: Selector{Default: true}, Pools: pools, Select: SelectAll}
+		res := r.Pick(&Client{}, IPv4, nil)
+		if len(res.Addrs) != 1 || (res.Addrs[0].Target == "") != !res.Pool.CNAME {
+			t.Fatalf("select all over %s,%s: %+v", pools[0].Name, pools[1].Name, res.Addrs)
+		}
+	}
 	var pin PinCell
 	if pin.Get() != "" {
 		t.Fatal("zero PinCell is pinned")

@@ -172,12 +172,17 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 	switch r.Select {
 	case SelectAll:
 		for _, p := range r.Pools {
-			if p.Available() {
-				if first == nil {
-					first = p
-				}
-				buf = p.pick(fam, buf, false)
+			if !p.Available() {
+				continue
 			}
+			if first == nil {
+				first = p
+			} else if first.CNAME || p.CNAME {
+				// One CNAME is the whole answer, and it never joins addresses; the
+				// parser rejects such routes, this keeps a hand-built one valid.
+				continue
+			}
+			buf = p.pick(fam, buf, false)
 		}
 	default:
 		first = r.choose(c)
