@@ -535,8 +535,12 @@ func parseAddress(c *caddy.Controller, pool string, args []string) (addrConfig, 
 		a.text = a.ip.String()
 	} else {
 		name := strings.ToLower(dns.Fqdn(args[0]))
-		if _, ok := dns.IsDomainName(name); !ok || strings.Count(name, ".") < 2 || looksNumeric(args[0]) {
+		if _, ok := dns.IsDomainName(name); !ok || looksNumeric(args[0]) {
 			return a, c.Errf("pool %s: address %q: expected an IPv4 or IPv6 address or a domain name", pool, args[0])
+		}
+		if strings.Count(name, ".") < 2 {
+			// A single label is far more often a typo than a CNAME target worth answering.
+			return a, c.Errf("pool %s: address %q: expected an IPv4 or IPv6 address or a fully qualified domain name (at least two labels)", pool, args[0])
 		}
 		a.target = name
 		a.text = strings.TrimSuffix(name, ".")

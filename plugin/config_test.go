@@ -111,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad net", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route net:10.0.0.0/40 a\n}", 6, []string{"net:10.0.0.0/40", "CIDR"}},
 		{"api address with a scheme", "api http://127.0.0.1:8080", 2, []string{`"http://127.0.0.1:8080"`, "HOST:PORT"}},
 		{"select all mixing addresses and names", "pool a {\n address 192.0.2.1\n}\npool b {\n address x.example.org\n}\ndomain www.gtm.example.net {\n route default a b select all\n}", 9, []string{"select all cannot mix", "(a)", "(b)"}},
+		{"single-label name", "pool a {\n address localhost\n}", 3, []string{`"localhost"`, "at least two labels"}},
 		{"zero weight", "pool a {\n address 192.0.2.1 weight 0\n}", 3, []string{`"0"`, "from 1"}},
 		{"negative weight", "pool a {\n address 192.0.2.1\n weight -2\n}", 4, []string{`"-2"`, "from 1"}},
 		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 5, []string{"timeout 2s must be less than interval 2s"}},
