@@ -270,7 +270,7 @@ func BenchmarkServeDNSGeoECS(b *testing.B) {
 		}
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	block := strings.Replace(geoBlock(city, asn), "    pool eu {", "    healthcheck hc {\n protocol tcp\n port "+port+"\n interval 100ms\n timeout 50ms\n }\n    pool eu {", 1)
+	block := strings.Replace(geoBlock(city, asn), "    pool eu {", "    healthcheck hc {\n protocol tcp\n port "+port+"\n interval 1s\n timeout 900ms\n }\n    pool eu {", 1)
 	block = strings.ReplaceAll(block, "        address 192.0.2.", "        healthcheck hc\n        address 127.0.0.")
 	g := newTestGTM(b, block)
 	qs := []*dns.Msg{

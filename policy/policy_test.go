@@ -415,3 +415,44 @@ func TestEmptyNonTerminal(t *testing.T) {
 		t.Fatal("HasBelow")
 	}
 }
+
+// A dual-stack pool whose IPv4 servers are down hands A queries to the next pool and keeps
+// AAAA; a pool with no IPv6 at all answers AAAA empty (NODATA) rather than failing over.
+// Alternating families do not count as failovers.
+func TestAvailabilityPerFamily(t *testing.T) {
+	v4 := addr("192.0.2.1", 1)
+	v4.Health = health(false, 0)
+	dual := pool("dual", LBWeighted, v4, addr("2001:db8::1", 1))
+	standby := pool("standby", LBWeighted, addr("198.51.100.1", 1), addr("2001:db8::2", 1))
+	r := &Route{Selector: Selector{Default: true}, Pools: []*Pool{dual, standby}}
+	c := &Client{}
+	switches := 0
+	for range 3 {
+		res := r.Pick(c, IPv4, nil)
+		if res.Pool != standby || len(res.Addrs) != 1 || res.Addrs[0].Text != "198.51.100.1" || res.FailOpen {
+			t.Fatalf("A with the IPv4 of dual down: pool %s, %v", res.Pool.Name, res.Addrs)
+		}
+		if res.Switched {
+			switches++
+		}
+		res = r.Pick(c, IPv6, nil)
+		if res.Pool != dual || len(res.Addrs) != 1 || res.Addrs[0].Text != "2001:db8::1" {
+			t.Fatalf("AAAA from dual: pool %s, %v", res.Pool.Name, res.Addrs)
+		}
+		if res.Switched {
+			switches++
+		}
+	}
+	if switches != 0 {
+		t.Fatalf("%d failovers counted for alternating families", switches)
+	}
+
+	only4 := pool("only4", LBWeighted, addr("192.0.2.9", 1))
+	r = &Route{Selector: Selector{Default: true}, Pools: []*Pool{only4, standby}}
+	if res := r.Pick(c, IPv6, nil); res.Pool != only4 || len(res.Addrs) != 0 || res.FailOpen {
+		t.Fatalf("AAAA from an IPv4-only pool must be NODATA: pool %s, %v", res.Pool.Name, res.Addrs)
+	}
+	if !dual.Available() || dual.AvailableFor(IPv4) || !dual.AvailableFor(IPv6) || !only4.AvailableFor(IPv6) {
+		t.Fatal("AvailableFor")
+	}
+}

@@ -172,7 +172,7 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 	switch r.Select {
 	case SelectAll:
 		for _, p := range r.Pools {
-			if !p.Available() {
+			if !p.AvailableFor(fam) {
 				continue
 			}
 			if first == nil {
@@ -185,7 +185,7 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 			buf = p.pick(fam, buf, false)
 		}
 	default:
-		first = r.choose(c)
+		first = r.choose(c, fam)
 		if first != nil {
 			buf = first.pick(fam, buf, false)
 		}
@@ -200,16 +200,17 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 	// nearest routes move between pools by design. Load first: the common case writes
 	// nothing, so the query path does not bounce a cache line between cores.
 	if r.Select == SelectFailover && first != nil {
-		if old := r.last.Load(); old != first {
-			r.last.Store(first)
+		last := &r.last[0]
+		if fam == IPv6 {
+			last = &r.last[1]
+		}
+		if old := last.Load(); old != first {
+			last.Store(first)
 			res.Switched = old != nil
 		}
 	}
 	return res
 }
-
-// Last returns the pool the route answered from last, nil before the first answer.
-func (r *Route) Last() *Pool { return r.last.Load() }
 
 // Current returns the pool the route would answer from now for a client with no location
 // (for the status page): the first available in the route's order, or the fail-open pool.
@@ -225,12 +226,12 @@ func (r *Route) Current() (p *Pool, failOpen bool) {
 	return r.Pools[0], true
 }
 
-func (r *Route) choose(c *Client) *Pool {
+func (r *Route) choose(c *Client, fam Family) *Pool {
 	switch r.Select {
 	case SelectWeighted:
 		total := 0
 		for _, p := range r.Pools {
-			if p.Available() {
+			if p.AvailableFor(fam) {
 				total += p.Weight
 			}
 		}
@@ -239,7 +240,7 @@ func (r *Route) choose(c *Client) *Pool {
 		}
 		n := rand.IntN(total)
 		for _, p := range r.Pools {
-			if p.Available() {
+			if p.AvailableFor(fam) {
 				if n -= p.Weight; n < 0 {
 					return p
 				}
@@ -252,7 +253,7 @@ func (r *Route) choose(c *Client) *Pool {
 		var best *Pool
 		bestD := math.Inf(1)
 		for _, p := range r.Pools {
-			if !p.HasLocation || !p.Available() {
+			if !p.HasLocation || !p.AvailableFor(fam) {
 				continue
 			}
 			if d := geo.Distance(c.Lat, c.Lon, p.Lat, p.Lon); d < bestD {
@@ -266,7 +267,7 @@ func (r *Route) choose(c *Client) *Pool {
 		var best *Pool
 		var bestRTT int64 = math.MaxInt64
 		for _, p := range r.Pools {
-			if !p.Available() {
+			if !p.AvailableFor(fam) {
 				continue
 			}
 			rtt := int64(p.RTT())
@@ -280,7 +281,7 @@ func (r *Route) choose(c *Client) *Pool {
 		return best
 	}
 	for _, p := range r.Pools {
-		if p.Available() {
+		if p.AvailableFor(fam) {
 			return p
 		}
 	}
@@ -504,6 +505,6 @@ func parseUint32(s string) (uint32, error) {
 // PickPool answers from one pool directly, as for a domain pinned to it by an operator. An
 // unavailable pool fails open.
 func PickPool(p *Pool, fam Family, buf []*Address) Result {
-	open := !p.Available()
+	open := !p.AvailableFor(fam)
 	return Result{Pool: p, Addrs: p.pick(fam, buf, open), FailOpen: open}
 }

@@ -236,6 +236,29 @@ func (p *Pool) Available() bool {
 	return false
 }
 
+// AvailableFor reports whether the pool can answer a query for family fam: it is available,
+// and if it holds addresses of that family, at least one of them is up. A dual-stack pool whose
+// IPv4 servers are all down thus hands A queries to the next pool instead of answering them
+// empty, while a pool with no IPv6 at all still answers AAAA with NODATA (RFC 2308).
+func (p *Pool) AvailableFor(fam Family) bool {
+	if !p.Available() {
+		return false
+	}
+	if p.CNAME {
+		return true
+	}
+	held := false
+	for _, a := range p.Addrs {
+		if a.Family() == fam {
+			if a.Up() {
+				return true
+			}
+			held = true
+		}
+	}
+	return !held
+}
+
 // RTT is the mean smoothed RTT of the pool's up addresses that have one; 0 when unknown.
 func (p *Pool) RTT() time.Duration {
 	var sum time.Duration
@@ -272,7 +295,7 @@ type Route struct {
 	Pools    []*Pool
 	Select   SelectMode
 
-	last atomic.Pointer[Pool] // the pool answered last, to count failovers
+	last [2]atomic.Pointer[Pool] // the pool answered last per family (IPv4, IPv6), to count failovers
 }
 
 // Domain is a managed name.
