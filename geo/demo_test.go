@@ -14,10 +14,7 @@ import (
 func TestDemoDatabasesMatchGenerator(t *testing.T) {
 	dir := t.TempDir()
 	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geotest.WriteCity(city, geotest.Demo()); err != nil {
-		t.Fatal(err)
-	}
-	if err := geotest.WriteASN(asn, geotest.DemoASN()); err != nil {
+	if err := geotest.WriteDemo(city, asn); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ generated, committed string }{

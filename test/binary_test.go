@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/gtm-dns/coredns-gtm/geo/geotest"
 )
 
 var (
@@ -95,13 +93,13 @@ func TestBinaryExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dir, "Corefile.example"), string(example))
-	token, _ := os.ReadFile("../demo/api-token")
-	writeFile(t, filepath.Join(dir, "demo/api-token"), string(token))
-	if err := geotest.WriteCity(filepath.Join(dir, "demo/geo-city.mmdb"), geotest.Demo()); err != nil {
-		t.Fatal(err)
-	}
-	if err := geotest.WriteASN(filepath.Join(dir, "demo/geo-asn.mmdb"), geotest.DemoASN()); err != nil {
-		t.Fatal(err)
+	// The committed demo files, as a fresh clone has them.
+	for _, f := range []string{"api-token", "geo-city.mmdb", "geo-asn.mmdb"} {
+		b, err := os.ReadFile("../demo/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "demo", f), string(b))
 	}
 
 	var outs []*syncBuffer
@@ -159,6 +157,10 @@ func TestBinaryExample(t *testing.T) {
 	}
 
 	// Pin through the API, restart, and the pin is still in force.
+	token, err := os.ReadFile(filepath.Join(dir, "demo/api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req, _ := http.NewRequest("PUT", "http://127.0.0.1:8053/api/v1/domains/www.gtm.example.net/pin", strings.NewReader(`{"pool":"america"}`))
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 	resp, err := http.DefaultClient.Do(req)

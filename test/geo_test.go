@@ -13,10 +13,7 @@ func geoCorefile(t *testing.T, withCache bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geotest.WriteCity(city, geotest.Demo()); err != nil {
-		t.Fatal(err)
-	}
-	if err := geotest.WriteASN(asn, geotest.DemoASN()); err != nil {
+	if err := geotest.WriteDemo(city, asn); err != nil {
 		t.Fatal(err)
 	}
 	cache := ""

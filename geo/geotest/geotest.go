@@ -45,6 +45,15 @@ func NewTree(dbType string) (*mmdbwriter.Tree, error) {
 	})
 }
 
+// WriteDemo writes the demo City and ASN databases (Demo and DemoASN) that Corefile.example
+// and the end-to-end tests use.
+func WriteDemo(city, asn string) error {
+	if err := WriteCity(city, Demo()); err != nil {
+		return err
+	}
+	return WriteASN(asn, DemoASN())
+}
+
 // WriteCity writes a GeoIP2-City-layout database: continent.code, country.iso_code,
 // subdivisions[].iso_code, location.latitude/longitude.
 func WriteCity(path string, nets []CityNet) error {

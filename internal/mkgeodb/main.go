@@ -45,10 +45,7 @@ func main() {
 			fail(err)
 		}
 	}
-	if err := geotest.WriteCity(*city, geotest.Demo()); err != nil {
-		fail(err)
-	}
-	if err := geotest.WriteASN(*asn, geotest.DemoASN()); err != nil {
+	if err := geotest.WriteDemo(*city, *asn); err != nil {
 		fail(err)
 	}
 	fmt.Printf("wrote %s and %s\n", *city, *asn)
