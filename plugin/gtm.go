@@ -47,6 +47,12 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	d := cs.Domain(qname)
 	if d == nil && g.Fall.Through(qname) {
+		if cs.HasBelow(qname) {
+			// An empty non-terminal above a managed domain: the next plugin may hold records
+			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
+			// whole subtree (RFC 8020) lose the managed domains below it.
+			w = &entWriter{ResponseWriter: w}
+		}
 		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 	}
 
@@ -194,6 +200,16 @@ func (g *GTM) formErr(state *request.Request, r *dns.Msg) (int, error) {
 	m.SetRcode(r, dns.RcodeFormatError)
 	g.reply(state, m, nil, 0)
 	return dns.RcodeSuccess, nil
+}
+
+// entWriter turns the next plugin's NXDOMAIN for an empty non-terminal into NODATA.
+type entWriter struct{ dns.ResponseWriter }
+
+func (e *entWriter) WriteMsg(m *dns.Msg) error {
+	if m.Rcode == dns.RcodeNameError {
+		m.Rcode = dns.RcodeSuccess
+	}
+	return e.ResponseWriter.WriteMsg(m)
 }
 
 func hdr(name string, t uint16, ttl uint32) dns.RR_Header {

@@ -181,6 +181,9 @@ func TestFallthrough(t *testing.T) {
         domain www.gtm.example.net {
             route default v4
         }
+        domain www.eu.gtm.example.net {
+            route default v4
+        }
     }
     file ` + db + ` gtm.example.net
 }`
@@ -194,6 +197,15 @@ func TestFallthrough(t *testing.T) {
 	}
 	if got := join(answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA}))); got != "192.0.2.1" {
 		t.Fatalf("managed name with fallthrough: %q", got)
+	}
+	// eu.gtm.example.net is an empty non-terminal above www.eu: file does not know it, but the
+	// answer must be NODATA, never NXDOMAIN (RFC 8020); file's SOA is in it.
+	m = s.ask(query{name: "eu.gtm.example.net", qtype: dns.TypeA})
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+		t.Fatalf("empty non-terminal with fallthrough: %s, answer %v, authority %v", dns.RcodeToString[m.Rcode], m.Answer, m.Ns)
+	}
+	if m := s.ask(query{name: "nope.gtm.example.net", qtype: dns.TypeA}); m.Rcode != dns.RcodeNameError {
+		t.Fatalf("a name that does not exist falls through to file's NXDOMAIN: %s", dns.RcodeToString[m.Rcode])
 	}
 }
 
