@@ -190,3 +190,40 @@ func TestListenerSharedAndReleased(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Without a token_file nothing is authorized: writes are 401 whatever the header says (an
+// empty "Bearer " included), and reads are open only with public_read.
+func TestNoTokenRefusesEverythingButPublicReads(t *testing.T) {
+	store, _ := OpenStore("")
+	snap := snapshot(store)
+	for _, publicRead := range []bool{false, true} {
+		h := NewHandler(Config{Store: store, Events: NewEvents(10), PublicRead: publicRead, Snapshot: func() *policy.Snapshot { return snap }})
+		srv := httptest.NewServer(h)
+		for _, auth := range []string{"", "Bearer ", "Bearer x"} {
+			req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/pools/hz/addresses/192.0.2.1/mode", strings.NewReader(`{"mode":"down"}`))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("public_read %v, write with %q: %d, want 401", publicRead, auth, resp.StatusCode)
+			}
+		}
+		resp, err := http.Get(srv.URL + "/api/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 401, true: 200}[publicRead]; resp.StatusCode != want {
+			t.Errorf("public_read %v, read: %d, want %d", publicRead, resp.StatusCode, want)
+		}
+		srv.Close()
+	}
+	if snap.Pools[0].Addrs[0].Mode.Get() != policy.ModeAuto {
+		t.Fatal("an unauthorized write took effect")
+	}
+}

@@ -23,7 +23,7 @@ import (
 
 // Config is what the handler works with.
 type Config struct {
-	Token      string // "" = no authentication (bind to a trusted address)
+	Token      string // "": no token can be right, so only public reads are served
 	PublicRead bool   // reads (status, events, the page) need no token
 	Store      *Store
 	Events     *Events
@@ -79,7 +79,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Referrer-Policy", "no-referrer")
 
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
-	if h.cfg.Token != "" && !(read && h.cfg.PublicRead) && !h.authorized(r) {
+	if !(read && h.cfg.PublicRead) && !h.authorized(r) {
 		hd.Set("WWW-Authenticate", `Bearer realm="coredns-gtm"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
@@ -98,6 +98,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) authorized(r *http.Request) bool {
+	if h.cfg.Token == "" {
+		return false // no token_file: nothing is authorized, "Bearer " included
+	}
 	auth := r.Header.Get("Authorization")
 	const prefix = "Bearer "
 	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {

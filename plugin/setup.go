@@ -85,6 +85,13 @@ func setup(c *caddy.Controller) error {
 		g.closeDBs()
 		return plugin.Error("gtm", errAt(c, cfg.api.stateLine, "api: state: %v", err))
 	}
+	if a := cfg.api; a != nil && a.token == "" {
+		what := "every request is refused (401)"
+		if a.publicRead {
+			what = "reads are open (public_read), every write is refused (401)"
+		}
+		log.Warningf("%s:%d: api %s has no token_file: %s", cfg.file, a.line, a.addr, what)
+	}
 	for _, d := range cfg.domains {
 		if !hasDefault(d) {
 			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)
