@@ -37,8 +37,11 @@ fuzz:
 	$(GO) test ./geo -run '^$$' -fuzz FuzzParseECS -fuzztime 60s
 	$(GO) test ./api -run '^$$' -fuzz FuzzAPIBodies -fuzztime 60s
 
+# Also prints ServeDNS's stack frame: each UDP query runs on a fresh goroutine, and a frame
+# that grows past a stack-size step costs a stack copy per query (docs/BENCHMARKS.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin
+	@$(GO) build -gcflags=-S ./plugin 2>&1 | grep -o 'GTM).ServeDNS STEXT.*locals=0x[0-9a-f]*' || true
 
 clean:
 	rm -f $(BINARY) $(DEMO_DB)
