@@ -2,6 +2,11 @@ package test
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,5 +94,103 @@ func TestReloadUnderLoad(t *testing.T) {
 	// The last configuration is in force (20 reloads end on 192.0.2.1).
 	if got := join(answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA}))); got != "192.0.2.1" {
 		t.Fatalf("after the reloads: %s", got)
+	}
+}
+
+// TestAPIWritesDuringReloads: overrides written through the API while the Corefile is
+// reloaded and clients query, all under -race: every write is answered 200 (the listener is
+// handed from instance to instance, never closed), no query gets SERVFAIL, and when it is
+// over the last write is both in force and in the state file.
+func TestAPIWritesDuringReloads(t *testing.T) {
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "token"), "tok\n")
+	state := filepath.Join(dir, "state.json")
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	corefile := func(ttl int) string {
+		return strings.Replace(apiCorefile(apiAddr, token, state, false), "        domain www.gtm.example.net {", fmt.Sprintf("        ttl %d\n        domain www.gtm.example.net {", ttl), 1)
+	}
+	s := start(t, corefile(30))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var servfail, writes, badWrites atomic.Int64
+	wg.Add(1)
+	go func() { // DNS clients
+		defer wg.Done()
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		m := new(dns.Msg)
+		m.SetQuestion("www.gtm.example.net.", dns.TypeA)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if r, _, err := c.Exchange(m, s.udp); err == nil && r.Rcode == dns.RcodeServerFailure {
+				servfail.Add(1)
+			}
+		}
+	}()
+	last := make(chan string, 1)
+	wg.Add(1)
+	go func() { // an operator flipping a maintenance mode and a pin
+		defer wg.Done()
+		client := &http.Client{Timeout: 2 * time.Second}
+		put := func(path, body string) {
+			req, _ := http.NewRequest("PUT", "http://"+apiAddr+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer tok")
+			resp, err := client.Do(req)
+			writes.Add(1)
+			if err != nil {
+				badWrites.Add(1)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				badWrites.Add(1)
+			}
+		}
+		mode := ""
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				last <- mode
+				return
+			default:
+			}
+			mode = []string{"down", "auto"}[i%2]
+			put("/api/v1/pools/hz/addresses/192.0.2.1/mode", `{"mode":"`+mode+`"}`)
+			put("/api/v1/domains/www.gtm.example.net/pin", []string{`{"pool":"sg"}`, `{"pool":""}`}[i%2])
+		}
+	}()
+	for i := range 10 {
+		if err := s.reload(corefile(30 + i)); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	mode := <-last
+	t.Logf("%d API writes during 10 reloads, %d failed; %d SERVFAIL", writes.Load(), badWrites.Load(), servfail.Load())
+	if writes.Load() < 20 || badWrites.Load() != 0 || servfail.Load() != 0 {
+		t.Fatalf("%d of %d API writes failed, %d SERVFAIL", badWrites.Load(), writes.Load(), servfail.Load())
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last round wrote mode and pin together: "down" with pin sg, "auto" with no pin.
+	inFile := strings.Contains(string(b), `"down"`)
+	if inFile != (mode == "down") {
+		t.Fatalf("last mode written %q, state file: %s", mode, b)
+	}
+	want := "192.0.2.1 192.0.2.2"
+	if mode == "down" {
+		want = "198.51.100.1" // pinned to sg
+	}
+	got := answers(s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA}))
+	slices.Sort(got)
+	if join(got) != want {
+		t.Fatalf("after the reloads with mode %s: %s, want %s", mode, got, want)
 	}
 }
