@@ -92,6 +92,17 @@ func setup(c *caddy.Controller) error {
 		}
 		log.Warningf("%s:%d: api %s has no token_file: %s", cfg.file, a.line, a.addr, what)
 	}
+	for _, p := range cfg.pools {
+		enabled := 0
+		for _, a := range p.addrs {
+			if !a.disabled {
+				enabled++
+			}
+		}
+		if p.minAvailable > enabled {
+			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", cfg.file, p.line, p.name, p.minAvailable, enabled)
+		}
+	}
 	for _, d := range cfg.domains {
 		if !hasDefault(d) {
 			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)

@@ -82,6 +82,53 @@ func TestBinaryRejectsBrokenConfigs(t *testing.T) {
 	}
 }
 
+// Configs that are valid but almost certainly not what the operator meant start, with a
+// warning naming the file and line.
+func TestBinaryWarns(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	conf := writeFile(t, filepath.Join(dir, "Corefile"), fmt.Sprintf(`.:%d {
+  bind 127.0.0.1
+  gtm gtm.example.net {
+    pool a {
+      address 192.0.2.1
+      address 192.0.2.2 disabled
+      min_available 2
+    }
+    domain www.gtm.example.net {
+      route net:10.0.0.0/8 a
+      route net:10.0.0.0/8 a
+    }
+    api 127.0.0.1:%d {
+      public_read
+    }
+  }
+}
+`, freePort(t), freePort(t)))
+	want := []string{
+		conf + ":4: pool a has min_available 2 but 1 enabled addresses",
+		conf + ":9: domain www.gtm.example.net. has no default route",
+		conf + ":11: route in domain www.gtm.example.net. never answers",
+		conf + ":13: api 127.0.0.1:",
+		"has no token_file: reads are open (public_read), every write is refused (401)",
+	}
+	var out syncBuffer
+	cmd := exec.Command(bin, "-conf", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	eventually(t, 10*time.Second, func() string {
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				return fmt.Sprintf("no %q in the output:\n%s", w, out.String())
+			}
+		}
+		return ""
+	})
+}
+
 // TestBinaryExample runs Corefile.example as the README says, in a copy of the repository's
 // demo directory, and restarts it to show overrides persist.
 func TestBinaryExample(t *testing.T) {
