@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end DNS benchmark on loopback (not part of `make test`):
 #   bash bench/run.sh [SECONDS_PER_RUN] [RUNS]
+#   BENCH_ONLY="c d" bash bench/run.sh 8 4     # a subset of the scenarios
 # Every server is pinned to CPU 0, dnsperf to CPU 1. Each scenario runs RUNS times for
 # SECONDS_PER_RUN; the median QPS is reported with its latency and the server's RSS.
 # Scenarios:
@@ -102,13 +103,23 @@ start_coredns() { # NAME COREFILE_BODY
 
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
+ecs=()
+for s in "${subnets[@]}"; do ecs+=("$(ecs_hex "$s")"); done
+
+# BENCH_ONLY="c d" runs a subset of the scenarios (for A/B comparisons of a change).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+gdnsd_ok=1
+
+if want a; then
 # (a) whoami
 start_coredns whoami "bench.test:$port {
   whoami
 }"
 measure "a whoami" "$CUR" "$port"
 stop "$CUR"
+fi
 
+if want b; then
 # (b) file, 4 A records
 cat > "$work/db.bench" <<EOF
 \$ORIGIN bench.test.
@@ -125,7 +136,9 @@ start_coredns file "bench.test:$port {
 }"
 measure "b file (4 A)" "$CUR" "$port"
 stop "$CUR"
+fi
 
+if want c; then
 # (c) gtm weighted pool of 4
 start_coredns weighted "bench.test:$port {
   gtm {
@@ -142,7 +155,9 @@ start_coredns weighted "bench.test:$port {
 }"
 measure "c gtm weighted" "$CUR" "$port"
 stop "$CUR"
+fi
 
+if want d; then
 # (d) gtm geo + ASN + ECS + health checks (TCP connects to this server's own port on the
 # pool addresses, every second)
 pools=""
@@ -174,11 +189,11 @@ start_coredns geo "bench.test:$port {
     }
   }
 }"
-ecs=()
-for s in "${subnets[@]}"; do ecs+=("$(ecs_hex "$s")"); done
 measure "d gtm geo+ECS+health" "$CUR" "$port" "${ecs[@]}"
 stop "$CUR"
+fi
 
+if want e; then
 # (e) gdnsd: geoip -> weighted, tcp_connect monitors on the same kind of targets. gdnsd's
 # monitors need something listening: a tiny TCP listener on every pool address.
 mkdir -p "$work/gdnsd/zones" "$work/gdnsd/run" "$work/gdnsd/state"
@@ -261,7 +276,9 @@ else
 	echo "gdnsd checkconf failed:" >&2
 	cat "$work/gdnsd.check" >&2
 fi
+fi
 
+if want f; then
 # (f) PowerDNS Authoritative with a LUA record (weighted random), bind backend
 mkdir -p "$work/pdns"
 cat > "$work/pdns/bench.zone" <<EOF
@@ -298,6 +315,7 @@ EOF
 }
 pdns_run "f pdns LUA (no cache)" 0
 pdns_run "f pdns LUA (packet cache)" 20
+fi
 
 ratio() { awk -v a="${QPS[$1]:-0}" -v b="${QPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 date=$(date -u +%Y-%m-%d)
