@@ -446,6 +446,9 @@ func TestAvailabilityPerFamily(t *testing.T) {
 	if switches != 0 {
 		t.Fatalf("%d failovers counted for alternating families", switches)
 	}
+	if cur, open := r.Current(); cur != standby || open {
+		t.Fatalf("status shows %s (fail-open %v) answering; A queries go to standby", cur.Name, open)
+	}
 
 	only4 := pool("only4", LBWeighted, addr("192.0.2.9", 1))
 	r = &Route{Selector: Selector{Default: true}, Pools: []*Pool{only4, standby}}

@@ -212,11 +212,12 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 	return res
 }
 
-// Current returns the pool the route would answer from now for a client with no location
-// (for the status page): the first available in the route's order, or the fail-open pool.
+// Current returns the pool the route would answer A queries from now for a client with no
+// location (for the status page): the first available in the route's order, or the fail-open
+// pool. Pools without IPv4 are judged as a whole, as AAAA queries see them.
 func (r *Route) Current() (p *Pool, failOpen bool) {
 	for _, p := range r.Pools {
-		if p.Available() {
+		if p.AvailableFor(IPv4) {
 			return p, false
 		}
 	}
