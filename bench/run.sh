@@ -259,7 +259,6 @@ cat > "$work/gdnsd/zones/bench.test" <<EOF
 ns1 A 127.0.0.1
 www 30 DYNA geoip!www
 EOF
-gdnsd_ok=1
 if gdnsd -c "$work/gdnsd" checkconf > "$work/gdnsd.check" 2>&1; then
 	taskset -c 0 gdnsd -c "$work/gdnsd" -f start > "$work/gdnsd.log" 2>&1 &
 	pids+=($!)

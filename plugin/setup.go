@@ -2,7 +2,7 @@ package gtm
 
 import (
 	"fmt"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,32 +85,7 @@ func setup(c *caddy.Controller) error {
 		g.closeDBs()
 		return plugin.Error("gtm", errAt(c, cfg.api.stateLine, "api: state: %v", err))
 	}
-	if a := cfg.api; a != nil && a.token == "" {
-		what := "every request is refused (401)"
-		if a.publicRead {
-			what = "reads are open (public_read), every write is refused (401)"
-		}
-		log.Warningf("%s:%d: api %s has no token_file: %s", cfg.file, a.line, a.addr, what)
-	}
-	for _, p := range cfg.pools {
-		enabled := 0
-		for _, a := range p.addrs {
-			if !a.disabled {
-				enabled++
-			}
-		}
-		if p.minAvailable > enabled {
-			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", cfg.file, p.line, p.name, p.minAvailable, enabled)
-		}
-	}
-	for _, d := range cfg.domains {
-		if !hasDefault(d) {
-			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)
-		}
-		for _, line := range shadowedRoutes(d) {
-			log.Warningf("%s:%d: route in domain %s never answers: every term of its selector is used by an earlier route, which wins ties", cfg.file, line, d.name)
-		}
-	}
+	warn(cfg)
 
 	var listener *api.Listener
 	c.OnStartup(func() error {
@@ -192,6 +167,37 @@ func openStore(cfg *config) (*api.Store, error) {
 	return api.OpenStore("")
 }
 
+// warn logs, with file and line, configurations that are valid but almost certainly not what
+// the operator meant.
+func warn(cfg *config) {
+	if a := cfg.api; a != nil && a.token == "" {
+		what := "every request is refused (401)"
+		if a.publicRead {
+			what = "reads are open (public_read), every write is refused (401)"
+		}
+		log.Warningf("%s:%d: api %s has no token_file: %s", cfg.file, a.line, a.addr, what)
+	}
+	for _, p := range cfg.pools {
+		enabled := 0
+		for _, a := range p.addrs {
+			if !a.disabled {
+				enabled++
+			}
+		}
+		if p.minAvailable > enabled {
+			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", cfg.file, p.line, p.name, p.minAvailable, enabled)
+		}
+	}
+	for _, d := range cfg.domains {
+		if !hasDefault(d) {
+			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)
+		}
+		for _, line := range shadowedRoutes(d) {
+			log.Warningf("%s:%d: route in domain %s never answers: every term of its selector is used by an earlier route, which wins ties", cfg.file, line, d.name)
+		}
+	}
+}
+
 // shadowedRoutes lists the lines of routes whose every selector term already appears in an
 // earlier route of the domain: a client matching such a route matches the earlier one at least
 // as specifically, and the first listed wins ties, so the route can never answer.
@@ -199,14 +205,8 @@ func shadowedRoutes(d *domainConfig) []int {
 	seen := map[string]bool{}
 	var lines []int
 	for _, r := range d.routes {
-		terms := selectorTerms(r.selector)
-		shadowed := true
-		for _, t := range terms {
-			if !seen[t] {
-				shadowed = false
-			}
-		}
-		if shadowed && len(terms) > 0 {
+		terms := r.selector.Terms()
+		if len(terms) > 0 && !slices.ContainsFunc(terms, func(t string) bool { return !seen[t] }) {
 			lines = append(lines, r.line)
 		}
 		for _, t := range terms {
@@ -214,29 +214,6 @@ func shadowedRoutes(d *domainConfig) []int {
 		}
 	}
 	return lines
-}
-
-func selectorTerms(s policy.Selector) []string {
-	var terms []string
-	if s.Default {
-		terms = append(terms, "default")
-	}
-	for _, n := range s.Nets {
-		terms = append(terms, "net:"+n.Masked().String())
-	}
-	for _, a := range s.ASNs {
-		terms = append(terms, "asn:"+strconv.FormatUint(uint64(a), 10))
-	}
-	for _, r := range s.Regions {
-		terms = append(terms, "region:"+r)
-	}
-	for _, c := range s.Countries {
-		terms = append(terms, "country:"+c)
-	}
-	for _, c := range s.Continents {
-		terms = append(terms, "continent:"+c)
-	}
-	return terms
 }
 
 func hasDefault(d *domainConfig) bool {

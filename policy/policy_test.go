@@ -459,3 +459,11 @@ func TestAvailabilityPerFamily(t *testing.T) {
 		t.Fatal("AvailableFor")
 	}
 }
+
+func TestSelectorTermsCanonical(t *testing.T) {
+	s := sel(t, "net:203.0.113.7/24,asn:AS4134,region:us-ca,country:de,continent:eu,default")
+	got := strings.Join(s.Terms(), " ")
+	if want := "default net:203.0.113.0/24 asn:4134 region:US-CA country:DE continent:EU"; got != want {
+		t.Fatalf("Terms() = %q, want %q", got, want)
+	}
+}

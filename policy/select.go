@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gtm-dns/coredns-gtm/geo"
@@ -412,6 +413,32 @@ func ParseSelector(text string) (Selector, error) {
 }
 
 // AddTerm adds one `kind:value` term (or `default`) to s, or reports what is wrong with it.
+// Terms lists the selector's terms in canonical form ("default", "net:203.0.113.0/24",
+// "asn:4134", "region:US-CA", "country:DE", "continent:EU"), so equal terms compare equal
+// however they were written.
+func (s *Selector) Terms() []string {
+	var terms []string
+	if s.Default {
+		terms = append(terms, "default")
+	}
+	for _, n := range s.Nets {
+		terms = append(terms, "net:"+n.String())
+	}
+	for _, a := range s.ASNs {
+		terms = append(terms, "asn:"+strconv.FormatUint(uint64(a), 10))
+	}
+	for _, r := range s.Regions {
+		terms = append(terms, "region:"+r)
+	}
+	for _, c := range s.Countries {
+		terms = append(terms, "country:"+c)
+	}
+	for _, c := range s.Continents {
+		terms = append(terms, "continent:"+c)
+	}
+	return terms
+}
+
 func (s *Selector) AddTerm(term string) error {
 	if term == "default" {
 		s.Default = true

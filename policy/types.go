@@ -241,22 +241,17 @@ func (p *Pool) Available() bool {
 // IPv4 servers are all down thus hands A queries to the next pool instead of answering them
 // empty, while a pool with no IPv6 at all still answers AAAA with NODATA (RFC 2308).
 func (p *Pool) AvailableFor(fam Family) bool {
-	if !p.Available() {
-		return false
-	}
-	if p.CNAME {
-		return true
-	}
-	held := false
+	need := max(p.MinAvailable, 1)
+	up, famUp, famHeld := 0, p.CNAME, p.CNAME // names answer every family
 	for _, a := range p.Addrs {
-		if a.Family() == fam {
-			if a.Up() {
-				return true
-			}
-			held = true
+		isFam := a.Family() == fam
+		famHeld = famHeld || isFam
+		if a.Up() {
+			up++
+			famUp = famUp || isFam
 		}
 	}
-	return !held
+	return up >= need && (famUp || !famHeld)
 }
 
 // RTT is the mean smoothed RTT of the pool's up addresses that have one; 0 when unknown.
