@@ -6,88 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
-
-func TestStoreRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	s, err := OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc := s.ModeCell("hz", "192.0.2.1")
-	pc := s.PinCell("www.example.net.")
-	if mc != s.ModeCell("hz", "192.0.2.1") || pc != s.PinCell("www.example.net.") {
-		t.Fatal("cells must be the same for the same key")
-	}
-	if err := s.SetMode("hz", "192.0.2.1", policy.ModeDown); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetPin("www.example.net.", "sg"); err != nil {
-		t.Fatal(err)
-	}
-	if mc.Get() != policy.ModeDown {
-		t.Fatal("the cell handed out earlier must see the change")
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
-	}
-	again, err := OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.ModeCell("hz", "192.0.2.1").Get() != policy.ModeDown || again.PinCell("www.example.net.").Get() != "sg" {
-		t.Fatal("overrides not loaded back")
-	}
-	if m, p := again.Overrides(); m != 1 || p != 1 {
-		t.Fatalf("overrides %d %d", m, p)
-	}
-	// Back to auto and unpinned: nothing left in force, and the file says so.
-	again.SetMode("hz", "192.0.2.1", policy.ModeAuto)
-	again.SetPin("www.example.net.", "")
-	b, _ := os.ReadFile(path)
-	if strings.Contains(string(b), "192.0.2.1") || strings.Contains(string(b), "sg") {
-		t.Fatalf("state file still holds cleared overrides: %s", b)
-	}
-}
-
-func TestStoreErrors(t *testing.T) {
-	dir := t.TempDir()
-	corrupt := filepath.Join(dir, "corrupt.json")
-	os.WriteFile(corrupt, []byte(`{"version":1,"modes":{`), 0o600)
-	badMode := filepath.Join(dir, "badmode.json")
-	os.WriteFile(badMode, []byte(`{"version":1,"modes":{"p/a":"sideways"}}`), 0o600)
-	for path, want := range map[string]string{
-		corrupt: "is corrupt",
-		badMode: `mode "sideways"`,
-		filepath.Join(dir, "nodir", "state.json"): "does not exist",
-	} {
-		_, err := OpenStore(path)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), filepath.Dir(path)) {
-			t.Errorf("OpenStore(%s) = %v, want an error naming it and saying %q", path, err, want)
-		}
-	}
-}
-
-func TestSharedStore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.json")
-	a, err := SharedStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := SharedStore(path)
-	if a != b {
-		t.Fatal("one store per path")
-	}
-}
 
 func TestEventsRing(t *testing.T) {
 	ev := NewEvents(3)
@@ -106,7 +31,7 @@ func TestEventsRing(t *testing.T) {
 	}
 }
 
-func snapshot(store *Store) *policy.Snapshot {
+func snapshot(store *state.Store) *policy.Snapshot {
 	p := &policy.Pool{Name: "hz", MinAvailable: 1, Weight: 1, Addrs: []*policy.Address{
 		{Text: "192.0.2.1", Weight: 1, Mode: store.ModeCell("hz", "192.0.2.1")},
 		{Text: "2001:db8::1", Weight: 1, Mode: store.ModeCell("hz", "2001:db8::1")},
@@ -123,9 +48,9 @@ func snapshot(store *Store) *policy.Snapshot {
 func TestTokenNeverLogged(t *testing.T) {
 	var mu sync.Mutex
 	var logs []string
-	store, _ := OpenStore("")
-	snap := snapshot(store)
-	h := NewHandler(Config{Token: "top-secret-token", Store: store, Events: NewEvents(10), Snapshot: func() *policy.Snapshot { return snap },
+	ctl := newFakeControl(t, false)
+	snap := snapshot(ctl.Store())
+	h := NewHandler(Config{Token: "top-secret-token", Control: ctl, Events: NewEvents(10), Snapshot: func() *policy.Snapshot { return snap },
 		Log: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -194,10 +119,11 @@ func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
 // Without a token_file nothing is authorized: writes are 401 whatever the header says (an
 // empty "Bearer " included), and reads are open only with public_read.
 func TestNoTokenRefusesEverythingButPublicReads(t *testing.T) {
-	store, _ := OpenStore("")
+	ctl := newFakeControl(t, false)
+	store := ctl.Store()
 	snap := snapshot(store)
 	for _, publicRead := range []bool{false, true} {
-		h := NewHandler(Config{Store: store, Events: NewEvents(10), PublicRead: publicRead, Snapshot: func() *policy.Snapshot { return snap }})
+		h := NewHandler(Config{Control: ctl, Events: NewEvents(10), PublicRead: publicRead, Snapshot: func() *policy.Snapshot { return snap }})
 		srv := httptest.NewServer(h)
 		for _, auth := range []string{"", "Bearer ", "Bearer x"} {
 			req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/pools/hz/addresses/192.0.2.1/mode", strings.NewReader(`{"mode":"down"}`))

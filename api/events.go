@@ -7,14 +7,17 @@ import (
 
 // Event is something an operator wants to know happened.
 type Event struct {
-	ID      uint64    `json:"id"`
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"` // health, failover, failopen, mode, pin, reload
-	Domain  string    `json:"domain,omitempty"`
-	Pool    string    `json:"pool,omitempty"`
-	Address string    `json:"address,omitempty"`
-	Healthy *bool     `json:"healthy,omitempty"`
-	Message string    `json:"message"`
+	ID       uint64    `json:"id"`
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"` // health, failover, failopen, mode, pin, reload, config
+	Domain   string    `json:"domain,omitempty"`
+	Resource string    `json:"resource,omitempty"` // config: "pools/eu"
+	Action   string    `json:"action,omitempty"`   // config: create, update, delete
+	Client   string    `json:"client,omitempty"`   // config: the API client's address
+	Pool     string    `json:"pool,omitempty"`
+	Address  string    `json:"address,omitempty"`
+	Healthy  *bool     `json:"healthy,omitempty"`
+	Message  string    `json:"message"`
 }
 
 // Events is a bounded ring of events with increasing ids. Events are rare (health changes,

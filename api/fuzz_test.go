@@ -16,9 +16,9 @@ func FuzzAPIBodies(f *testing.F) {
 	for _, s := range []string{`{"mode":"down"}`, `{"mode":"auto"}`, `{"pool":"hz"}`, `{"pool":""}`, `{"mode":1}`, `[]`, `{"mode":"up"}{}`, "\x00", `{"pool":null}`} {
 		f.Add(s, "hz", "192.0.2.1", "www.example.net")
 	}
-	store, _ := OpenStore("")
-	snap := snapshot(store)
-	h := NewHandler(Config{Token: "t", Store: store, Events: NewEvents(16), Snapshot: func() *policy.Snapshot { return snap }})
+	ctl := newFakeControl(f, false)
+	snap := snapshot(ctl.Store())
+	h := NewHandler(Config{Token: "t", Control: ctl, Events: NewEvents(16), Snapshot: func() *policy.Snapshot { return snap }})
 	f.Fuzz(func(t *testing.T, body, pool, addr, domain string) {
 		for _, path := range []string{
 			"/api/v1/pools/" + pool + "/addresses/" + addr + "/mode",

@@ -19,13 +19,14 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 // Config is what the handler works with.
 type Config struct {
-	Token      string // "": no token can be right, so only public reads are served
-	PublicRead bool   // reads (status, events, the page) need no token
-	Store      *Store
+	Token      string  // "": no token can be right, so only public reads are served
+	PublicRead bool    // reads (status, events, the page) need no token
+	Control    Control // the block's configuration and state
 	Events     *Events
 	Snapshot   func() *policy.Snapshot // the configuration in force
 	Log        func(format string, args ...any)
@@ -58,6 +59,10 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/events", h.events)
 	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/addresses/{address}/mode", h.setMode)
 	h.mux.HandleFunc("PUT /api/v1/domains/{domain}/pin", h.setPin)
+	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
+	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
+	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
+	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
 	h.mux.HandleFunc("GET /{$}", h.page)
 	h.mux.HandleFunc("GET /app.js", h.page)
 	h.mux.HandleFunc("GET /style.css", h.page)
@@ -113,7 +118,7 @@ func (h *handler) authorized(r *http.Request) bool {
 // notFoundOrMethod answers in JSON what ServeMux would answer in text.
 func (h *handler) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPut} {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := h.mux.Handler(probe); p != "" {
@@ -339,15 +344,24 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *body.Mode))
 		return
 	}
-	if err := h.cfg.Store.SetMode(p.Name, a.Text, m); err != nil {
+	if err := h.cfg.Control.Store().SetMode(r.Context(), p.Name, a.Text, m); err != nil {
 		h.cfg.Log("admin API: could not persist mode of %s in pool %s: %v", a.Text, p.Name, err)
-		writeError(w, http.StatusInternalServerError, "could not persist the override: "+err.Error())
+		writeStoreError(w, "could not persist the override", err)
 		return
 	}
 	msg := fmt.Sprintf("address %s of pool %s set to mode %s", a.Text, p.Name, m)
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
 	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Message: msg})
 	writeJSON(w, http.StatusOK, map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()})
+}
+
+// writeStoreError answers a failed commit: 503 when the cluster store is unreachable.
+func writeStoreError(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, state.ErrUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, state.ErrUnavailable.Error())
+		return
+	}
+	writeError(w, http.StatusInternalServerError, what+": "+err.Error())
 }
 
 func findAddress(p *policy.Pool, text string) *policy.Address {
@@ -389,9 +403,9 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", pool))
 		return
 	}
-	if err := h.cfg.Store.SetPin(d.Name, pool); err != nil {
+	if err := h.cfg.Control.Store().SetPin(r.Context(), d.Name, pool); err != nil {
 		h.cfg.Log("admin API: could not persist pin of %s: %v", d.Name, err)
-		writeError(w, http.StatusInternalServerError, "could not persist the pin: "+err.Error())
+		writeStoreError(w, "could not persist the pin", err)
 		return
 	}
 	msg := fmt.Sprintf("domain %s pinned to pool %s", d.Name, pool)

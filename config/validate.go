@@ -20,6 +20,7 @@ type Error struct {
 	Field    string `json:"field,omitempty"`    // "addresses[2].weight"
 	Line     int    `json:"-"`                  // Corefile line, 0 for API resources
 	Message  string `json:"message"`            // the whole sentence, Resource included
+	Local    string `json:"-"`                  // the sentence without the resource
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -62,11 +63,12 @@ func (c *checker) add(r Resource, field string, line int, format string, args ..
 	if r != nil {
 		label = Label(r)
 	}
-	msg := fmt.Sprintf(format, args...)
+	local := fmt.Sprintf(format, args...)
+	msg := local
 	if label != "" {
-		msg = label + ": " + msg
+		msg = label + ": " + local
 	}
-	c.errs = append(c.errs, &Error{Resource: label, Field: field, Line: line, Message: msg})
+	c.errs = append(c.errs, &Error{Resource: label, Field: field, Line: line, Message: msg, Local: local})
 }
 
 // Validate checks a whole configuration: every resource on its own, then the references
@@ -119,7 +121,7 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	}
 	httpish := h.Protocol == "http" || h.Protocol == "https"
 	if h.Port < 0 || h.Port > 65535 {
-		c.add(h, "port", at("port"), "port %d: expected 1-65535", h.Port)
+		c.add(h, "port", at("port"), "port %q: expected 1-65535", itoa(h.Port))
 	}
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		c.add(h, "path", at("path"), "path %q: expected an absolute path starting with /", h.Path)
@@ -161,7 +163,7 @@ func (c *checker) healthCheck(h *HealthCheck) {
 		v    int
 	}{{"fall", h.Fall}, {"rise", h.Rise}} {
 		if f.v < 1 || f.v > MaxCount {
-			c.add(h, f.name, at(f.name), "%s %d: expected a count from 1 to %d", f.name, f.v, MaxCount)
+			c.add(h, f.name, at(f.name), "%s %q: expected a count from 1 to %d", f.name, itoa(f.v), MaxCount)
 		}
 	}
 }
@@ -239,10 +241,10 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 			hasIP, hasName = ip.IsValid(), !ip.IsValid() // report each switch once
 		}
 		if a.Weight < 1 || a.Weight > MaxWeight {
-			c.add(p, field+".weight", line, "address %s: weight %d: expected a number from 1 to %d", a.Address, a.Weight, MaxWeight)
+			c.add(p, field+".weight", line, "address %s: weight %q: expected a number from 1 to %d", a.Address, itoa(a.Weight), MaxWeight)
 		}
 		if a.Priority < 0 || a.Priority > MaxWeight {
-			c.add(p, field+".priority", line, "address %s: priority %d: expected a number from 0 to %d", a.Address, a.Priority, MaxWeight)
+			c.add(p, field+".priority", line, "address %s: priority %q: expected a number from 0 to %d", a.Address, itoa(a.Priority), MaxWeight)
 		}
 	}
 	if l := p.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 || l.Lat != l.Lat || l.Lon != l.Lon) {
@@ -252,14 +254,14 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 		c.add(p, "lb", at("lb"), "lb %q: expected all, weighted, priority, random or fastest", p.LB)
 	}
 	if p.Answers < 0 || p.Answers > MaxAnswers {
-		c.add(p, "answers", at("answers"), "answers %d: expected a number from 1 to %d", p.Answers, MaxAnswers)
+		c.add(p, "answers", at("answers"), "answers %q: expected a number from 1 to %d", itoa(p.Answers), MaxAnswers)
 	}
 	for _, f := range []struct {
 		name string
 		v    int
 	}{{"min_available", p.MinAvailable}, {"weight", p.Weight}} {
 		if f.v < 1 || f.v > MaxWeight {
-			c.add(p, f.name, at(f.name), "%s %d: expected a number from 1 to %d", f.name, f.v, MaxWeight)
+			c.add(p, f.name, at(f.name), "%s %q: expected a number from 1 to %d", f.name, itoa(f.v), MaxWeight)
 		}
 	}
 	if len(p.Addresses) > 0 && p.MinAvailable > len(p.Addresses) {

@@ -55,36 +55,38 @@ const goodConfig = `gtm gtm.example.net {
 }`
 
 func TestParseGood(t *testing.T) {
-	cfg, err := parse(caddy.NewTestController("dns", goodConfig))
+	b, err := parse(caddy.NewTestController("dns", goodConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ttl != 60 || cfg.ecs || len(cfg.zones) != 1 || cfg.zones[0] != "gtm.example.net." {
-		t.Fatalf("block settings: %+v", cfg)
+	if b.ttl != 60 || b.ecs || len(b.zones) != 1 || b.zones[0] != "gtm.example.net." {
+		t.Fatalf("block settings: %+v", b)
 	}
-	w := cfg.checks["web"]
+	w := template(b.res.HealthCheck("web"))
 	if w.Port != 8080 || w.Path != "/healthz" || w.Host != "www.example.com" || w.Interval != 5*time.Second ||
 		w.Timeout != time.Second || w.Fall != 2 || w.Rise != 3 || w.Body == nil || len(w.Expect) != 2 {
 		t.Fatalf("healthcheck web: %+v", w)
 	}
-	hz := cfg.pools[0]
-	if hz.lb != policy.LBPriority || hz.answers != 2 || hz.minAvailable != 2 || !hz.hasLoc || hz.weight != 5 || len(hz.addrs) != 3 {
+	hz := b.res.Pools[0]
+	if hz.LB != "priority" || hz.Answers != 2 || hz.MinAvailable != 2 || hz.Location == nil || hz.Weight != 5 || len(hz.Addresses) != 3 {
 		t.Fatalf("pool hz: %+v", hz)
 	}
-	if a := hz.addrs[1]; a.priority != 2 || !a.disabled || a.weight != 1 {
+	if a := hz.Addresses[1]; a.Priority != 2 || !a.Disabled || a.Weight != 1 {
 		t.Fatalf("address 2: %+v", a)
 	}
-	if a := hz.addrs[0]; a.weight != 3 || a.text != "192.0.2.1" {
+	if a := hz.Addresses[0]; a.Weight != 3 || a.Address != "192.0.2.1" {
 		t.Fatalf("address 1: %+v", a)
 	}
-	if cn := cfg.pools[1]; !cn.cname || cn.addrs[0].target != "edge.cdn.example.org." {
+	cs := compile(b, b.res, registry, newMemStore(t))
+	t.Cleanup(func() { cs.release(registry) })
+	if cn := cs.Pool("cn"); !cn.CNAME || cn.Addrs[0].Target != "edge.cdn.example.org." {
 		t.Fatalf("pool cn: %+v", cn)
 	}
-	d := cfg.domains[0]
-	if d.name != "www.gtm.example.net." || d.ttl != 10 || len(d.routes) != 2 {
+	d := cs.Domain("www.gtm.example.net.")
+	if d == nil || d.TTL != 10 || len(d.Routes) != 2 {
 		t.Fatalf("domain: %+v", d)
 	}
-	if r := d.routes[0]; r.sel != policy.SelectWeighted || len(r.pools) != 2 || len(r.selector.Nets) != 2 {
+	if r := d.Routes[0]; r.Select != policy.SelectWeighted || len(r.Pools) != 2 || len(r.Selector.Nets) != 2 {
 		t.Fatalf("route: %+v", r)
 	}
 }
@@ -190,7 +192,7 @@ func TestShadowedRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := shadowedRoutes(cfg.domains[0])
+	got := shadowedRoutes(cfg.res.Domains[0])
 	// Lines (from 1): the /24 written with host bits (8), the second default (10) and
 	// 198.51.100.0/24 again (11); line 9 adds 198.51.100.0/24 and is live.
 	want := []int{8, 10, 11}
@@ -220,7 +222,7 @@ func TestDefaultTimeoutFollowsShortInterval(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", tc.body, err)
 		}
-		if got := cfg.checks["h"].Timeout; got != tc.want {
+		if got := time.Duration(cfg.res.HealthCheck("h").Timeout); got != tc.want {
 			t.Errorf("%q: timeout %s, want %s", tc.body, got, tc.want)
 		}
 	}

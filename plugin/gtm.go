@@ -28,6 +28,7 @@ type GTM struct {
 	asn     *geo.DB
 	snap    atomic.Pointer[compiled]
 	started time.Time
+	control
 }
 
 // Name implements plugin.Handler.

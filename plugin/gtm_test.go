@@ -13,9 +13,9 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
-	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/geo/geotest"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 // newTestGTM builds a handler from a gtm block the way setup and OnStartup do, without a
@@ -37,14 +37,20 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 			tb.Fatal(err)
 		}
 	}
-	store, err := api.OpenStore("")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cs := compile(cfg, registry, store)
+	cs := compile(cfg, cfg.res, registry, newMemStore(tb))
 	g.snap.Store(cs)
 	tb.Cleanup(func() { cs.release(registry); g.closeDBs() })
 	return g
+}
+
+// newMemStore is an empty in-memory state, as a block without a state file has.
+func newMemStore(tb testing.TB) *state.Store {
+	tb.Helper()
+	st, err := state.Open(context.Background(), state.NewMemory())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
 
 func geoDBs(tb testing.TB) (city, asn string) {

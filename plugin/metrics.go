@@ -39,6 +39,11 @@ var (
 		Help: "Health probes by template and outcome (ok, timeout, refused, status, body, tls, dns, error).",
 	}, []string{"healthcheck", "result"})
 
+	configErrorsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "config_errors_total",
+		Help: "State changes not applied because the configuration they would leave is invalid.",
+	})
+
 	healthChangesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "health_changes_total",
 		Help: "Health verdict changes by template and new state.",

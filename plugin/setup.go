@@ -2,8 +2,12 @@ package gtm
 
 import (
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -13,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 var log = clog.NewWithPlugin("gtm")
@@ -63,68 +69,90 @@ func setInstance(g *GTM, live bool) {
 	}
 }
 
+// generation is the gtm side of one caddy instance (one load of the Corefile): its blocks,
+// so that a reload whose new instance fails to start can put the running one back.
+type generation struct {
+	blocks []*GTM
+	states map[string]int // state keys in use, to refuse two blocks sharing one (line)
+}
+
+// lastGen is the generation that ran setup most recently: after a failed restart, the one
+// that was discarded.
+var lastGen struct {
+	sync.Mutex
+	g *generation
+}
+
+type genKey struct{}
+
+func generationOf(c *caddy.Controller) (*generation, bool) {
+	if v, ok := c.Get(genKey{}).(*generation); ok {
+		return v, false
+	}
+	gen := &generation{states: map[string]int{}}
+	c.Set(genKey{}, gen)
+	lastGen.Lock()
+	lastGen.g = gen
+	lastGen.Unlock()
+	return gen, true
+}
+
 func setup(c *caddy.Controller) error {
-	cfg, err := parse(c)
+	b, err := parse(c)
 	if err != nil {
 		return plugin.Error("gtm", err)
 	}
-	g := &GTM{Fall: cfg.fall, ecs: cfg.ecs}
-	if cfg.geoip != "" {
-		if g.geo, err = openDB(c, cfg, cfg.geoip, "geoip", geo.KindCity, geo.KindCountry); err != nil {
+	gen, first := generationOf(c)
+	g := &GTM{Fall: b.fall, ecs: b.ecs}
+	g.block = b
+	if b.geoip != "" {
+		if g.geo, err = openDB(c, b, b.geoip, "geoip", geo.KindCity, geo.KindCountry); err != nil {
 			return plugin.Error("gtm", err)
 		}
 	}
-	if cfg.asn != "" {
-		if g.asn, err = openDB(c, cfg, cfg.asn, "asn", geo.KindASN); err != nil {
+	if b.asn != "" {
+		if g.asn, err = openDB(c, b, b.asn, "asn", geo.KindASN); err != nil {
 			g.closeDBs()
 			return plugin.Error("gtm", err)
 		}
 	}
-	store, err := openStore(cfg)
-	if err != nil {
+	key := storeKey(b)
+	if line, dup := gen.states[key]; dup && b.api != nil && b.api.state != "" {
 		g.closeDBs()
-		return plugin.Error("gtm", errAt(c, cfg.api.stateLine, "api: state: %v", err))
+		return plugin.Error("gtm", errAt(c, b.api.stateLine, "api: state %s is already used by the gtm block of line %d: give each block its own state file", b.api.state, line))
 	}
-	warn(cfg)
+	if b.api != nil {
+		gen.states[key] = b.api.stateLine
+	}
+	if g.st, err = openStore(b, key); err != nil {
+		g.closeDBs()
+		line := 0
+		if b.api != nil {
+			line = b.api.stateLine
+		}
+		return plugin.Error("gtm", errAt(c, line, "api: state: %v", err))
+	}
+	res, errs := g.merge(g.st.Data())
+	if len(errs) > 0 {
+		g.closeDBs()
+		return plugin.Error("gtm", fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", b.file, errs))
+	}
+	g.pending = res
+	warn(b, res)
+	for _, r := range config.Shadowed(b.res, g.st.Data()) {
+		log.Warningf("%s: %s is defined both in the Corefile and through the API: the Corefile's is in force; delete the API one from the state to silence this", b.file, r)
+	}
+	gen.blocks = append(gen.blocks, g)
+	if first {
+		c.OnRestartFailed(func() error { restoreAfterFailedRestart(gen); return nil })
+	}
 
-	var listener *api.Listener
 	c.OnStartup(func() error {
 		registerCollector.Do(func() { prometheus.MustRegister(stateCollector{}) })
-		// The listener first: if its port is taken, nothing else has been acquired yet.
-		if cfg.api != nil {
-			l, err := api.Acquire(cfg.api.addr)
-			if err != nil {
-				return plugin.Error("gtm", fmt.Errorf("api: %v", err))
-			}
-			listener = l
-		}
-		g.started = time.Now()
-		cs := compile(cfg, registry, store)
-		g.snap.Store(cs)
-		setInstance(g, true)
-		if listener != nil {
-			listener.SetHandler(api.NewHandler(api.Config{
-				Token:      cfg.api.token,
-				PublicRead: cfg.api.publicRead,
-				Store:      store,
-				Events:     api.DefaultEvents,
-				Snapshot:   g.policySnapshot,
-				Log:        log.Infof,
-			}))
-			log.Infof("admin API listening on %s", listener.Addr())
-		}
-		record(api.Event{Kind: "reload", Message: fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))})
-		return nil
+		return g.start()
 	})
 	c.OnShutdown(func() error {
-		setInstance(g, false)
-		if cs := g.snap.Load(); cs != nil {
-			cs.release(registry)
-		}
-		if listener != nil {
-			listener.Release()
-			listener = nil
-		}
+		g.stop()
 		g.closeDBs()
 		return nil
 	})
@@ -136,8 +164,168 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
-func openDB(c *caddy.Controller, cfg *config, path, what string, kinds ...geo.Kind) (*geo.DB, error) {
-	line := cfg.dbLine[what]
+// start puts the block in service: the API listener first (if its port is taken, nothing
+// else has been acquired yet), then the snapshot and its probers.
+func (g *GTM) start() error {
+	b := g.block
+	if b.api != nil {
+		l, err := api.Acquire(b.api.addr)
+		if err != nil {
+			return plugin.Error("gtm", fmt.Errorf("api: %v", err))
+		}
+		g.listener = l
+	}
+	g.started = time.Now()
+	g.mu.Lock()
+	cs := compile(b, g.pending, registry, g.st)
+	d := g.st.Data()
+	cs.revision.Store(d.Revision)
+	cs.stamp = configStamp(d)
+	g.pending = nil
+	g.snap.Store(cs)
+	g.mu.Unlock()
+	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
+	g.serve()
+	record(api.Event{Kind: "reload", Message: fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))})
+	return nil
+}
+
+// serve makes this block the one the process answers with: live for metrics, and in charge
+// of its API listener.
+func (g *GTM) serve() {
+	setInstance(g, true)
+	if g.listener == nil {
+		return
+	}
+	b := g.block
+	g.listener.SetHandler(api.NewHandler(api.Config{
+		Token:      b.api.token,
+		PublicRead: b.api.publicRead,
+		Control:    g,
+		Events:     api.DefaultEvents,
+		Snapshot:   g.policySnapshot,
+		Log:        log.Infof,
+	}))
+	log.Infof("admin API listening on %s", g.listener.Addr())
+}
+
+// stop releases what start acquired. It is safe on a block that never started.
+func (g *GTM) stop() {
+	setInstance(g, false)
+	if g.unsubscribe != nil {
+		g.unsubscribe()
+		g.unsubscribe = nil
+	}
+	g.mu.Lock()
+	if cs := g.snap.Load(); cs != nil {
+		cs.forgetSeries(liveSeries())
+		cs.release(registry)
+	}
+	g.mu.Unlock()
+	if g.listener != nil {
+		g.listener.Release()
+		g.listener = nil
+	}
+}
+
+// liveSeries is the union of the counter series the live blocks use, so that a block
+// leaving deletes only its own.
+func liveSeries() *compiled {
+	all := &compiled{series: map[string]bool{}}
+	for _, o := range liveInstances() {
+		if cs := o.snap.Load(); cs != nil {
+			for k := range cs.series {
+				all.series[k] = true
+			}
+		}
+	}
+	return all
+}
+
+// restoreAfterFailedRestart runs when caddy discarded a new instance after gtm's setup (and
+// maybe its startup) ran: the discarded blocks release their probers and listeners, and the
+// running generation's blocks are again the ones in charge of metrics and the API.
+func restoreAfterFailedRestart(running *generation) {
+	lastGen.Lock()
+	failed := lastGen.g
+	lastGen.g = running
+	lastGen.Unlock()
+	if failed != nil && failed != running {
+		for _, g := range failed.blocks {
+			g.stop()
+			g.closeDBs()
+		}
+	}
+	for _, g := range running.blocks {
+		if g.snap.Load() != nil {
+			g.serve()
+		}
+	}
+	log.Infof("reload failed: the running configuration stays in force")
+}
+
+// merge is the configuration in force for state d: the Corefile's resources and the API's,
+// validated together. A Corefile resource hides an API one of the same kind and name.
+func (g *GTM) merge(d *state.Data) (*config.Config, config.Errors) {
+	return config.Merge(g.block.res, g.block.env(), g.block.ttl, d)
+}
+
+// rebuild compiles the configuration of state d and swaps it in. State that does not
+// validate (written around the API) is not applied: the last good configuration stays.
+func (g *GTM) rebuild(d *state.Data) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.snap.Load()
+	if old == nil {
+		return nil // not started, or stopped
+	}
+	if old.revision.Load() == d.Revision {
+		return nil
+	}
+	if configStamp(d) == old.stamp {
+		old.revision.Store(d.Revision)
+		return nil
+	}
+	res, errs := g.merge(d)
+	if len(errs) > 0 {
+		msg := fmt.Sprintf("state revision %d not applied, the configuration of revision %d stays in force: %v", d.Revision, old.revision.Load(), errs)
+		log.Errorf("%s", msg)
+		g.configErr.Store(&msg)
+		configErrorsTotal.Inc()
+		record(api.Event{Kind: "config", Message: msg})
+		return errs
+	}
+	g.configErr.Store(nil)
+	cs := compile(g.block, res, registry, g.st)
+	cs.revision.Store(d.Revision)
+	cs.stamp = configStamp(d)
+	g.snap.Store(cs)
+	old.forgetSeries(cs)
+	old.release(registry)
+	return nil
+}
+
+// stamp identifies the API resources of a state: their count and newest revision. Any
+// write of a resource raises the newest revision, a delete alone lowers the count; a mode
+// or pin write changes neither, and needs no compile (cells carry it).
+type stamp struct {
+	n   int
+	max int64
+}
+
+func configStamp(d *state.Data) stamp {
+	var s stamp
+	for k, e := range d.Entries {
+		if strings.HasPrefix(k, state.ConfigPrefix) {
+			s.n++
+			s.max = max(s.max, e.Revision)
+		}
+	}
+	return s
+}
+
+func openDB(c *caddy.Controller, b *block, path, what string, kinds ...geo.Kind) (*geo.DB, error) {
+	line := b.dbLine[what]
 	db, err := geo.Open(path)
 	if err != nil {
 		return nil, errAt(c, line, "%s: %v", what, err)
@@ -160,40 +348,58 @@ func (g *GTM) closeDBs() {
 	}
 }
 
-func openStore(cfg *config) (*api.Store, error) {
-	if cfg.api != nil && cfg.api.state != "" {
-		return api.SharedStore(cfg.api.state)
+// storeKey names the state a block uses, stable across reloads: its state file, or, with
+// an API but no file, memory kept per API address (overrides outlive reloads, not
+// restarts), or, without an API, memory of its own.
+func storeKey(b *block) string {
+	switch {
+	case b.api != nil && b.api.state != "":
+		if abs, err := filepath.Abs(b.api.state); err == nil {
+			return "file:" + abs
+		}
+		return "file:" + b.api.state
+	case b.api != nil:
+		return "memory:" + b.api.addr
 	}
-	return api.OpenStore("")
+	return "memory:" + strings.Join(b.zones, ",") + "@" + b.file
+}
+
+func openStore(b *block, key string) (*state.Store, error) {
+	return state.Shared(key, func() (state.Backend, error) {
+		if b.api != nil && b.api.state != "" {
+			return state.OpenFile(b.api.state)
+		}
+		return state.NewMemory(), nil
+	})
 }
 
 // warn logs, with file and line, configurations that are valid but almost certainly not what
 // the operator meant.
-func warn(cfg *config) {
-	if a := cfg.api; a != nil && a.token == "" {
+func warn(b *block, res *config.Config) {
+	if a := b.api; a != nil && a.token == "" {
 		what := "every request is refused (401)"
 		if a.publicRead {
 			what = "reads are open (public_read), every write is refused (401)"
 		}
-		log.Warningf("%s:%d: api %s has no token_file: %s", cfg.file, a.line, a.addr, what)
+		log.Warningf("%s:%d: api %s has no token_file: %s", b.file, a.line, a.addr, what)
 	}
-	for _, p := range cfg.pools {
+	for _, p := range res.Pools {
 		enabled := 0
-		for _, a := range p.addrs {
-			if !a.disabled {
+		for _, a := range p.Addresses {
+			if !a.Disabled {
 				enabled++
 			}
 		}
-		if p.minAvailable > enabled {
-			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", cfg.file, p.line, p.name, p.minAvailable, enabled)
+		if p.MinAvailable > enabled {
+			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", b.file, p.Line, p.Name, p.MinAvailable, enabled)
 		}
 	}
-	for _, d := range cfg.domains {
+	for _, d := range res.Domains {
 		if !hasDefault(d) {
-			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", cfg.file, d.line, d.name)
+			log.Warningf("%s:%d: domain %s has no default route: clients that match no route get an empty answer", b.file, d.Line, d.Name)
 		}
 		for _, line := range shadowedRoutes(d) {
-			log.Warningf("%s:%d: route in domain %s never answers: every term of its selector is used by an earlier route, which wins ties", cfg.file, line, d.name)
+			log.Warningf("%s:%d: route in domain %s never answers: every term of its selector is used by an earlier route, which wins ties", b.file, line, d.Name)
 		}
 	}
 }
@@ -201,13 +407,17 @@ func warn(cfg *config) {
 // shadowedRoutes lists the lines of routes whose every selector term already appears in an
 // earlier route of the domain: a client matching such a route matches the earlier one at least
 // as specifically, and the first listed wins ties, so the route can never answer.
-func shadowedRoutes(d *domainConfig) []int {
+func shadowedRoutes(d *config.Domain) []int {
 	seen := map[string]bool{}
 	var lines []int
-	for _, r := range d.routes {
-		terms := r.selector.Terms()
+	for _, r := range d.Routes {
+		s, err := policy.ParseSelector(r.Selector)
+		if err != nil {
+			continue
+		}
+		terms := s.Terms()
 		if len(terms) > 0 && !slices.ContainsFunc(terms, func(t string) bool { return !seen[t] }) {
-			lines = append(lines, r.line)
+			lines = append(lines, r.Line)
 		}
 		for _, t := range terms {
 			seen[t] = true
@@ -216,14 +426,16 @@ func shadowedRoutes(d *domainConfig) []int {
 	return lines
 }
 
-func hasDefault(d *domainConfig) bool {
-	for _, r := range d.routes {
-		if r.selector.Default {
+func hasDefault(d *config.Domain) bool {
+	for _, r := range d.Routes {
+		if s, err := policy.ParseSelector(r.Selector); err == nil && s.Default {
 			return true
 		}
 	}
 	return false
 }
+
+func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }
 
 func (g *GTM) policySnapshot() *policy.Snapshot {
 	if cs := g.snap.Load(); cs != nil {
@@ -292,4 +504,16 @@ func noteFailover(d *policy.Domain, r *policy.Route, p *policy.Pool) {
 	msg := fmt.Sprintf("domain %s route %s now answers from pool %s", d.Name, r.Selector.Text, p.Name)
 	log.Infof("%s", msg)
 	record(api.Event{Kind: "failover", Domain: d.Name, Pool: p.Name, Message: msg})
+}
+
+// control is the run-time side of a GTM block: where its configuration and state come from
+// and what it holds while it runs.
+type control struct {
+	block       *block
+	st          *state.Store
+	mu          sync.Mutex // serialises compiles and swaps of snap
+	pending     *config.Config
+	listener    *api.Listener
+	unsubscribe func()
+	configErr   atomic.Pointer[string]
 }

@@ -147,7 +147,7 @@ func TestAdminAPI(t *testing.T) {
 
 	// Overrides are on disk before the call returned.
 	b, err := os.ReadFile(state)
-	if err != nil || !strings.Contains(string(b), `"hz/192.0.2.1": "down"`) || !strings.Contains(string(b), `"sg"`) {
+	if err != nil || !strings.Contains(string(b), `"modes/hz/192.0.2.1"`) || !strings.Contains(string(b), `"mode": "down"`) || !strings.Contains(string(b), `"pool": "sg"`) {
 		t.Fatalf("state file: %s %v", b, err)
 	}
 

@@ -1,0 +1,312 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/state"
+)
+
+// Control is what the handler needs of a gtm block to manage its configuration: the store
+// that owns run-time state, and the block's rules for what a state means.
+type Control interface {
+	// Store is the owner of API resources, modes and pins.
+	Store() *state.Store
+	// Merge returns the configuration that state d puts in force (the Corefile's resources
+	// and the API's, validated together), or every error.
+	Merge(d *state.Data) (*config.Config, config.Errors)
+	// Corefile returns the block's own resources (read-only through the API).
+	Corefile() *config.Config
+	// InForce returns the configuration the query path answers from.
+	InForce() *config.Config
+	// Revision is the state revision in force.
+	Revision() int64
+	// DefaultTTL is the block's TTL, the default of a domain's.
+	DefaultTTL() uint32
+	// Zones are the block's zones: domains must be inside them.
+	Zones() []string
+}
+
+// writeTimeout bounds a commit to the store (an unreachable cluster answers within it).
+const writeTimeout = 5 * time.Second
+
+// resourceDoc is a resource's settings plus where it is defined.
+func resourceDoc(r config.Resource) (map[string]any, error) {
+	b, err := config.Encode(r)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	doc["source"] = string(config.MetaOf(r).Source)
+	return doc, nil
+}
+
+func (h *handler) configAll(w http.ResponseWriter, r *http.Request) {
+	c := h.cfg.Control
+	res := c.InForce()
+	out := map[string]any{"revision": c.Revision()}
+	for _, k := range config.Kinds {
+		m := map[string]any{}
+		var list []config.Resource
+		switch k {
+		case config.KindHealthCheck:
+			for _, x := range res.HealthChecks {
+				list = append(list, x)
+			}
+		case config.KindPool:
+			for _, x := range res.Pools {
+				list = append(list, x)
+			}
+		case config.KindDomain:
+			for _, x := range res.Domains {
+				list = append(list, x)
+			}
+		}
+		for _, x := range list {
+			doc, err := resourceDoc(x)
+			if err != nil {
+				writeError(w, http.StatusInternalServerError, err.Error())
+				return
+			}
+			m[config.MetaOf(x).Name] = doc
+		}
+		out[string(k)] = m
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// target reads {kind} and {name} of a config path; domain names are canonical FQDNs.
+func (h *handler) target(w http.ResponseWriter, r *http.Request) (config.Kind, string, bool) {
+	kind, ok := config.ParseKind(r.PathValue("kind"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such resource kind %q: expected healthchecks, pools or domains", r.PathValue("kind")))
+		return "", "", false
+	}
+	name := r.PathValue("name")
+	if kind == config.KindDomain {
+		fqdn, valid := config.DomainName(name)
+		if !valid {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("domain %q is not a domain name", name))
+			return "", "", false
+		}
+		if config.InZones(h.cfg.Control.Zones(), fqdn) == "" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("domain %q is outside the zones %s", name, strings.Join(h.cfg.Control.Zones(), ", ")))
+			return "", "", false
+		}
+		name = fqdn
+	}
+	return kind, name, true
+}
+
+func etag(e state.Entry) string { return `"` + strconv.FormatInt(e.Revision, 10) + `"` }
+
+// corefileETag is the tag of a Corefile resource: it changes only with a reload.
+const corefileETag = `"corefile"`
+
+func (h *handler) configGet(w http.ResponseWriter, r *http.Request) {
+	kind, name, ok := h.target(w, r)
+	if !ok {
+		return
+	}
+	c := h.cfg.Control
+	res := c.InForce().Get(kind, name)
+	if res == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind.Singular(), name))
+		return
+	}
+	tag := corefileETag
+	if config.MetaOf(res).Source == config.SourceAPI {
+		tag = etag(c.Store().Data().Entries[state.ConfigKey(string(kind), name)])
+	}
+	doc, err := resourceDoc(res)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("ETag", tag)
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// readBody reads a bounded request body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxConfigBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxConfigBody))
+		} else {
+			writeError(w, http.StatusBadRequest, "could not read the request body: "+err.Error())
+		}
+		return nil, false
+	}
+	return b, true
+}
+
+// maxConfigBody bounds a resource body: a pool of a few thousand addresses fits.
+const maxConfigBody = 1 << 20
+
+func (h *handler) configPut(w http.ResponseWriter, r *http.Request) {
+	kind, name, ok := h.target(w, r)
+	if !ok {
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	c := h.cfg.Control
+	res, err := config.Decode(kind, name, body, c.DefaultTTL())
+	if err != nil {
+		writeErrors(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	canonical, err := config.Encode(res)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	key := state.ConfigKey(string(kind), name)
+	h.write(w, r, kind, name, key, canonical, func(merged *config.Config, created bool) {
+		doc, _ := resourceDoc(merged.Get(kind, name))
+		code := http.StatusOK
+		if created {
+			code = http.StatusCreated
+		}
+		writeJSON(w, code, doc)
+	})
+}
+
+func (h *handler) configDelete(w http.ResponseWriter, r *http.Request) {
+	kind, name, ok := h.target(w, r)
+	if !ok {
+		return
+	}
+	key := state.ConfigKey(string(kind), name)
+	h.write(w, r, kind, name, key, nil, func(*config.Config, bool) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// write is the one path of a config write: refuse what touches the Corefile or cannot
+// persist, check the preconditions, validate the whole configuration the write would leave,
+// commit it with the revision it was checked against, and only then answer. value nil
+// deletes.
+func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind, name, key string, value []byte, done func(*config.Config, bool)) {
+	c := h.cfg.Control
+	label := kind.Singular() + " " + name
+	if res := c.Corefile().Get(kind, name); res != nil {
+		writeError(w, http.StatusConflict, fmt.Sprintf("%s is defined in the Corefile (line %d): Corefile resources are read-only through the API", label, config.MetaOf(res).Line))
+		return
+	}
+	st := c.Store()
+	if !st.Durable() {
+		writeError(w, http.StatusConflict, "configuration writes need somewhere to persist them: configure `state FILE` in the api block, or a cluster")
+		return
+	}
+	st.Lock()
+	defer st.Unlock()
+	data := st.Data()
+	cur, exists := data.Entries[key]
+	if value == nil && !exists {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind.Singular(), name))
+		return
+	}
+	if !preconditions(w, r, cur, exists) {
+		return
+	}
+	op := state.Op{Key: key, Value: value, Check: true, Revision: cur.Revision}
+	next, err := data.Apply([]state.Op{op})
+	if err != nil {
+		writeError(w, http.StatusPreconditionFailed, err.Error())
+		return
+	}
+	merged, errs := c.Merge(next)
+	if len(errs) > 0 {
+		if value == nil {
+			before, _ := c.Merge(data)
+			if before != nil {
+				if users := config.References(before, kind, name); len(users) > 0 {
+					writeError(w, http.StatusConflict, fmt.Sprintf("%s is used by %s", label, strings.Join(users, ", ")))
+					return
+				}
+			}
+		}
+		writeErrors(w, http.StatusBadRequest, errs.Error(), errs)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
+	defer cancel()
+	if _, err := st.Commit(ctx, []state.Op{op}); err != nil {
+		switch {
+		case errors.Is(err, state.ErrConflict):
+			writeError(w, http.StatusPreconditionFailed, label+": "+err.Error())
+		case errors.Is(err, state.ErrUnavailable):
+			writeError(w, http.StatusServiceUnavailable, state.ErrUnavailable.Error())
+		default:
+			h.cfg.Log("admin API: could not persist %s: %v", label, err)
+			writeError(w, http.StatusInternalServerError, "could not persist the change: "+err.Error())
+		}
+		return
+	}
+	action := "update"
+	switch {
+	case value == nil:
+		action = "delete"
+	case !exists:
+		action = "create"
+	}
+	if e := st.Data().Entries[key]; value != nil {
+		w.Header().Set("ETag", etag(e))
+	}
+	msg := fmt.Sprintf("%s: %s through the API (from %s)", label, action+"d", r.RemoteAddr)
+	if action == "update" {
+		msg = fmt.Sprintf("%s: updated through the API (from %s)", label, r.RemoteAddr)
+	}
+	h.cfg.Log("admin API: %s", msg)
+	h.cfg.Events.Add(Event{Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
+	done(merged, !exists)
+}
+
+// preconditions applies If-Match and If-None-Match (RFC 9110 13.1) to the stored version.
+func preconditions(w http.ResponseWriter, r *http.Request, cur state.Entry, exists bool) bool {
+	if im := r.Header.Get("If-Match"); im != "" {
+		if !exists || !matchesETag(im, etag(cur)) {
+			writeError(w, http.StatusPreconditionFailed, "If-Match: the resource is not at that version (it changed or does not exist)")
+			return false
+		}
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && (strings.TrimSpace(inm) == "*" || matchesETag(inm, etag(cur))) {
+		writeError(w, http.StatusPreconditionFailed, "If-None-Match: the resource already exists")
+		return false
+	}
+	return true
+}
+
+func matchesETag(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// writeErrors answers a refused write: the message, and with validation errors the list
+// (resource, field, message each).
+func writeErrors(w http.ResponseWriter, code int, msg string, errs config.Errors) {
+	body := map[string]any{"error": msg}
+	if len(errs) > 0 {
+		body["errors"] = errs
+	}
+	writeJSON(w, code, body)
+}
