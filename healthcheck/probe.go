@@ -38,17 +38,17 @@ const maxBody = 64 << 10
 
 // probe runs one check of the target within ctx's deadline. Only the target's prober
 // goroutine calls it.
-func (tg *Target) probe(ctx context.Context) (Result, error) {
-	switch tg.tmpl.Protocol {
+func (p *prober) probe(ctx context.Context) (Result, error) {
+	switch p.tmpl.Protocol {
 	case TCP:
-		return probeTCP(ctx, tg.addr, tg.tmpl)
+		return probeTCP(ctx, p.addr, p.tmpl)
 	case ICMP:
-		return probeICMP(ctx, tg.addr, tg.tmpl)
+		return probeICMP(ctx, p.addr, p.tmpl)
 	default:
-		if tg.client == nil {
-			tg.client = newHTTPClient(tg.addr, tg.tmpl)
+		if p.client == nil {
+			p.client = newHTTPClient(p.addr, p.tmpl)
 		}
-		return probeHTTP(ctx, tg.client, tg.addr, tg.tmpl)
+		return probeHTTP(ctx, p.client, p.addr, p.tmpl)
 	}
 }
 

@@ -263,8 +263,8 @@ func TestSharedAndReleased(t *testing.T) {
 	b := *a
 	b.Name = "b"
 	t1, t2 := r.Acquire("127.0.41.6", a), r.Acquire("127.0.41.6", &b)
-	if t1 != t2 || r.Len() != 1 {
-		t.Fatalf("not shared: %p %p, %d targets", t1, t2, r.Len())
+	if !t1.Shares(t2) || r.Len() != 1 {
+		t.Fatalf("not shared: %d targets", r.Len())
 	}
 	r.Release(t1)
 	n := f.hits.Load()
@@ -276,6 +276,76 @@ func TestSharedAndReleased(t *testing.T) {
 	if m := f.hits.Load(); m != n || r.Len() != 0 {
 		t.Fatalf("probing goes on after the last release: %d more hits, %d targets", m-n, r.Len())
 	}
+}
+
+// Probe metrics and events carry the names of the templates in force: after a rename the new
+// name, with two identical templates the most recently acquired one still held.
+func TestNamesInForce(t *testing.T) {
+	f := newFlappy(t, "127.0.41.10")
+	var mu sync.Mutex
+	var probed, changed []string // template names reported by OnProbe and OnChange
+	r := NewRegistry(Options{
+		OnProbe: func(tg *Target, _ Result, _ time.Duration) {
+			mu.Lock()
+			probed = append(probed, tg.Template().Name)
+			mu.Unlock()
+		},
+		OnChange: func(c Change) { mu.Lock(); changed = append(changed, c.Target.Template().Name); mu.Unlock() },
+	})
+	defer r.Close()
+	lastProbe := func() string { mu.Lock(); defer mu.Unlock(); return probed[len(probed)-1] }
+	nextProbe := func() string {
+		mu.Lock()
+		n := len(probed)
+		mu.Unlock()
+		waitFor(t, 2*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(probed) > n+1 }, "two more probes")
+		return lastProbe()
+	}
+	old := &Template{Name: "old", Protocol: HTTP, Port: f.port, Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond, Fall: 1, Rise: 1}
+	renamed := *old
+	renamed.Name = "new"
+	twin := *old
+	twin.Name = "twin"
+
+	o := r.Acquire("127.0.41.10", old)
+	if got := nextProbe(); got != "old" {
+		t.Fatalf("probes labelled %q, want old", got)
+	}
+	// A reload renames the template: the new configuration acquires, then the old releases.
+	n := r.Acquire("127.0.41.10", &renamed)
+	r.Release(o)
+	r.Release(o) // a second release of one reference changes nothing
+	if !n.Ready() || r.Len() != 1 {
+		t.Fatalf("the renamed template did not keep the prober: ready %v, %d targets", n.Ready(), r.Len())
+	}
+	if got := nextProbe(); got != "new" {
+		t.Fatalf("probes after the rename labelled %q, want new", got)
+	}
+	if got := n.Names(); fmt.Sprint(got) != "[new]" {
+		t.Fatalf("Names() = %v, want [new]", got)
+	}
+	f.code.Store(500)
+	waitFor(t, 2*time.Second, func() bool { return !n.Healthy() }, "down")
+	mu.Lock()
+	if last := changed[len(changed)-1]; last != "new" {
+		t.Fatalf("the down event names template %q, want new", last)
+	}
+	mu.Unlock()
+
+	// Two identical templates in force: both names are reported; the label follows the
+	// most recently acquired one, and the other when that one goes.
+	w := r.Acquire("127.0.41.10", &twin)
+	if got := w.Names(); fmt.Sprint(got) != "[new twin]" {
+		t.Fatalf("Names() = %v, want [new twin]", got)
+	}
+	if got := nextProbe(); got != "twin" {
+		t.Fatalf("probes labelled %q, want twin", got)
+	}
+	r.Release(w)
+	if got := nextProbe(); got != "new" {
+		t.Fatalf("probes after twin's release labelled %q, want new", got)
+	}
+	r.Release(n)
 }
 
 func TestNoGoroutineLeak(t *testing.T) {
