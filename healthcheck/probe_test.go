@@ -412,3 +412,154 @@ func TestJitter(t *testing.T) {
 		t.Fatalf("second probes of 50 targets within %s: no jitter", spread)
 	}
 }
+
+// gated is an HTTP server whose answer per path the test sets; requests to a path wait while
+// its gate is closed, so the test can look at a target before its first probe ends.
+type gated struct {
+	mu    sync.Mutex
+	codes map[string]int
+	gates map[string]chan struct{}
+	hits  atomic.Int64
+	port  int
+}
+
+func newGated(t *testing.T, ip string) *gated {
+	g := &gated{codes: map[string]int{}, gates: map[string]chan struct{}{}}
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.hits.Add(1)
+		g.mu.Lock()
+		gate, code := g.gates[r.URL.Path], g.codes[r.URL.Path]
+		g.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
+		if code == 0 {
+			code = 200
+		}
+		w.WriteHeader(code)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { g.openAll(); srv.Close() })
+	g.port = ln.Addr().(*net.TCPAddr).Port
+	return g
+}
+
+func (g *gated) set(path string, code int) { g.mu.Lock(); g.codes[path] = code; g.mu.Unlock() }
+
+func (g *gated) close(path string) {
+	g.mu.Lock()
+	g.gates[path] = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gated) open(path string) {
+	g.mu.Lock()
+	if c := g.gates[path]; c != nil {
+		close(c)
+		delete(g.gates, path)
+	}
+	g.mu.Unlock()
+}
+
+func (g *gated) openAll() {
+	g.mu.Lock()
+	for p, c := range g.gates {
+		close(c)
+		delete(g.gates, p)
+	}
+	g.mu.Unlock()
+}
+
+// A changed template starts its addresses in their old verdict: a dead server does not count
+// healthy again because the interval changed, whichever order the reload acquires and
+// releases in. With the same check, rise goes on counting; with a changed check of the same
+// template name, the first probe decides.
+func TestVerdictCarriedOver(t *testing.T) {
+	const addr = "127.0.41.11"
+	g := newGated(t, addr)
+	g.set("/", 503)
+	var changes atomic.Int64
+	r := NewRegistry(Options{OnChange: func(Change) { changes.Add(1) }})
+	defer r.Close()
+	tmpl := func(name, path string, iv time.Duration, rise int) *Template {
+		return &Template{Name: name, Protocol: HTTP, Port: g.port, Path: path, Interval: iv, Timeout: time.Second, Fall: 3, Rise: rise}
+	}
+	down := func(tg *Target, what string) {
+		t.Helper()
+		if !tg.Ready() || tg.Healthy() || tg.Status().Healthy || !tg.Status().Ready {
+			t.Fatalf("%s: ready %v healthy %v status %+v; want the old down verdict", what, tg.Ready(), tg.Healthy(), tg.Status())
+		}
+	}
+
+	old := r.Acquire(addr, tmpl("web", "/", 10*time.Second, 2))
+	waitFor(t, 2*time.Second, old.Ready, "first verdict")
+	if old.Healthy() {
+		t.Fatal("a server answering 503 is healthy")
+	}
+	// Live predecessor: the new configuration acquires before the old one releases.
+	g.close("/")
+	g.set("/", 200) // the server recovers, but one good probe is less than rise 2
+	hits := g.hits.Load()
+	nine := r.Acquire(addr, tmpl("web", "/", 9*time.Second, 2))
+	if nine.Shares(old) {
+		t.Fatal("a changed interval must make a new prober")
+	}
+	down(nine, "interval 10s→9s")
+	r.Release(old)
+	g.open("/")
+	waitFor(t, 2*time.Second, func() bool { return nine.Status().Probes > old.Status().Probes }, "the new prober's first probe")
+	if nine.Healthy() || g.hits.Load() <= hits {
+		t.Fatal("one good probe brought a down address up although rise is 2")
+	}
+
+	// Released predecessor: the old configuration releases before the new one acquires.
+	g.set("/", 503)
+	r.Release(nine)
+	eight := r.Acquire(addr, tmpl("renamed", "/", 8*time.Second, 2))
+	down(eight, "released, then acquired with interval 8s and another name")
+
+	// The same name with a changed check: the old verdict until the first probe, which
+	// then decides alone (rise 5 does not apply to it).
+	g.close("/health")
+	changed := r.Acquire(addr, tmpl("renamed", "/health", 8*time.Second, 5))
+	down(changed, "path changed")
+	before := changes.Load()
+	g.open("/health")
+	waitFor(t, 2*time.Second, changed.Healthy, "the changed check's first probe decides")
+	if changes.Load() != before+1 {
+		t.Fatalf("%d changes reported for down→up, want 1", changes.Load()-before)
+	}
+
+	// Another name and another check: nothing to carry over.
+	g.close("/other")
+	other := r.Acquire(addr, tmpl("other", "/other", 8*time.Second, 1))
+	if other.Ready() || !other.Healthy() {
+		t.Fatalf("an unrelated template inherited a verdict: ready %v healthy %v", other.Ready(), other.Healthy())
+	}
+}
+
+// Released verdicts are kept for a bounded number of probers and a bounded time.
+func TestRecentBounded(t *testing.T) {
+	r := NewRegistry(Options{})
+	tmpl := &Template{Name: "t", Protocol: TCP, Port: 1}
+	names := []string{"t"}
+	for i := range maxRecent + 10 {
+		p := &prober{addr: fmt.Sprintf("10.0.%d.%d", i/256, i%256), tmpl: tmpl}
+		p.names.Store(&names)
+		p.ready.Store(true)
+		r.mu.Lock()
+		r.remember(p)
+		r.mu.Unlock()
+	}
+	if len(r.recent) != maxRecent || r.recent[0].addr != "10.0.0.10" {
+		t.Fatalf("%d verdicts kept, oldest %s; want %d, oldest 10.0.0.10", len(r.recent), r.recent[0].addr, maxRecent)
+	}
+	r.expire(time.Now().Add(recentFor + time.Second))
+	if len(r.recent) != 0 {
+		t.Fatalf("%d verdicts kept after %s", len(r.recent), recentFor)
+	}
+}

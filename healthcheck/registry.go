@@ -52,6 +52,27 @@ type Registry struct {
 	sem     chan struct{}
 	mu      sync.Mutex
 	targets map[targetKey]*prober
+	byAddr  map[string][]*prober // the same probers, by address
+	recent  []handover           // of released probers, oldest first; at most maxRecent
+}
+
+// A released prober's verdict is kept this long, and for this many probers, so that a
+// configuration that releases before it acquires still carries it over.
+const (
+	recentFor = time.Minute
+	maxRecent = 4096
+)
+
+// handover is the state a prober hands to its successor for the same address.
+type handover struct {
+	addr           string
+	names          []string
+	check          string // checkKey of the template
+	healthy, ready bool
+	rtt            int64
+	okRun, failRun int
+	status         Status
+	released       time.Time
 }
 
 type targetKey struct{ addr, fingerprint string }
@@ -61,7 +82,7 @@ func NewRegistry(o Options) *Registry {
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 256
 	}
-	return &Registry{opts: o, sem: make(chan struct{}, o.MaxConcurrent), targets: map[targetKey]*prober{}}
+	return &Registry{opts: o, sem: make(chan struct{}, o.MaxConcurrent), targets: map[targetKey]*prober{}, byAddr: map[string][]*prober{}}
 }
 
 // Target is one reference to an (address, template) under probe, as Acquire returns it.
@@ -93,14 +114,21 @@ type prober struct {
 	done   chan struct{}
 
 	client *http.Client // http(s) probes, made at the first one; prober goroutine only
+	// provisional: the verdict was carried over from a different check, so the first probe
+	// decides it as it decides a new target's; prober goroutine only after the start.
+	provisional bool
 
 	mu             sync.Mutex
 	okRun, failRun int
 	status         Status
 }
 
-// Acquire returns a reference to the prober of (addr, t), starting it if it is new. A new
-// target counts healthy until its first verdict, and its first probe runs at once.
+// Acquire returns a reference to the prober of (addr, t), starting it if it is new; its
+// first probe runs at once. A new target starts in the verdict of a predecessor for the same
+// address, live or released within recentFor: one whose template has the same check (only
+// interval, timeout, fall or rise differ; rise and fall go on counting), else one whose
+// template has the same name (the first probe of the changed check decides). Without one, it
+// counts healthy until its first verdict.
 func (r *Registry) Acquire(addr string, t *Template) *Target {
 	key := targetKey{addr, t.Fingerprint()}
 	r.mu.Lock()
@@ -113,7 +141,11 @@ func (r *Registry) Acquire(addr string, t *Template) *Target {
 	p = &prober{addr: addr, tmpl: t, key: key, cancel: cancel, done: make(chan struct{})}
 	p.healthy.Store(true)
 	p.status.Healthy = true
+	if v, ok := r.predecessor(addr, t); ok {
+		p.adopt(v, v.check == t.checkKey())
+	}
 	r.targets[key] = p
+	r.byAddr[addr] = append(r.byAddr[addr], p)
 	ref := p.addRef(t) // before the first probe, which reports through it
 	go r.run(ctx, p)
 	return ref
@@ -134,6 +166,11 @@ func (r *Registry) Release(tg *Target) {
 	if last {
 		if r.targets[p.key] == p { // not a newer prober after Close
 			delete(r.targets, p.key)
+			r.byAddr[p.addr] = slices.DeleteFunc(r.byAddr[p.addr], func(x *prober) bool { return x == p })
+			if len(r.byAddr[p.addr]) == 0 {
+				delete(r.byAddr, p.addr)
+			}
+			r.remember(p)
 		}
 	} else {
 		p.refsChanged()
@@ -141,6 +178,89 @@ func (r *Registry) Release(tg *Target) {
 	r.mu.Unlock()
 	if last {
 		p.cancel()
+	}
+}
+
+// predecessor finds the verdict a new prober of (addr, t) starts in: a live prober's before a
+// released one's, and the same check before the same name. Called under Registry.mu.
+func (r *Registry) predecessor(addr string, t *Template) (handover, bool) {
+	check := t.checkKey()
+	var live []handover
+	for _, p := range r.byAddr[addr] {
+		if v := p.handover(); v.ready {
+			live = append(live, v)
+		}
+	}
+	r.expire(time.Now())
+	var released []handover
+	for i := len(r.recent) - 1; i >= 0; i-- { // newest first
+		if r.recent[i].addr == addr {
+			released = append(released, r.recent[i])
+		}
+	}
+	for _, vs := range [][]handover{live, released} {
+		for _, v := range vs {
+			if v.check == check {
+				return v, true
+			}
+		}
+		for _, v := range vs {
+			if slices.Contains(v.names, t.Name) {
+				return v, true
+			}
+		}
+	}
+	return handover{}, false
+}
+
+// handover snapshots the prober's state; called under Registry.mu.
+func (p *prober) handover() handover {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return handover{
+		addr: p.addr, names: *p.names.Load(), check: p.tmpl.checkKey(),
+		healthy: p.healthy.Load(), ready: p.ready.Load(), rtt: p.rtt.Load(),
+		okRun: p.okRun, failRun: p.failRun, status: p.status,
+	}
+}
+
+// adopt starts a new prober in its predecessor's verdict; sameCheck carries the rise/fall
+// runs too, otherwise the verdict holds only until the first probe. Called before the
+// prober runs.
+func (p *prober) adopt(v handover, sameCheck bool) {
+	p.healthy.Store(v.healthy)
+	p.ready.Store(v.ready)
+	p.rtt.Store(v.rtt)
+	p.status = v.status
+	if sameCheck {
+		p.okRun, p.failRun = v.okRun, v.failRun
+	} else {
+		p.provisional = true
+	}
+}
+
+// remember keeps a released prober's verdict for recentFor; called under Registry.mu.
+func (r *Registry) remember(p *prober) {
+	v := p.handover()
+	if !v.ready {
+		return
+	}
+	v.released = time.Now()
+	r.expire(v.released)
+	if len(r.recent) >= maxRecent {
+		r.recent = slices.Delete(r.recent, 0, len(r.recent)-maxRecent+1)
+	}
+	r.recent = append(r.recent, v)
+}
+
+// expire forgets verdicts released more than recentFor before now.
+func (r *Registry) expire(now time.Time) {
+	i := 0
+	for i < len(r.recent) && now.Sub(r.recent[i].released) > recentFor {
+		i++
+	}
+	if i > 0 {
+		r.recent = slices.Delete(r.recent, 0, i)
 	}
 }
 
@@ -179,6 +299,8 @@ func (r *Registry) Close() {
 		all = append(all, p)
 		delete(r.targets, k)
 	}
+	clear(r.byAddr)
+	r.recent = nil
 	r.mu.Unlock()
 	for _, p := range all {
 		p.cancel()
@@ -261,8 +383,8 @@ func (r *Registry) record(p *prober, res Result, err error, took time.Duration) 
 	was := p.healthy.Load()
 	verdict := was
 	switch {
-	case !wasReady:
-		verdict = ok // one probe decides the first verdict
+	case !wasReady || p.provisional:
+		verdict = ok // one probe decides the first verdict, or a changed check's
 	case was && p.failRun >= p.tmpl.fall():
 		verdict = false
 	case !was && p.okRun >= p.tmpl.rise():
@@ -270,6 +392,7 @@ func (r *Registry) record(p *prober, res Result, err error, took time.Duration) 
 	}
 	p.healthy.Store(verdict)
 	p.ready.Store(true)
+	p.provisional = false
 
 	s := &p.status
 	s.Healthy, s.Ready, s.LastResult, s.LastError, s.LastProbe = verdict, true, res, errText, now
