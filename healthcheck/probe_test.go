@@ -117,6 +117,58 @@ func TestHTTPS(t *testing.T) {
 	}
 }
 
+// A Host with a port keeps it in the Host header only: SNI and the certificate check use the
+// name, so an HTTPS check of a trusted certificate for that name passes.
+func TestHTTPSHostWithPort(t *testing.T) {
+	cert := selfSigned(t)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	rootCAs = pool
+	t.Cleanup(func() { rootCAs = nil })
+
+	var sni, host atomic.Value
+	ln, err := tls.Listen("tcp", "127.0.41.12:0", &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			sni.Store(h.ServerName)
+			return nil, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { host.Store(r.Host) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	withPort := fmt.Sprintf("www.example.test:%d", port)
+	tmpl := Template{Protocol: HTTPS, Port: port, Host: withPort, Interval: time.Minute, Timeout: time.Second, Fall: 1, Rise: 1}
+	if res, _, msg := firstVerdict(t, "127.0.41.12", &tmpl); res != ResultOK {
+		t.Fatalf("host %s with a certificate for www.example.test: %s %s", withPort, res, msg)
+	}
+	if sni.Load() != "www.example.test" || host.Load() != withPort {
+		t.Fatalf("SNI %v, Host %v; want www.example.test, %s", sni.Load(), host.Load(), withPort)
+	}
+}
+
+func TestServerName(t *testing.T) {
+	for _, tc := range []struct{ addr, host, want string }{
+		{"192.0.2.1", "", "192.0.2.1"},
+		{"192.0.2.1", "www.example.com", "www.example.com"},
+		{"192.0.2.1", "www.example.com:8443", "www.example.com"},
+		{"2001:db8::1", "[2001:db8::2]:8443", "2001:db8::2"},
+		{"2001:db8::1", "[2001:db8::2]", "2001:db8::2"},
+	} {
+		if got := serverName(tc.addr, tc.host); got != tc.want {
+			t.Errorf("serverName(%q, %q) = %q, want %q", tc.addr, tc.host, got, tc.want)
+		}
+	}
+}
+
 func TestHTTPStatusAndRedirect(t *testing.T) {
 	var followed atomic.Int64
 	ln, _ := net.Listen("tcp", "127.0.41.2:0")

@@ -55,7 +55,7 @@ type Template struct {
 	Protocol    Protocol
 	Port        int            // 0: 80 for http, 443 for https
 	Path        string         // default "/"
-	Host        string         // Host header and TLS SNI; default: the address
+	Host        string         // Host header, and without its port TLS SNI; default: the address
 	Expect      []CodeRange    // default 200-399
 	Body        *regexp.Regexp // nil: no body check; matched against the first 64 KiB
 	TLSInsecure bool
