@@ -72,11 +72,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	hd := w.Header()
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
+	setSecurityHeaders(hd)
 
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if !(read && h.cfg.PublicRead) && !h.authorized(r) {
