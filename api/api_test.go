@@ -303,3 +303,31 @@ func TestUnparsableRequestsGetJSON(t *testing.T) {
 		t.Fatalf("status: %d %v", resp.StatusCode, doc)
 	}
 }
+
+// "OPTIONS *" is authorized like any other request and carries the security headers; OPTIONS
+// of a resource lists its methods; Allow names HEAD wherever GET is allowed.
+func TestOptionsAndAllow(t *testing.T) {
+	addr := apiListener(t)
+	resp, doc := raw(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 401 || doc["error"] == nil || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("OPTIONS * without a token: %d %v %v", resp.StatusCode, doc, resp.Header)
+	}
+	resp, _ = raw(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Allow"), "HEAD") || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("OPTIONS * with the token: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"OPTIONS", "/api/v1/status", 204, "GET, HEAD, OPTIONS"},
+		{"DELETE", "/api/v1/status", 405, "GET, HEAD, OPTIONS"},
+		{"GET", "/api/v1/domains/www.example.net/pin", 405, "PUT, OPTIONS"},
+	} {
+		resp, doc := raw(t, addr, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow || (tc.code == 405 && doc["error"] == nil) {
+			t.Errorf("%s %s: %d Allow %q %v; want %d Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), doc, tc.code, tc.allow)
+		}
+	}
+}

@@ -53,6 +53,9 @@ func Acquire(addr string) (*Listener, error) {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
+		// "OPTIONS *" goes to the handler, which authorizes it and sets the security
+		// headers, instead of net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	go func() {
 		defer close(l.done)
