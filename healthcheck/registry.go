@@ -25,7 +25,7 @@ type Options struct {
 type Change struct {
 	Target  *Target
 	Healthy bool
-	First   bool // the first verdict after the target was created
+	First   bool // the first verdict of a target that started without one (none carried over)
 	Result  Result
 	Err     string
 	Time    time.Time
@@ -416,10 +416,11 @@ func (r *Registry) record(p *prober, res Result, err error, took time.Duration) 
 	}
 }
 
-// Healthy reports the current verdict; true until the first one. Lock-free.
+// Healthy reports the current verdict; true until the first one unless one was carried over.
+// Lock-free.
 func (tg *Target) Healthy() bool { return tg.p.healthy.Load() }
 
-// Ready reports whether the target has a first verdict.
+// Ready reports whether the target has a verdict, its own or one carried over.
 func (tg *Target) Ready() bool { return tg.p.ready.Load() }
 
 // RTT is the smoothed round-trip time of successful probes; 0 when unknown.
