@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
@@ -151,5 +155,105 @@ func TestNoTokenRefusesEverythingButPublicReads(t *testing.T) {
 	}
 	if snap.Pools[0].Addrs[0].Mode.Get() != policy.ModeAuto {
 		t.Fatal("an unauthorized write took effect")
+	}
+}
+
+// raw sends one raw request on a new connection and reads the answer.
+func raw(t *testing.T, addr, req string) (*http.Response, map[string]any) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", req[:min(len(req), 40)], err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var doc map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%q: answer %d is not JSON: %q", req[:min(len(req), 40)], resp.StatusCode, b)
+		}
+	}
+	return resp, doc
+}
+
+// apiListener serves a handler with a token on a listener of its own.
+func apiListener(t *testing.T) string {
+	t.Helper()
+	ctl := newFakeControl(t, false)
+	snap := snapshot(ctl.Store())
+	l, err := Acquire("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Release)
+	l.SetHandler(NewHandler(Config{Token: "tok", Control: ctl, Events: NewEvents(10), Snapshot: func() *policy.Snapshot { return snap }}))
+	return l.Addr().String()
+}
+
+// Requests net/http refuses before any handler runs get JSON errors with the security
+// headers too, not net/http's text/plain.
+func TestUnparsableRequestsGetJSON(t *testing.T) {
+	addr := apiListener(t)
+	for _, tc := range []struct {
+		name, req string
+		code      int
+		says      string
+	}{
+		{"malformed header", "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "bad request"},
+		{"bad header name", "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", 400, "invalid header name"},
+		{"missing Host", "GET /api/v1/status HTTP/1.1\r\n\r\n", 400, "missing required Host header"},
+		{"oversized headers", "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2*maxHeaderBytes) + "\r\n\r\n", 431, "too large"},
+		{"unknown transfer encoding", "PUT /api/v1/domains/www.example.net/pin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: rot13\r\n\r\n", 501, "transfer encoding"},
+	} {
+		resp, doc := raw(t, addr, tc.req)
+		msg, _ := doc["error"].(string)
+		if resp.StatusCode != tc.code || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(msg, tc.says) {
+			t.Errorf("%s: %d %s %q; want %d, JSON, saying %q", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"), msg, tc.code, tc.says)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: no security headers: %v", tc.name, resp.Header)
+		}
+	}
+	// The connection still serves well-formed requests, and their answers are untouched.
+	resp, doc := raw(t, addr, "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+	if resp.StatusCode != 200 || doc["zones"] == nil {
+		t.Fatalf("status: %d %v", resp.StatusCode, doc)
+	}
+}
+
+// "OPTIONS *" is authorized like any other request and carries the security headers; OPTIONS
+// of a resource lists its methods; Allow names HEAD wherever GET is allowed.
+func TestOptionsAndAllow(t *testing.T) {
+	addr := apiListener(t)
+	resp, doc := raw(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 401 || doc["error"] == nil || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("OPTIONS * without a token: %d %v %v", resp.StatusCode, doc, resp.Header)
+	}
+	resp, _ = raw(t, addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Allow"), "HEAD") || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("OPTIONS * with the token: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"OPTIONS", "/api/v1/status", 204, "GET, HEAD, OPTIONS"},
+		{"DELETE", "/api/v1/status", 405, "GET, HEAD, OPTIONS"},
+		{"GET", "/api/v1/domains/www.example.net/pin", 405, "PUT, OPTIONS"},
+	} {
+		resp, doc := raw(t, addr, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+		if resp.StatusCode != tc.code || resp.Header.Get("Allow") != tc.allow || (tc.code == 405 && doc["error"] == nil) {
+			t.Errorf("%s %s: %d Allow %q %v; want %d Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), doc, tc.code, tc.allow)
+		}
 	}
 }

@@ -77,16 +77,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	hd := w.Header()
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
+	setSecurityHeaders(hd)
 
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if !(read && h.cfg.PublicRead) && !h.authorized(r) {
 		hd.Set("WWW-Authenticate", `Bearer realm="coredns-gtm"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	// "OPTIONS *" asks about the server as a whole: the methods some resource takes.
+	if r.RequestURI == "*" {
+		if r.Method != http.MethodOptions {
+			hd.Set("Allow", http.MethodOptions)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on *; allowed: OPTIONS")
+			return
+		}
+		hd.Set("Allow", "GET, HEAD, PUT, DELETE, OPTIONS") // keep in step with the routes of NewHandler
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	// ServeMux would redirect a non-canonical path ("//", "/../"); an API answers 404.
@@ -115,18 +122,27 @@ func (h *handler) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
 }
 
-// notFoundOrMethod answers in JSON what ServeMux would answer in text.
+// notFoundOrMethod answers in JSON what ServeMux would answer in text, and OPTIONS of an
+// existing resource with its methods.
 func (h *handler) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete, http.MethodPatch} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, p := h.mux.Handler(probe); p != "" {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead) // a GET route serves HEAD too
+			}
 		}
 	}
 	if len(allow) > 0 {
+		allow = append(allow, http.MethodOptions)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; allowed: "+strings.Join(allow, ", "))
 		return
 	}

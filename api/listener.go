@@ -2,10 +2,15 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,11 +52,14 @@ func Acquire(addr string) (*Listener, error) {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// "OPTIONS *" goes to the handler, which authorizes it and sets the security
+		// headers, instead of net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	go func() {
 		defer close(l.done)
-		if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := l.srv.Serve(jsonErrorListener{ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener was closed under us; Release reports nothing more useful
 		}
 	}()
@@ -65,6 +73,7 @@ func Acquire(addr string) (*Listener, error) {
 func (l *Listener) serve(w http.ResponseWriter, r *http.Request) {
 	h := l.handler.Load()
 	if h == nil {
+		setSecurityHeaders(w.Header())
 		writeError(w, http.StatusServiceUnavailable, "starting")
 		return
 	}
@@ -95,4 +104,87 @@ func (l *Listener) Release() {
 		l.srv.Close()
 	}
 	<-l.done
+}
+
+// maxHeaderBytes bounds a request's header block (net/http allows 4 KiB more).
+const maxHeaderBytes = 16 << 10
+
+// securityHeaders go on every answer of the listener, JSON errors included.
+var securityHeaders = [][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"Cache-Control", "no-store"},
+	{"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+}
+
+func setSecurityHeaders(h http.Header) {
+	for _, kv := range securityHeaders {
+		h.Set(kv[0], kv[1])
+	}
+}
+
+// jsonErrorListener makes net/http's own answers to requests it cannot parse (400 for a
+// malformed request line or header, 431 for oversized headers, 501 for an unknown transfer
+// encoding) JSON like every other error of the API. net/http writes them on the connection
+// before any handler runs and offers no hook, so the connection rewrites them.
+type jsonErrorListener struct{ net.Listener }
+
+func (l jsonErrorListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return jsonErrorConn{c}, nil
+}
+
+// jsonErrorConn rewrites net/http's canned error answers.
+type jsonErrorConn struct{ net.Conn }
+
+// cannedError is how net/http writes them, in one Write each: the status line, exactly
+// these headers (a handler's answer always has a Date header and sorts Connection before
+// Content-Type), then "CODE TEXT" (or only a text) as the body. JSON bodies never hold a raw CR or LF, so an
+// answer of the API cannot look like this.
+var cannedError = regexp.MustCompile(`^HTTP/1\.1 ([0-9]{3}) [^\r\n]*\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n(?:[0-9]{3} )?([^\r\n]*)$`)
+
+func (c jsonErrorConn) Write(p []byte) (int, error) {
+	m := cannedError.FindSubmatch(p)
+	if m == nil {
+		return c.Conn.Write(p)
+	}
+	code, _ := strconv.Atoi(string(m[1]))
+	// "Bad Request: malformed Host header" -> "bad request: malformed Host header"
+	text := http.StatusText(code)
+	msg := strings.ToLower(text) + strings.TrimPrefix(string(m[2]), text)
+	switch code {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		msg = fmt.Sprintf("request header fields too large: at most %d bytes", maxHeaderBytes)
+	case http.StatusNotImplemented:
+		msg = "unsupported transfer encoding"
+	}
+	body, _ := json.MarshalIndent(map[string]string{"error": msg}, "", "  ")
+	body = append(body, '\n')
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
+	h := http.Header{}
+	setSecurityHeaders(h)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Connection", "close")
+	h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(body)
+	if _, err := io.WriteString(c.Conn, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// CloseWrite lets net/http half-close after a 431 as it does on a bare TCP connection, so the
+// client reads the answer before the connection goes.
+func (c jsonErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }

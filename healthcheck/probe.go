@@ -3,6 +3,7 @@ package healthcheck
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,17 +39,17 @@ const maxBody = 64 << 10
 
 // probe runs one check of the target within ctx's deadline. Only the target's prober
 // goroutine calls it.
-func (tg *Target) probe(ctx context.Context) (Result, error) {
-	switch tg.tmpl.Protocol {
+func (p *prober) probe(ctx context.Context) (Result, error) {
+	switch p.tmpl.Protocol {
 	case TCP:
-		return probeTCP(ctx, tg.addr, tg.tmpl)
+		return probeTCP(ctx, p.addr, p.tmpl)
 	case ICMP:
-		return probeICMP(ctx, tg.addr, tg.tmpl)
+		return probeICMP(ctx, p.addr, p.tmpl)
 	default:
-		if tg.client == nil {
-			tg.client = newHTTPClient(tg.addr, tg.tmpl)
+		if p.client == nil {
+			p.client = newHTTPClient(p.addr, p.tmpl)
 		}
-		return probeHTTP(ctx, tg.client, tg.addr, tg.tmpl)
+		return probeHTTP(ctx, p.client, p.addr, p.tmpl)
 	}
 }
 
@@ -66,12 +67,8 @@ func probeTCP(ctx context.Context, addr string, t *Template) (Result, error) {
 // more than the probe itself at thousands of targets. Keep-alives stay off, so every probe
 // still opens a fresh connection, which is what detects a dead server.
 func newHTTPClient(addr string, t *Template) *http.Client {
-	host := t.Host
-	if host == "" {
-		host = addr
-	}
-	tlsConf := &tls.Config{InsecureSkipVerify: t.TLSInsecure} //nolint:gosec // operator's choice: tls_insecure
-	if net.ParseIP(host) == nil {
+	tlsConf := &tls.Config{InsecureSkipVerify: t.TLSInsecure, RootCAs: rootCAs} //nolint:gosec // operator's choice: tls_insecure
+	if host := serverName(addr, t.Host); net.ParseIP(host) == nil {
 		tlsConf.ServerName = host
 	}
 	tr := &http.Transport{
@@ -86,6 +83,22 @@ func newHTTPClient(addr string, t *Template) *http.Client {
 		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// rootCAs verifies HTTPS targets; nil is the system's pool. Tests trust their own CA here.
+var rootCAs *x509.CertPool
+
+// serverName is the name an HTTPS probe sends in SNI and checks the certificate against: the
+// Host header's name without its port (a port belongs in Host, never in SNI or a certificate
+// name), or the address.
+func serverName(addr, host string) string {
+	if host == "" {
+		return addr
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]") // [v6] without a port
 }
 
 func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Template) (Result, error) {

@@ -1,8 +1,9 @@
 // Package healthcheck probes servers (HTTP, HTTPS, TCP, ICMP) and keeps their health state.
 //
 // One prober runs per distinct (address, template), shared by every pool that uses it and
-// kept across configuration reloads through reference counting. The query path reads the
-// state through atomics only.
+// kept across configuration reloads through reference counting. A prober made for a changed
+// template starts in the verdict of the address's previous one, so a reload never makes a
+// dead server healthy. The query path reads the state through atomics only.
 package healthcheck
 
 import (
@@ -54,7 +55,7 @@ type Template struct {
 	Protocol    Protocol
 	Port        int            // 0: 80 for http, 443 for https
 	Path        string         // default "/"
-	Host        string         // Host header and TLS SNI; default: the address
+	Host        string         // Host header, and without its port TLS SNI; default: the address
 	Expect      []CodeRange    // default 200-399
 	Body        *regexp.Regexp // nil: no body check; matched against the first 64 KiB
 	TLSInsecure bool
@@ -72,6 +73,16 @@ func (t *Template) Fingerprint() string {
 	}
 	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s|%s|%d|%d", t.Protocol, t.port(), t.path(), t.Host,
 		t.expect(), body, t.TLSInsecure, t.Interval, t.Timeout, t.Fall, t.Rise)
+}
+
+// checkKey identifies what a probe sends and how its answer is judged, without the timing
+// and thresholds: two templates with one checkKey get the same result from a server.
+func (t *Template) checkKey() string {
+	body := ""
+	if t.Body != nil {
+		body = t.Body.String()
+	}
+	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v", t.Protocol, t.port(), t.path(), t.Host, t.expect(), body, t.TLSInsecure)
 }
 
 func (t *Template) port() int {
