@@ -20,18 +20,27 @@ import (
 
 func TestEventsRing(t *testing.T) {
 	ev := NewEvents(3)
+	first := ev.Epoch()
 	for i := range 5 {
 		ev.Add(Event{Kind: "health", Message: fmt.Sprint(i)})
 	}
 	got := ev.Since(0)
-	if len(got) != 3 || got[0].ID != 3 || got[2].ID != 5 || got[2].Message != "4" {
+	if len(got) != 3 || got[0].ID != first+2 || got[2].ID != first+4 || got[2].Message != "4" {
 		t.Fatalf("ring: %+v", got)
 	}
-	if got := ev.Since(4); len(got) != 1 || got[0].ID != 5 {
+	if got := ev.Since(first + 3); len(got) != 1 || got[0].ID != first+4 {
 		t.Fatalf("since 4: %+v", got)
 	}
-	if ev.Last() != 5 || len(ev.Since(5)) != 0 {
+	if ev.Last() != first+4 || len(ev.Since(first+4)) != 0 {
 		t.Fatal("last")
+	}
+	// A restarted process's ring continues above the old ids: a follower of the old one
+	// sees the new events, and the epoch says the process changed.
+	time.Sleep(time.Millisecond)
+	next := NewEvents(3)
+	id := next.Add(Event{Kind: "reload"})
+	if id <= ev.Last() || next.Epoch() == ev.Epoch() || len(next.Since(ev.Last())) != 1 {
+		t.Fatalf("after a restart: id %d, old last %d, epochs %d %d", id, ev.Last(), ev.Epoch(), next.Epoch())
 	}
 }
 

@@ -23,16 +23,24 @@ type Event struct {
 // Events is a bounded ring of events with increasing ids. Events are rare (health changes,
 // failovers, overrides), so a mutex is fine.
 type Events struct {
-	mu   sync.Mutex
-	ring []Event
-	next uint64 // id of the next event; ids start at 1
-	head int    // index of the oldest event once the ring is full
+	mu    sync.Mutex
+	ring  []Event
+	next  uint64 // id of the next event
+	epoch uint64 // id of the first
+	head  int    // index of the oldest event once the ring is full
 }
 
-// NewEvents makes a ring holding the last size events.
+// NewEvents makes a ring holding the last size events. Ids start at the process's start
+// time in microseconds, so they keep growing across restarts: a follower asking for
+// ?since=ID of an earlier process sees every event of the new one (and the epoch tells it
+// that the process changed).
 func NewEvents(size int) *Events {
-	return &Events{ring: make([]Event, 0, max(size, 1)), next: 1}
+	first := uint64(time.Now().UnixMicro())
+	return &Events{ring: make([]Event, 0, max(size, 1)), next: first, epoch: first}
 }
+
+// Epoch is the id of the ring's first event.
+func (ev *Events) Epoch() uint64 { return ev.epoch }
 
 // DefaultEvents is the process's ring; it outlives reloads.
 var DefaultEvents = NewEvents(1000)
@@ -70,7 +78,7 @@ func (ev *Events) Since(id uint64) []Event {
 	return out
 }
 
-// Last returns the id of the newest event, 0 if none.
+// Last returns the id of the newest event, Epoch()-1 if none.
 func (ev *Events) Last() uint64 {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()

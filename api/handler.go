@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
+
+	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
 )
@@ -172,14 +175,21 @@ type StatusDoc struct {
 	Domains   []DomainDoc `json:"domains"`
 	Pools     []PoolDoc   `json:"pools"`
 	LastEvent uint64      `json:"last_event"`
+	Epoch     uint64      `json:"epoch"` // the id the process's events started at; a new one means a restart
+	// Dangling lists overrides left in the state for pools, addresses or domains that are no
+	// longer configured ("modes/POOL/ADDRESS", "pins/DOMAIN"): not in force, and cleared
+	// with mode auto or pin "".
+	Dangling []string `json:"dangling"`
 }
 
 // DomainDoc describes a managed domain.
 type DomainDoc struct {
-	Name   string     `json:"name"`
-	TTL    uint32     `json:"ttl"`
-	Pinned string     `json:"pinned"`
-	Routes []RouteDoc `json:"routes"`
+	Name   string `json:"name"`
+	TTL    uint32 `json:"ttl"`
+	Pinned string `json:"pinned"`
+	// DanglingPin is a pin to a pool that no longer exists: not in force.
+	DanglingPin string     `json:"dangling_pin,omitempty"`
+	Routes      []RouteDoc `json:"routes"`
 }
 
 // RouteDoc describes a route and the pool it selects now.
@@ -238,16 +248,24 @@ func timePtr(t time.Time) *time.Time {
 
 // Status builds the status document of a snapshot.
 func Status(s *policy.Snapshot, ev *Events) StatusDoc {
-	doc := StatusDoc{Time: time.Now().UTC(), Zones: []string{}, Domains: []DomainDoc{}, Pools: []PoolDoc{}}
+	doc := StatusDoc{Time: time.Now().UTC(), Zones: []string{}, Domains: []DomainDoc{}, Pools: []PoolDoc{}, Dangling: []string{}}
 	if ev != nil {
-		doc.LastEvent = ev.Last()
+		doc.LastEvent, doc.Epoch = ev.Last(), ev.Epoch()
 	}
 	if s == nil {
 		return doc
 	}
 	doc.Zones = append(doc.Zones, s.Zones...)
 	for _, d := range s.Domains {
-		dd := DomainDoc{Name: d.Name, TTL: d.TTL, Pinned: d.Pin.Get(), Routes: []RouteDoc{}}
+		dd := DomainDoc{Name: d.Name, TTL: d.TTL, Routes: []RouteDoc{}}
+		var pinned *policy.Pool
+		if pin := d.Pin.Get(); pin != "" {
+			if pinned = s.Pool(pin); pinned != nil {
+				dd.Pinned = pin
+			} else {
+				dd.DanglingPin = pin
+			}
+		}
 		for _, r := range d.Routes {
 			rd := RouteDoc{Selector: r.Selector.Text, Select: r.Select.String(), Pools: []string{}}
 			for _, p := range r.Pools {
@@ -256,8 +274,9 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 			if p, failOpen := r.Current(); p != nil {
 				rd.Current, rd.FailOpen = p.Name, failOpen
 			}
-			if dd.Pinned != "" {
-				rd.Current, rd.FailOpen = dd.Pinned, false
+			if pinned != nil {
+				// As the query path does: a pinned pool that is not available fails open.
+				rd.Current, rd.FailOpen = pinned.Name, !pinned.AvailableFor(policy.IPv4)
 			}
 			dd.Routes = append(dd.Routes, rd)
 		}
@@ -292,7 +311,12 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Status(h.cfg.Snapshot(), h.cfg.Events))
+	snap := h.cfg.Snapshot()
+	doc := Status(snap, h.cfg.Events)
+	if h.cfg.Control != nil {
+		doc.Dangling = append(doc.Dangling, Dangling(snap, h.cfg.Control.Store().Data())...)
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {
@@ -305,25 +329,18 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": h.cfg.Events.Since(since), "last": h.cfg.Events.Last()})
+	writeJSON(w, http.StatusOK, map[string]any{"events": h.cfg.Events.Since(since), "last": h.cfg.Events.Last(), "epoch": h.cfg.Events.Epoch()})
 }
 
-// decode reads a small JSON body strictly: one object, known fields only.
+// decode reads a small JSON body strictly: one object, known field names only
+// (case-sensitive), no duplicate names, nothing after it.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, "bad JSON body: "+err.Error())
+	b, ok := readBody(w, r, maxBody)
+	if !ok {
 		return false
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "bad JSON body: trailing data after the object")
+	if err := jsonv2.Unmarshal(b, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON body: "+config.JSONError(err))
 		return false
 	}
 	return true
@@ -336,17 +353,33 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 	if snap != nil {
 		p = snap.Pool(poolName)
 	}
-	if p == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
-		return
-	}
-	a := findAddress(p, addrText)
-	if a == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("pool %q has no address %q", poolName, addrText))
-		return
+	var a *policy.Address
+	if p != nil {
+		a = findAddress(p, addrText)
 	}
 	var body struct {
 		Mode *string `json:"mode"`
+	}
+	if a == nil {
+		// A mode left in the state for an address no longer configured can still be
+		// cleared (set to auto), so it stops being reported as dangling.
+		key := state.ModeKey(poolName, config.AddressKey(addrText))
+		if _, dangling := h.cfg.Control.Store().Data().Entries[key]; dangling && decode(w, r, &body) {
+			if body.Mode == nil || *body.Mode != "auto" {
+				writeError(w, http.StatusNotFound, fmt.Sprintf("pool %q has no address %q: its leftover override can only be cleared with mode auto", poolName, addrText))
+				return
+			}
+			h.clear(w, r, key, Event{Kind: "mode", Pool: poolName, Address: addrText, Message: fmt.Sprintf("leftover override of address %s of pool %s cleared", addrText, poolName)})
+			return
+		} else if dangling {
+			return
+		}
+		if p == nil {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", poolName))
+		} else {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("pool %q has no address %q", poolName, addrText))
+		}
+		return
 	}
 	if !decode(w, r, &body) {
 		return
@@ -369,6 +402,46 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
 	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Message: msg})
 	writeJSON(w, http.StatusOK, map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()})
+}
+
+// Dangling lists the overrides in d whose pool, address or domain s does not have.
+func Dangling(s *policy.Snapshot, d *state.Data) []string {
+	var out []string
+	if s == nil || d == nil {
+		return out
+	}
+	for k, e := range d.Entries {
+		switch {
+		case strings.HasPrefix(k, state.ModesPrefix):
+			pool, addr, _ := strings.Cut(strings.TrimPrefix(k, state.ModesPrefix), "/")
+			if p := s.Pool(pool); p == nil || findAddress(p, addr) == nil {
+				out = append(out, k)
+			}
+		case strings.HasPrefix(k, state.PinsPrefix):
+			var v state.PinValue
+			json.Unmarshal(e.Value, &v)
+			if s.Domain(strings.TrimPrefix(k, state.PinsPrefix)) == nil || s.Pool(v.Pool) == nil {
+				out = append(out, k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// clear deletes a leftover override (one whose pool, address or domain is gone).
+func (h *handler) clear(w http.ResponseWriter, r *http.Request, key string, e Event) {
+	st := h.cfg.Control.Store()
+	st.Lock()
+	_, err := st.Commit(r.Context(), []state.Op{{Key: key}})
+	st.Unlock()
+	if err != nil {
+		writeStoreError(w, "could not clear the override", err)
+		return
+	}
+	h.cfg.Log("admin API: %s (from %s)", e.Message, r.RemoteAddr)
+	h.cfg.Events.Add(e)
+	writeJSON(w, http.StatusOK, map[string]any{"cleared": strings.TrimPrefix(strings.TrimPrefix(key, state.ModesPrefix), state.PinsPrefix)})
 }
 
 // writeStoreError answers a failed commit: 503 when the cluster store is unreachable.
@@ -400,12 +473,23 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 	if snap != nil {
 		d = snap.Domain(name)
 	}
-	if d == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no managed domain %q", r.PathValue("domain")))
-		return
-	}
 	var body struct {
 		Pool *string `json:"pool"`
+	}
+	if d == nil {
+		key := state.PinKey(name)
+		if _, dangling := h.cfg.Control.Store().Data().Entries[key]; dangling && decode(w, r, &body) {
+			if body.Pool == nil || *body.Pool != "" {
+				writeError(w, http.StatusNotFound, fmt.Sprintf("no managed domain %q: its leftover pin can only be cleared with pool \"\"", r.PathValue("domain")))
+				return
+			}
+			h.clear(w, r, key, Event{Kind: "pin", Domain: name, Message: fmt.Sprintf("leftover pin of domain %s cleared", name)})
+			return
+		} else if dangling {
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no managed domain %q", r.PathValue("domain")))
+		return
 	}
 	if !decode(w, r, &body) {
 		return

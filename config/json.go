@@ -26,7 +26,7 @@ func Decode(k Kind, name string, body []byte, defaultTTL uint32) (Resource, erro
 	m := r.meta()
 	m.Source = SourceAPI
 	if err := json.Unmarshal(body, r, json.RejectUnknownMembers(true)); err != nil {
-		return nil, fmt.Errorf("%s: %s", Label(r), jsonError(err))
+		return nil, fmt.Errorf("%s: %s", Label(r), JSONError(err))
 	}
 	if h, ok := r.(*HealthCheck); ok {
 		h.Normalize()
@@ -34,9 +34,9 @@ func Decode(k Kind, name string, body []byte, defaultTTL uint32) (Resource, erro
 	return r, nil
 }
 
-// jsonError rewords the decoder's error: JSON pointer paths as field paths
+// JSONError rewords a decoder error: JSON pointer paths as field paths
 // ("/addresses/0/weight" -> "addresses[0].weight").
-func jsonError(err error) string {
+func JSONError(err error) string {
 	var se *json.SemanticError
 	var syn *jsontext.SyntacticError
 	switch {

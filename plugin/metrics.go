@@ -104,7 +104,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(poolAvailableDesc, prometheus.GaugeValue, avail, p.Name)
 		}
 		for _, d := range cs.Domains {
-			if d.Pin.Get() != "" {
+			if pin := d.Pin.Get(); pin != "" && cs.Pool(pin) != nil { // a pin to a removed pool is not in force
 				pins++
 			}
 		}

@@ -186,6 +186,11 @@ func (g *GTM) start() error {
 	g.mu.Unlock()
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
 	g.serve()
+	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
+		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.file, strings.Join(left, ", "))
+		log.Warningf("%s", msg)
+		record(api.Event{Kind: "config", Message: msg})
+	}
 	record(api.Event{Kind: "reload", Message: fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))})
 	return nil
 }

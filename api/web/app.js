@@ -2,6 +2,7 @@
 "use strict";
 (function () {
   let lastEvent = 0;
+  let epoch = 0; // the server process's event epoch: a new one means it restarted
   const events = [];
 
   function el(tag, attrs, ...kids) {
@@ -94,6 +95,13 @@
     try {
       const [st, ev] = await Promise.all([get("api/v1/status"), get("api/v1/events?since=" + lastEvent)]);
       render(st);
+      if (epoch && ev.epoch !== epoch) {
+        // The server restarted: its ring is new. Ask again from its start.
+        events.push({ id: 0, time: new Date().toISOString(), kind: "restart", message: "the server restarted; events before this are from its previous run" });
+        lastEvent = 0;
+        ev.events = (await get("api/v1/events?since=0")).events;
+      }
+      epoch = ev.epoch;
       for (const e of ev.events) { events.push(e); lastEvent = Math.max(lastEvent, e.id); }
       if (events.length > 200) events.splice(0, events.length - 200);
       renderEvents();
