@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 
+	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
@@ -242,5 +243,59 @@ func TestRelativeFilesUnderRoot(t *testing.T) {
 	}
 	if cfg.api.token != "s3cret" || cfg.api.state != filepath.Join(dir, "state.json") {
 		t.Fatalf("token %q, state %q: relative paths not resolved under root %s", cfg.api.token, cfg.api.state, dir)
+	}
+}
+
+// One validator: the same broken resource written in the Corefile and as API JSON fails with
+// the same words (the Corefile adds file:line, the API names the resource).
+func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
+	base := "healthcheck web {\n protocol http\n}\npool core {\n address 192.0.2.100\n}\n"
+	for _, tc := range []struct {
+		name     string
+		corefile string // appended to base inside the gtm block
+		kind     config.Kind
+		resName  string
+		json     string
+		want     string
+	}{
+		{"bad address", "pool eu {\n address 300.1.1.1\n}", config.KindPool, "eu", `{"addresses":[{"address":"300.1.1.1"}]}`, `pool eu: address "300.1.1.1": not an IP address or domain name`},
+		{"mixed", "pool eu {\n address 192.0.2.1\n address x.example.org\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"},{"address":"x.example.org"}]}`, `pool eu: address "x.example.org": a pool holds either IP addresses or domain names, not both`},
+		{"zero weight", "pool eu {\n address 192.0.2.1 weight 0\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1","weight":0}]}`, `pool eu: address 192.0.2.1: weight "0": expected a number from 1 to 1000000`},
+		{"duplicate address", "pool eu {\n address 192.0.2.1\n address 192.0.2.1\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"},{"address":"192.0.2.1"}]}`, `pool eu: duplicate address "192.0.2.1"`},
+		{"unknown template", "pool eu {\n address 192.0.2.1\n healthcheck nope\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"nope"}`, `pool eu: unknown healthcheck "nope" (healthchecks: web)`},
+		{"min_available", "pool eu {\n address 192.0.2.1\n min_available 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"min_available":2}`, `pool eu: min_available 2 exceeds its 1 addresses`},
+		{"cname answers", "pool eu {\n address x.example.org\n answers 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"x.example.org"}],"answers":2}`, `pool eu: a pool of domain names answers one CNAME; answers must be 1`},
+		{"bad lb", "pool eu {\n address 192.0.2.1\n lb roundrobin\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"roundrobin"}`, `pool eu: lb "roundrobin": expected all, weighted, priority, random or fastest`},
+		{"tcp port", "healthcheck h {\n protocol tcp\n}", config.KindHealthCheck, "h", `{"protocol":"tcp"}`, `healthcheck h: protocol tcp needs a port`},
+		{"timeout", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", config.KindHealthCheck, "h", `{"protocol":"http","interval":"2s","timeout":"2s"}`, `healthcheck h: timeout 2s must be less than interval 2s`},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp or icmp`},
+		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", config.KindHealthCheck, "h", `{"protocol":"http","expect":"700"}`, `healthcheck h: expect "700"`},
+		{"body on tcp", "healthcheck h {\n protocol tcp\n port 1\n body ok\n}", config.KindHealthCheck, "h", `{"protocol":"tcp","port":1,"body":"ok"}`, `healthcheck h: path, host, expect and body apply only to http and https`},
+		{"unknown pool", "domain www.gtm.test {\n route default nope\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["nope"]}]}`, `route: unknown pool "nope" (pools: core)`},
+		{"bad selector", "domain www.gtm.test {\n route country:Germany core\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"country:Germany","pools":["core"]}]}`, `"country:Germany"`},
+		{"geo without db", "domain www.gtm.test {\n route country:DE core\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"country:DE","pools":["core"]}]}`, `route country:DE: continent, country and region selectors need a geoip database`},
+		{"bad select", "domain www.gtm.test {\n route default core select closest\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["core"],"select":"closest"}]}`, `select "closest": expected failover, weighted, nearest, fastest or all`},
+		{"no route", "domain www.gtm.test {\n ttl 5\n}", config.KindDomain, "www.gtm.test.", `{"ttl":5,"routes":[]}`, `domain www.gtm.test.: no route`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, cerr := parse(caddy.NewTestController("dns", "gtm gtm.test {\n"+base+tc.corefile+"\n}"))
+			if cerr == nil || !strings.Contains(cerr.Error(), tc.want) || !strings.Contains(cerr.Error(), "Testfile:") {
+				t.Errorf("Corefile: %v, want file:line and %q", cerr, tc.want)
+			}
+			b, err := parse(caddy.NewTestController("dns", "gtm gtm.test {\n"+base+"\n}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := config.Decode(tc.kind, tc.resName, []byte(tc.json), b.ttl)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			res := b.res.Clone()
+			res.Put(r)
+			jerr := config.Validate(res, b.env())
+			if len(jerr) == 0 || !strings.Contains(jerr.Error(), tc.want) {
+				t.Errorf("JSON: %v, want %q", jerr, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gtm-dns/coredns-gtm/state"
+)
+
+var env = Env{Zones: []string{"gtm.test."}}
+
+// Omitted fields take the Corefile defaults, in lists too.
+func TestDecodeDefaults(t *testing.T) {
+	r, err := Decode(KindPool, "eu", []byte(`{"addresses":[{"address":"192.0.2.1"},{"address":"192.0.2.2","weight":5}]}`), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.(*Pool)
+	if p.LB != "weighted" || p.MinAvailable != 1 || p.Weight != 1 || p.Addresses[0].Weight != 1 || p.Addresses[1].Weight != 5 || p.Source != SourceAPI {
+		t.Fatalf("defaults: %+v", p)
+	}
+	r, err = Decode(KindHealthCheck, "h", []byte(`{"protocol":"tcp","port":80,"interval":"1s"}`), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := r.(*HealthCheck); h.Fall != 3 || h.Rise != 2 || time.Duration(h.Timeout) != 500*time.Millisecond {
+		t.Fatalf("healthcheck defaults: %+v", h)
+	}
+	r, err = Decode(KindDomain, "www.gtm.test.", []byte(`{"routes":[{"selector":"default","pools":["eu"]}]}`), 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := r.(*Domain); d.TTL != 42 || d.Routes[0].Select != "failover" {
+		t.Fatalf("domain defaults: %+v", d)
+	}
+}
+
+// Decoding is strict, and its errors name the resource and the field.
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"addresses":[{"address":"192.0.2.1","weight":"heavy"}]}`, "pool eu: addresses[0].weight"},
+		{`{"addresses":[{"address":"192.0.2.1"}],"lb":"weighted","LB":"all"}`, "LB"},
+		{`{"addresses":[],"addresses":[]}`, "duplicate"},
+		{`{"addresses":[{"address":"192.0.2.1","colour":1}]}`, "colour"},
+		{`[]`, "pool eu"},
+		{`{"addresses":[{"address":"192.0.2.1"}]} {}`, "pool eu"},
+		{`{"location":{"lat":"north"}}`, "location.lat"},
+	} {
+		if _, err := Decode(KindPool, "eu", []byte(tc.body), 30); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Decode(%s) = %v, want an error with %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// A decoded resource encodes back to the same settings.
+func TestEncodeRoundTrip(t *testing.T) {
+	in := `{"addresses":[{"address":"192.0.2.1","weight":3,"priority":1,"disabled":true}],"location":{"lat":50.11,"lon":8.68},"lb":"priority","answers":2,"healthcheck":"web","min_available":1,"weight":4}`
+	r, err := Decode(KindPool, "eu", []byte(in), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Encode(r)
+	again, err := Decode(KindPool, "eu", b, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := Encode(again)
+	if string(b) != string(b2) || !strings.Contains(string(b), `"answers":2`) {
+		t.Fatalf("round trip: %s vs %s", b, b2)
+	}
+}
+
+func TestValidateReturnsEveryError(t *testing.T) {
+	r, _ := Decode(KindPool, "eu", []byte(`{"addresses":[{"address":"300.1.1.1"},{"address":"192.0.2.1","weight":0}],"lb":"nope"}`), 30)
+	errs := Validate(&Config{Pools: []*Pool{r.(*Pool)}}, env)
+	if len(errs) != 3 {
+		t.Fatalf("want 3 errors, got %d: %v", len(errs), errs)
+	}
+	if errs[0].Field != "addresses[0].address" || errs[1].Field != "addresses[1].weight" || errs[2].Field != "lb" {
+		t.Fatalf("fields: %s, %s, %s", errs[0].Field, errs[1].Field, errs[2].Field)
+	}
+}
+
+func TestMergeAndReferences(t *testing.T) {
+	base := &Config{}
+	d := &state.Data{Entries: map[string]state.Entry{
+		state.ConfigKey("pools", "eu"):              {Value: []byte(`{"addresses":[{"address":"192.0.2.1"}]}`), Revision: 1},
+		state.ConfigKey("domains", "www.gtm.test."): {Value: []byte(`{"routes":[{"selector":"default","pools":["eu"]}]}`), Revision: 2},
+	}}
+	res, errs := Merge(base, env, 30, d)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := References(res, KindPool, "eu"); len(got) != 1 || got[0] != "domain www.gtm.test." {
+		t.Fatalf("references: %v", got)
+	}
+	delete(d.Entries, state.ConfigKey("pools", "eu"))
+	if _, errs := Merge(base, env, 30, d); len(errs) == 0 || !strings.Contains(errs.Error(), `unknown pool "eu"`) {
+		t.Fatalf("a domain whose pool is gone: %v", errs)
+	}
+}
+
+// FuzzDecode: any body for any kind decodes or fails with an error, never panics; what
+// decodes validates without panicking and encodes back.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"addresses":[{"address":"192.0.2.1","weight":3}],"lb":"weighted","location":{"lat":1,"lon":2}}`,
+		`{"protocol":"http","port":8080,"path":"/h","expect":"200-399","body":"ok","interval":"10s","timeout":"2s","fall":3,"rise":2}`,
+		`{"ttl":30,"routes":[{"selector":"continent:EU,net:10.0.0.0/8","pools":["eu","us"],"select":"failover"}]}`,
+		`{"addresses":[{"address":"x.example.org"}],"answers":2}`, `{}`, `[]`, `null`, "\x00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, k := range Kinds {
+			name := "r"
+			if k == KindDomain {
+				name = "r.gtm.test."
+			}
+			r, err := Decode(k, name, []byte(body), 30)
+			if err != nil {
+				continue
+			}
+			c := &Config{}
+			c.Put(r)
+			Validate(c, env)
+			if _, err := Encode(r); err != nil {
+				t.Fatalf("decoded %s but cannot encode it: %v", body, err)
+			}
+		}
+	})
+}
