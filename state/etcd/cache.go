@@ -7,14 +7,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 // The cache file is the state/file.go format's idea for a copy: one JSON document,
 // replaced atomically (temporary file, fsync, rename, fsync of the directory) after every
-// change applied, so a crash leaves the old or the new copy. Values that are JSON are kept
-// as JSON (readable); any other value (written around the API) as base64 in "bytes".
+// change applied, so a crash leaves the old or the new copy. A value is kept byte for byte:
+// as a string in "text" when it is UTF-8 (the JSON of the state's keys), else as base64 in
+// "bytes" (something written around the API).
 const cacheVersion = 1
 
 type cacheDoc struct {
@@ -25,9 +27,9 @@ type cacheDoc struct {
 }
 
 type cacheEntry struct {
-	Revision int64           `json:"revision"`
-	Value    json.RawMessage `json:"value,omitempty"`
-	Bytes    []byte          `json:"bytes,omitempty"`
+	Revision int64   `json:"revision"`
+	Text     *string `json:"text,omitempty"`
+	Bytes    []byte  `json:"bytes,omitempty"`
 }
 
 // readCache returns the state in the cache file, nil if there is none.
@@ -54,12 +56,12 @@ func readCache(file, path string) (*state.Data, error) {
 		if !stateKey(k) {
 			return nil, fmt.Errorf("entry %q: not a state key", k)
 		}
-		v := []byte(e.Value)
-		if e.Bytes != nil {
+		v := []byte{}
+		switch {
+		case e.Text != nil:
+			v = []byte(*e.Text)
+		case e.Bytes != nil:
 			v = e.Bytes
-		}
-		if v == nil {
-			v = []byte{}
 		}
 		d.Entries[k] = state.Entry{Value: v, Revision: e.Revision}
 	}
@@ -70,10 +72,11 @@ func writeCacheFile(file, path string, d *state.Data) error {
 	doc := cacheDoc{Version: cacheVersion, Path: path, Revision: d.Revision, Entries: make(map[string]cacheEntry, len(d.Entries))}
 	for k, e := range d.Entries {
 		ce := cacheEntry{Revision: e.Revision}
-		if len(e.Value) > 0 && json.Valid(e.Value) {
-			ce.Value = e.Value
+		if utf8.Valid(e.Value) {
+			t := string(e.Value)
+			ce.Text = &t
 		} else {
-			ce.Bytes = append([]byte{}, e.Value...)
+			ce.Bytes = e.Value
 		}
 		doc.Entries[k] = ce
 	}

@@ -496,6 +496,7 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	changed := false
+	base := b.rev // the events of one transaction share a revision
 	for _, ev := range evs {
 		k := strings.TrimPrefix(string(ev.Kv.Key), b.prefix)
 		if !stateKey(k) {
@@ -506,7 +507,7 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 			}
 			continue
 		}
-		if ev.Kv.ModRevision <= b.rev {
+		if ev.Kv.ModRevision <= base {
 			continue // in force already (a Commit's own state, or a list)
 		}
 		if ev.Type == mvccpb.DELETE {
@@ -514,7 +515,7 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 		} else {
 			b.entries[k] = state.Entry{Value: ev.Kv.Value, Revision: ev.Kv.ModRevision}
 		}
-		b.rev = ev.Kv.ModRevision
+		b.rev = max(b.rev, ev.Kv.ModRevision)
 		b.snap, changed = nil, true
 	}
 	if changed {
