@@ -1,7 +1,6 @@
 package etcdtest
 
 import (
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	hole  bool // blackholed: bytes are held, connections stay open
 	conns map[net.Conn]bool
 }
 
@@ -53,11 +53,26 @@ func (p *Proxy) Cut() {
 	clear(p.conns)
 }
 
-// Restore lets connections through again.
+// Blackhole holds every byte in both directions and keeps connections open: a silent
+// partition, seen only through timeouts (unlike Cut, which closes them).
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hole = true
+}
+
+// Restore lets connections through again (after Cut or Blackhole; bytes held by a
+// blackhole are dropped).
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.hole = false, false
+}
+
+func (p *Proxy) holed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hole
 }
 
 func (p *Proxy) serve() {
@@ -96,9 +111,20 @@ func (p *Proxy) forward(c net.Conn) {
 	wg.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer wg.Done()
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.holed() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	go pipe(u, c)
 	go pipe(c, u)

@@ -84,6 +84,8 @@ type Backend struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	closeOnce sync.Once
+
 	connected atomic.Bool
 	connMu    sync.Mutex // serialises transitions and their callbacks
 	connSubs  map[int]func(bool)
@@ -227,18 +229,23 @@ func (b *Backend) snapshotLocked() *state.Data {
 // Close implements state.Backend: it revokes the node lease (the node leaves the list and
 // its votes go at once) and closes the client.
 func (b *Backend) Close() error {
-	b.cancel()
-	b.wg.Wait()
-	b.reg.revoke(b.cli)
-	b.setConnected(false)
-	return b.cli.Close()
+	b.closeOnce.Do(func() {
+		b.cancel()
+		b.wg.Wait()
+		b.reg.revoke(b.cli)
+		b.setConnected(false)
+		b.cli.Close()
+	})
+	return nil
 }
 
 // crash stops the backend the way a killed process does: the lease is not revoked.
 func (b *Backend) crash() {
-	b.cancel()
-	b.wg.Wait()
-	b.cli.Close()
+	b.closeOnce.Do(func() {
+		b.cancel()
+		b.wg.Wait()
+		b.cli.Close()
+	})
 }
 
 // Commit implements state.Backend with one transaction: every Check becomes a comparison

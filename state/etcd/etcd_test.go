@@ -569,3 +569,30 @@ func TestCacheRoundTrip(t *testing.T) {
 		t.Fatal("a cache of another path was taken")
 	}
 }
+
+// A silent partition (no connection refused, bytes just stop): the node notices through
+// its probe, Commit answers ErrUnavailable in bounded time, and it catches up on return.
+func TestSilentPartition(t *testing.T) {
+	srv := etcdtest.Start(t)
+	px := etcdtest.NewProxy(t, srv.Endpoint())
+	a := open(t, px.Endpoints(), "a")
+	b := open(t, srv.Endpoints(), "b")
+	wa := watch(t, a)
+
+	px.Blackhole()
+	start := time.Now()
+	_, err := a.Commit(context.Background(), []state.Op{put("pins/a.", `{"pool":"x"}`)})
+	if !errors.Is(err, state.ErrUnavailable) || time.Since(start) > 3*time.Second {
+		t.Fatalf("commit in a silent partition: %v after %v", err, time.Since(start))
+	}
+	eventually(t, 3*time.Second, "a disconnected", func() bool { return !a.Connected() })
+	t.Logf("disconnected %v after the partition", time.Since(start).Round(time.Millisecond))
+	d, err := b.Commit(context.Background(), []state.Op{put("config/pools/eu", `{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.Restore()
+	restored := time.Now()
+	eventually(t, 2*time.Second, "a catches up", func() bool { return wa.last().Revision >= d.Revision })
+	t.Logf("caught up %v after the link's return", time.Since(restored).Round(time.Millisecond))
+}
