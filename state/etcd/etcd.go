@@ -201,13 +201,13 @@ func (b *Backend) Load(context.Context) (*state.Data, error) {
 // Durable implements state.Backend.
 func (b *Backend) Durable() bool { return true }
 
-// Revision is the revision of the state in force: the etcd revision of the last list, or
-// of the last change of a state key applied since. Heartbeats of nodes and votes do not
-// move it.
+// Revision is the revision of the state applied: the highest handed out by Load, Commit
+// or Watch (the etcd revision of the last list, or of the last change of a state key since;
+// heartbeats of nodes and votes do not move it). It is what the node record publishes.
 func (b *Backend) Revision() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.rev
+	return b.delivered
 }
 
 // Node is this node's name.
@@ -233,7 +233,7 @@ func (b *Backend) Close() error {
 		b.cancel()
 		b.wg.Wait()
 		b.reg.revoke(b.cli)
-		b.setConnected(false)
+		b.connected.Store(false) // no callback: the node is leaving, not partitioned
 		b.cli.Close()
 	})
 	return nil
@@ -255,7 +255,9 @@ func (b *Backend) crash() {
 // state.ErrConflict; an unreachable cluster is state.ErrUnavailable within ~2 s.
 //
 // The watch sees the write too; its event carries a revision the backend already has, so
-// it is not delivered again (and were it delivered, the Store takes it idempotently).
+// it is not delivered again (and were it delivered, the Store takes it idempotently). A
+// timeout is ambiguous, as with any etcd client: the write may have landed, and then the
+// watch brings it.
 func (b *Backend) Commit(ctx context.Context, ops []state.Op) (*state.Data, error) {
 	var cmps []clientv3.Cmp
 	var writes []clientv3.Op
@@ -435,7 +437,7 @@ func (b *Backend) watchLoop(rev int64, listed bool) {
 				if b.ctx.Err() == nil && unavailable(err) {
 					b.setConnected(false)
 				}
-				if !b.sleep(wait) {
+				if !b.sleep(wait, b.resync) {
 					return
 				}
 				wait = min(2*wait, 2*time.Second)
@@ -453,13 +455,20 @@ func (b *Backend) watchLoop(rev int64, listed bool) {
 	}
 }
 
-func (b *Backend) sleep(d time.Duration) bool {
+// sleep waits d, or less when wake (if any) is kicked; false when the backend closes.
+func (b *Backend) sleep(d time.Duration, wake ...chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	var w chan struct{}
+	if len(wake) > 0 {
+		w = wake[0]
+	}
 	select {
 	case <-b.ctx.Done():
 		return false
 	case <-t.C:
+		return true
+	case <-w:
 		return true
 	}
 }

@@ -94,7 +94,8 @@ func (b *Backend) WithdrawVote(key string) {
 	b.kick(b.fleet)
 }
 
-// Nodes lists the live nodes (those whose lease holds), by name.
+// Nodes lists the live nodes (those whose lease holds), by name. While disconnected it is
+// the list last seen; a partitioned node decides alone (see Decide).
 func (b *Backend) Nodes() []Node {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -117,8 +118,9 @@ func (b *Backend) LiveNodes() map[string]bool {
 	return live
 }
 
-// Votes returns the votes in etcd, by key, each list by node name. A dead node's votes
-// vanish with its lease.
+// Votes returns the votes in etcd, by key, each list by node name (this node's too, once
+// written). A dead node's votes vanish with its lease. While disconnected it is what was
+// last seen.
 func (b *Backend) Votes() map[string][]Vote {
 	b.mu.Lock()
 	defer b.mu.Unlock()
