@@ -596,3 +596,81 @@ func TestSilentPartition(t *testing.T) {
 	eventually(t, 2*time.Second, "a catches up", func() bool { return wa.last().Revision >= d.Revision })
 	t.Logf("caught up %v after the link's return", time.Since(restored).Round(time.Millisecond))
 }
+
+// Two nodes race optimistic writes on one key (read, If-Match, retry on conflict) and
+// unconditional ones on others: no update is lost, and both converge on etcd's state.
+func TestConcurrentWritersConverge(t *testing.T) {
+	srv := etcdtest.Start(t)
+	nodes := []*Backend{open(t, srv.Endpoints(), "a"), open(t, srv.Endpoints(), "b")}
+	ws := []*watched{watch(t, nodes[0]), watch(t, nodes[1])}
+	ctx := context.Background()
+	const per = 25
+	var wg sync.WaitGroup
+	var conflicts atomic.Int64
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range per {
+				for {
+					d, _ := n.Load(ctx)
+					e, ok := d.Entries["config/pools/counter"]
+					var c int
+					if ok {
+						json.Unmarshal(e.Value, &c)
+					}
+					val, _ := json.Marshal(c + 1)
+					_, err := n.Commit(ctx, []state.Op{
+						{Key: "config/pools/counter", Value: val, Check: true, Revision: e.Revision},
+						put(fmt.Sprintf("pins/n%d-%d.", i, j), `{"pool":"x"}`),
+					})
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, state.ErrConflict) {
+						t.Error(err)
+						return
+					}
+					conflicts.Add(1)
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d conflicts retried", conflicts.Load())
+	raw := rawClient(t, srv.Endpoints())
+	r, err := raw.Get(ctx, "/gtm/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]state.Entry{}
+	for _, kv := range r.Kvs {
+		if k := string(kv.Key)[len("/gtm/"):]; stateKey(k) {
+			want[k] = state.Entry{Value: kv.Value, Revision: kv.ModRevision}
+		}
+	}
+	if string(want["config/pools/counter"].Value) != fmt.Sprint(2*per) || len(want) != 2*per+1 {
+		t.Fatalf("etcd has counter %s and %d keys", want["config/pools/counter"].Value, len(want))
+	}
+	for i, n := range nodes {
+		eventually(t, 2*time.Second, fmt.Sprintf("node %d converges", i), func() bool {
+			d, _ := n.Load(ctx)
+			w := ws[i].last()
+			return sameState(d.Entries, want) && (w.Revision <= d.Revision) && d.Revision >= want["config/pools/counter"].Revision
+		})
+	}
+}
+
+func sameState(a, b map[string]state.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, e := range a {
+		f, ok := b[k]
+		if !ok || f.Revision != e.Revision || string(f.Value) != string(e.Value) {
+			return false
+		}
+	}
+	return true
+}
