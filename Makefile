@@ -16,7 +16,7 @@ demo-db: $(DEMO_DB)
 run: build demo-db
 	./$(BINARY) -conf Corefile.example
 
-# deps installs what the tests need and cannot find (chromium, a public mmdb, staticcheck).
+# deps installs what the tests need and cannot find (chromium, a public mmdb, staticcheck, etcd).
 deps:
 	bash scripts/test-deps.sh
 
@@ -28,6 +28,7 @@ test: deps demo-db lint
 	GTM_REAL_COUNTRY_MMDB=$${GTM_REAL_COUNTRY_MMDB:-$(CURDIR)/.cache/realdb/country.mmdb} \
 	GTM_REAL_CITY_MMDB=$${GTM_REAL_CITY_MMDB:-$(CURDIR)/.cache/realdb/city.mmdb} \
 	GTM_REAL_ASN_MMDB=$${GTM_REAL_ASN_MMDB:-$(CURDIR)/.cache/realdb/asn.mmdb} \
+	GTM_ETCD=$${GTM_ETCD:-$(CURDIR)/.cache/bin/etcd} \
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Longer fuzzing than the seed-corpus runs of `make test`.

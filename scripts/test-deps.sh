@@ -24,3 +24,6 @@ fi
 if [ -f scripts/fetch-realdb.sh ]; then
 	bash scripts/fetch-realdb.sh >/dev/null
 fi
+
+# A real etcd server for the cluster backend's tests (state/etcd, internal/etcdtest).
+bash scripts/etcd.sh

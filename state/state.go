@@ -178,6 +178,11 @@ func (s *Store) Subscribe(fn func(*Data)) (cancel func()) {
 func (s *Store) applyExternal(d *Data) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// A watcher's delivery can be overtaken by a Commit of this process (it runs on its own
+	// goroutine): a state older than the one in force is not put back.
+	if d.Revision < s.Data().Revision {
+		return
+	}
 	s.publish(d)
 }
 
