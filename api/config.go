@@ -13,6 +13,7 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
 // Control is what the handler needs of a gtm block to manage its configuration: the store
@@ -309,4 +310,30 @@ func writeErrors(w http.ResponseWriter, code int, msg string, errs config.Errors
 		body["errors"] = errs
 	}
 	writeJSON(w, code, body)
+}
+
+// ClusterDoc is the body of GET /api/v1/cluster.
+type ClusterDoc struct {
+	Node        string      `json:"node"`
+	Region      string      `json:"region,omitempty"`
+	Connected   bool        `json:"connected"`
+	Revision    int64       `json:"revision"` // the shared state revision this node has applied
+	Nodes       []etcd.Node `json:"nodes"`    // every live node and the revision it applied
+	ConfigError string      `json:"config_error,omitempty"`
+}
+
+// Clustered is a Control of a fleet node.
+type Clustered interface {
+	// Cluster describes the fleet as this node sees it; false without a cluster.
+	Cluster() (ClusterDoc, bool)
+}
+
+func (h *handler) cluster(w http.ResponseWriter, r *http.Request) {
+	if c, ok := h.cfg.Control.(Clustered); ok {
+		if doc, ok := c.Cluster(); ok {
+			writeJSON(w, http.StatusOK, doc)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no cluster configured: this node is on its own")
 }

@@ -1,8 +1,10 @@
 package gtm
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	mwtls "github.com/coredns/coredns/plugin/pkg/tls"
 
 	"github.com/gtm-dns/coredns-gtm/config"
 )
@@ -21,17 +24,32 @@ import (
 // block is one gtm block as written: the settings of the block itself, and its resources in
 // the public configuration model (validated by config.Validate, as the API's are).
 type block struct {
-	file   string
-	root   string // the server block's `root`: relative FILE arguments are read below it
-	zones  []string
-	geoip  string
-	asn    string
-	dbLine map[string]int // line of the geoip and asn directives, for errors found at setup
-	ttl    uint32
-	ecs    bool
-	fall   fall.F
-	api    *apiConfig
-	res    *config.Config // the Corefile's healthchecks, pools and domains
+	file    string
+	root    string // the server block's `root`: relative FILE arguments are read below it
+	zones   []string
+	geoip   string
+	asn     string
+	dbLine  map[string]int // line of the geoip and asn directives, for errors found at setup
+	ttl     uint32
+	ecs     bool
+	fall    fall.F
+	api     *apiConfig
+	cluster *clusterConfig
+	res     *config.Config // the Corefile's healthchecks, pools and domains
+}
+
+// clusterConfig is the `cluster` block: the fleet's etcd.
+type clusterConfig struct {
+	line      int
+	endpoints []string
+	path      string
+	node      string
+	region    string
+	username  string
+	password  string
+	tls       *tls.Config
+	quorum    int
+	cache     string
 }
 
 type apiConfig struct {
@@ -111,7 +129,113 @@ func parse(c *caddy.Controller) (*block, error) {
 	if err := firstError(c, config.Validate(b.res, b.env())); err != nil {
 		return nil, err
 	}
+	if b.cluster != nil && b.api != nil && b.api.state != "" {
+		return nil, errAt(c, b.api.stateLine, "api: state: with cluster the fleet's etcd holds the state; remove state, and use cluster { cache FILE } for a local copy")
+	}
 	return b, nil
+}
+
+func parseCluster(c *caddy.Controller, b *block, args []string, isBlock bool) error {
+	if b.cluster != nil {
+		return c.Errf("cluster: only one cluster per gtm block")
+	}
+	if len(args) != 0 {
+		return c.Errf("cluster: unexpected %q; the settings go in a block: cluster { endpoint URL... }", args[0])
+	}
+	host, _ := os.Hostname()
+	cl := &clusterConfig{line: c.Line(), path: "/gtm", node: host, quorum: 50}
+	b.cluster = cl
+	if !isBlock {
+		return c.Errf("cluster: expected a block with at least an endpoint")
+	}
+	err := eachLine(c, "cluster", func(dir string, args []string) error {
+		switch dir {
+		case "endpoint":
+			if len(args) == 0 {
+				return c.Errf("cluster: endpoint: expected URL... such as http://127.0.0.1:2379")
+			}
+			for _, e := range args {
+				u, err := url.Parse(e)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return c.Errf("cluster: endpoint %q: expected an http:// or https:// URL such as http://127.0.0.1:2379", e)
+				}
+			}
+			cl.endpoints = append(cl.endpoints, args...)
+		case "path":
+			if len(args) != 1 || !strings.HasPrefix(args[0], "/") || len(args[0]) < 2 {
+				return c.Errf("cluster: path: expected a key prefix such as /gtm")
+			}
+			cl.path = strings.TrimSuffix(args[0], "/")
+		case "node", "region":
+			if len(args) != 1 {
+				return c.Errf("cluster: %s: expected NAME", dir)
+			}
+			if dir == "node" {
+				if !validNodeName(args[0]) {
+					return c.Errf("cluster: node %q: expected letters, digits, '.', '_' or '-'", args[0])
+				}
+				cl.node = args[0]
+			} else {
+				cl.region = args[0]
+			}
+		case "credentials":
+			if len(args) != 2 {
+				return c.Errf("cluster: credentials: expected USER PASSWORD")
+			}
+			cl.username, cl.password = args[0], args[1]
+		case "tls":
+			if len(args) > 3 {
+				return c.Errf("cluster: tls: expected [CERT KEY [CACERT]]")
+			}
+			for i := range args {
+				args[i] = b.path(args[i])
+			}
+			t, err := mwtls.NewTLSConfigFromArgs(args...)
+			if err != nil {
+				return c.Errf("cluster: tls: %v", err)
+			}
+			cl.tls = t
+		case "quorum":
+			if len(args) != 1 {
+				return c.Errf("cluster: quorum: expected PERCENT")
+			}
+			n, err := strconv.Atoi(strings.TrimSuffix(args[0], "%"))
+			if err != nil || n < 1 || n > 100 {
+				return c.Errf("cluster: quorum %q: expected a percentage from 1 to 100", args[0])
+			}
+			cl.quorum = n
+		case "cache":
+			if len(args) != 1 {
+				return c.Errf("cluster: cache: expected FILE")
+			}
+			cl.cache = b.path(args[0])
+		default:
+			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum or cache", dir)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(cl.endpoints) == 0 {
+		return errAt(c, cl.line, "cluster: no endpoint: expected endpoint URL... such as http://127.0.0.1:2379")
+	}
+	if cl.node == "" {
+		return errAt(c, cl.line, "cluster: no node name and the host name is unknown: set node NAME")
+	}
+	return nil
+}
+
+func validNodeName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '.' || r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // firstError reports the earliest of the validator's errors with its Corefile line. A route
@@ -141,7 +265,7 @@ func (b *block) path(p string) string {
 func parseDirective(c *caddy.Controller, b *block) error {
 	dir := c.Val()
 	args, isBlock := lineArgs(c)
-	if isBlock && dir != "api" && dir != "healthcheck" && dir != "pool" && dir != "domain" {
+	if isBlock && dir != "api" && dir != "healthcheck" && dir != "pool" && dir != "domain" && dir != "cluster" {
 		return c.Errf("%q does not take a block", dir)
 	}
 	switch dir {
@@ -176,6 +300,8 @@ func parseDirective(c *caddy.Controller, b *block) error {
 		b.fall.SetZonesFromArgs(args)
 	case "api":
 		return parseAPI(c, b, args, isBlock)
+	case "cluster":
+		return parseCluster(c, b, args, isBlock)
 	case "healthcheck":
 		return parseCheck(c, b, args, isBlock)
 	case "pool":
@@ -183,7 +309,7 @@ func parseDirective(c *caddy.Controller, b *block) error {
 	case "domain":
 		return parseDomain(c, b, args, isBlock)
 	default:
-		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, api, fallthrough, healthcheck, pool or domain", dir)
+		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, api, cluster, fallthrough, healthcheck, pool or domain", dir)
 	}
 	return nil
 }

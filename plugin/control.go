@@ -1,8 +1,10 @@
 package gtm
 
 import (
+	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
 // The admin API's view of a block (api.Control): the API validates a write against the
@@ -38,4 +40,20 @@ func (g *GTM) InForce() *config.Config {
 		return cs.res
 	}
 	return g.block.res
+}
+
+// Cluster implements api.Clustered.
+func (g *GTM) Cluster() (api.ClusterDoc, bool) {
+	be, ok := g.st.Backend().(*etcd.Backend)
+	if !ok {
+		return api.ClusterDoc{}, false
+	}
+	doc := api.ClusterDoc{Node: be.Node(), Region: g.block.cluster.region, Connected: be.Connected(), Revision: g.Revision(), Nodes: be.Nodes()}
+	if doc.Nodes == nil {
+		doc.Nodes = []etcd.Node{}
+	}
+	if e := g.configErr.Load(); e != nil {
+		doc.ConfigError = *e
+	}
+	return doc, true
 }

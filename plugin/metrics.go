@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
 // Metrics exposed through CoreDNS's prometheus plugin. Labels are bounded by the
@@ -44,6 +45,11 @@ var (
 		Help: "State changes not applied because the configuration they would leave is invalid.",
 	})
 
+	clusterDisconnectsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "cluster_disconnects_total",
+		Help: "Times this node lost its cluster store (etcd).",
+	})
+
 	healthChangesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "health_changes_total",
 		Help: "Health verdict changes by template and new state.",
@@ -57,6 +63,10 @@ var (
 		"1 if at least min_available addresses of the pool are up, else 0.", []string{"pool"}, nil)
 	poolUpDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_pool_up_addresses",
 		"Addresses of the pool that may be answered.", []string{"pool"}, nil)
+	clusterConnectedDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_connected",
+		"1 while this node reaches its cluster store (etcd), else 0.", nil, nil)
+	configErrorDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_config_error",
+		"1 while the shared state in the store does not validate and is not applied, else 0.", nil, nil)
 	overridesDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_overrides",
 		"Manual overrides in force, by kind (mode, pin).", []string{"kind"}, nil)
 )
@@ -70,12 +80,20 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolAvailableDesc
 	ch <- poolUpDesc
 	ch <- overridesDesc
+	ch <- clusterConnectedDesc
+	ch <- configErrorDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	modes, pins := 0, 0
+	cluster, connected, configErr := false, true, false
 	for _, g := range liveInstances() {
+		if be, ok := g.st.Backend().(*etcd.Backend); ok {
+			cluster = true
+			connected = connected && be.Connected()
+		}
+		configErr = configErr || g.configErr.Load() != nil
 		cs := g.snap.Load()
 		if cs == nil {
 			continue
@@ -109,8 +127,19 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	if cluster {
+		ch <- prometheus.MustNewConstMetric(clusterConnectedDesc, prometheus.GaugeValue, b2f(connected))
+	}
+	ch <- prometheus.MustNewConstMetric(configErrorDesc, prometheus.GaugeValue, b2f(configErr))
 	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(modes), "mode")
 	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(pins), "pin")
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 var registerCollector sync.Once

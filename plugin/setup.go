@@ -1,6 +1,7 @@
 package gtm
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,7 @@ import (
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
 var log = clog.NewWithPlugin("gtm")
@@ -126,6 +129,9 @@ func setup(c *caddy.Controller) error {
 	}
 	if g.st, err = openStore(b, key); err != nil {
 		g.closeDBs()
+		if b.cluster != nil {
+			return plugin.Error("gtm", errAt(c, b.cluster.line, "%v", err))
+		}
 		line := 0
 		if b.api != nil {
 			line = b.api.stateLine
@@ -133,6 +139,14 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("gtm", errAt(c, line, "api: state: %v", err))
 	}
 	res, errs := g.merge(g.st.Data())
+	if len(errs) > 0 && b.cluster != nil {
+		// A fleet node serves its Corefile part rather than not at all, and says why.
+		msg := fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %v", g.st.Data().Revision, errs)
+		log.Errorf("%s", msg)
+		g.configErr.Store(&msg)
+		configErrorsTotal.Inc()
+		res, errs = b.res, nil
+	}
 	if len(errs) > 0 {
 		g.closeDBs()
 		return plugin.Error("gtm", fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", b.file, errs))
@@ -156,6 +170,11 @@ func setup(c *caddy.Controller) error {
 		g.closeDBs()
 		return nil
 	})
+	if b.cluster != nil {
+		// The fleet's lease belongs to the process, not to a config instance: reloads keep
+		// the backend, only the final shutdown revokes it.
+		c.OnFinalShutdown(func() error { state.CloseShared(key); return nil })
+	}
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		g.Next = next
@@ -358,6 +377,8 @@ func (g *GTM) closeDBs() {
 // restarts), or, without an API, memory of its own.
 func storeKey(b *block) string {
 	switch {
+	case b.cluster != nil:
+		return "etcd:" + b.cluster.node + "@" + strings.Join(b.cluster.endpoints, ",") + b.cluster.path
 	case b.api != nil && b.api.state != "":
 		if abs, err := filepath.Abs(b.api.state); err == nil {
 			return "file:" + abs
@@ -371,6 +392,18 @@ func storeKey(b *block) string {
 
 func openStore(b *block, key string) (*state.Store, error) {
 	return state.Shared(key, func() (state.Backend, error) {
+		if cl := b.cluster; cl != nil {
+			be, err := etcd.Open(context.Background(), etcd.Config{
+				Endpoints: cl.endpoints, Path: cl.path, Node: cl.node, Region: cl.region,
+				Version:  "coredns-gtm (CoreDNS " + coremain.CoreVersion + ")",
+				Username: cl.username, Password: cl.password, TLS: cl.tls, CacheFile: cl.cache,
+			})
+			if err != nil {
+				return nil, err
+			}
+			be.OnConnection(func(up bool) { noteConnection(cl, up) })
+			return be, nil
+		}
 		if b.api != nil && b.api.state != "" {
 			return state.OpenFile(b.api.state)
 		}
@@ -493,6 +526,18 @@ func onHealthChange(ch healthcheck.Change) {
 	}
 	healthy := ch.Healthy
 	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
+}
+
+func noteConnection(cl *clusterConfig, up bool) {
+	msg := fmt.Sprintf("cluster: node %s connected to etcd %s", cl.node, strings.Join(cl.endpoints, ","))
+	if up {
+		log.Infof("%s", msg)
+	} else {
+		clusterDisconnectsTotal.Inc()
+		msg = fmt.Sprintf("cluster: node %s lost etcd %s: answering with its last configuration, overrides and its own health verdicts; API writes answer 503", cl.node, strings.Join(cl.endpoints, ","))
+		log.Warningf("%s", msg)
+	}
+	record(api.Event{Kind: "cluster", Message: msg})
 }
 
 func noteFailOpen(d *policy.Domain, r *policy.Route, p *policy.Pool) {

@@ -33,3 +33,15 @@ func Shared(key string, open func() (Backend, error)) (*Store, error) {
 	shared.m[key] = s
 	return s, nil
 }
+
+// CloseShared closes and forgets the Store of key (the process is exiting): its backend is
+// closed (a cluster node's lease revoked).
+func CloseShared(key string) {
+	shared.Lock()
+	s, ok := shared.m[key]
+	delete(shared.m, key)
+	shared.Unlock()
+	if ok {
+		s.be.Close()
+	}
+}

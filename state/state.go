@@ -152,6 +152,9 @@ func (s *Store) Unlock() { s.wmu.Unlock() }
 // Commit writes ops through the backend, then puts them in force and tells subscribers.
 // Call it between Lock and Unlock.
 func (s *Store) Commit(ctx context.Context, ops []Op) (*Data, error) {
+	if c, ok := s.be.(interface{ Connected() bool }); ok && !c.Connected() {
+		return nil, ErrUnavailable // a partitioned node answers at once, not after a timeout
+	}
 	d, err := s.be.Commit(ctx, ops)
 	if err != nil {
 		return nil, err
