@@ -7,10 +7,7 @@
 // reads. JSON field names are the Corefile directive names.
 package config
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // Source says where a resource is defined.
 type Source string
@@ -339,5 +336,3 @@ func (c *Config) Clone() *Config {
 
 // Len counts the resources.
 func (c *Config) Len() int { return len(c.HealthChecks) + len(c.Pools) + len(c.Domains) }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -167,6 +168,8 @@ func (c *checker) healthCheck(h *HealthCheck) {
 		}
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func durText(d Duration) string { b, _ := d.MarshalText(); return string(b) }
 
