@@ -162,6 +162,7 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 		Name: h.Name, Protocol: healthcheck.Protocol(h.Protocol), Port: h.Port, Path: h.Path,
 		Host: h.Host, TLSInsecure: h.TLSInsecure, Interval: time.Duration(h.Interval),
 		Timeout: time.Duration(h.Timeout), Fall: h.Fall, Rise: h.Rise,
+		Source: h.SourceAddr(),
 	}
 	if h.Expect != "" {
 		t.Expect, _ = healthcheck.ParseExpect(h.Expect)

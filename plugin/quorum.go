@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -73,9 +74,13 @@ func voterFor(be *etcd.Backend, percent int) *voter {
 }
 
 // voteKey names a check of an address the same way on every node: the address and a hash
-// of what the probe does (the template's fingerprint, not its name).
+// of what the probe does (the template's fingerprint, not its name). The source address is
+// left out: the same check from different vantage points is what the fleet votes on. The source address is
+// left out: the same check from different vantage points is what the fleet votes on.
 func voteKey(t *healthcheck.Target) string {
-	sum := sha256.Sum256([]byte(t.Template().Fingerprint()))
+	tmpl := *t.Template()
+	tmpl.Source = netip.Addr{}
+	sum := sha256.Sum256([]byte(tmpl.Fingerprint()))
 	return t.Addr() + "/" + hex.EncodeToString(sum[:8])
 }
 
@@ -118,8 +123,8 @@ func (v *voter) local(ch healthcheck.Change) {
 	v.mu.Lock()
 	c := v.cells[key]
 	v.mu.Unlock()
-	if c == nil {
-		return
+	if t := c.target(); t == nil || !t.Shares(ch.Target) {
+		return // not this voter's prober (another block's or an old template's)
 	}
 	v.publish(c, ch.Healthy, ch.Err)
 	v.poke()
@@ -215,6 +220,20 @@ func withNode(live map[string]bool, node string) map[string]bool {
 	}
 	out[node] = true
 	return out
+}
+
+func (c *votedHealth) target() *healthcheck.Target {
+	if c == nil {
+		return nil
+	}
+	return c.t.Load()
+}
+
+func (c *votedHealth) target() *healthcheck.Target {
+	if c == nil {
+		return nil
+	}
+	return c.t.Load()
 }
 
 // Healthy implements policy.Health.
