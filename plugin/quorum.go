@@ -229,13 +229,6 @@ func (c *votedHealth) target() *healthcheck.Target {
 	return c.t.Load()
 }
 
-func (c *votedHealth) target() *healthcheck.Target {
-	if c == nil {
-		return nil
-	}
-	return c.t.Load()
-}
-
 // Healthy implements policy.Health.
 func (c *votedHealth) Healthy() bool {
 	if c.decided.Load() {
