@@ -312,8 +312,15 @@ func TestBinaryConfigAPI(t *testing.T) {
 	// stays down on every query right after the write, its probe counters go on.
 	st := knownDown()
 	etag := c.mustCall(200, "GET", "/api/v1/config/pools/api-pool", "").hdr.Get("ETag")
-	c.mustCall(200, "PUT", "/api/v1/config/pools/api-pool", `{"addresses":[{"address":"127.0.31.1"},{"address":"127.0.31.2"}],"lb":"all","healthcheck":"api-hc"}`, "If-Match", etag)
+	if etag != created.hdr.Get("ETag") {
+		t.Errorf("the pool's ETag changed over a restart: %s, then %s", created.hdr.Get("ETag"), etag)
+	}
+	put := c.mustCall(200, "PUT", "/api/v1/config/pools/api-pool", `{"addresses":[{"address":"127.0.31.1"},{"address":"127.0.31.2"}],"lb":"all","healthcheck":"api-hc"}`, "If-Match", etag)
 	stillDown("after a write of another pool", st)
+	if tag := c.mustCall(200, "GET", "/api/v1/config/pools/api-pool", "").hdr.Get("ETag"); tag == etag || tag != put.hdr.Get("ETag") {
+		t.Errorf("ETags: before the PUT %s, its response %s, GET after it %s", etag, put.hdr.Get("ETag"), tag)
+	}
+	c.mustCall(412, "PUT", "/api/v1/config/pools/api-pool", pool, "If-Match", etag)
 	eventually(t, 5*time.Second, func() string {
 		if got := join(ask("api.gtm.example.net")); got != "127.0.31.1 127.0.31.2" {
 			return "API pool after adding an address: " + got
