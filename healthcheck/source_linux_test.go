@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Every address of 127.0.0.0/8 is this host's on Linux, so the tests send from 127.0.0.2 and
@@ -25,16 +28,25 @@ var (
 // too late for a TCP probe, which passes once the handshake is done.)
 func listenOnlyFrom(t *testing.T, ip string, peer netip.Addr) net.Listener {
 	t.Helper()
-	const skfNetOff = -0x100000 // classic BPF: offsets from the network header
-	prog := []syscall.SockFilter{
-		*syscall.LsfStmt(syscall.BPF_LD|syscall.BPF_W|syscall.BPF_ABS, skfNetOff+12), // IPv4 source
-		*syscall.LsfJump(syscall.BPF_JMP|syscall.BPF_JEQ|syscall.BPF_K, int(binary.BigEndian.Uint32(peer.AsSlice())), 0, 1),
-		*syscall.LsfStmt(syscall.BPF_RET|syscall.BPF_K, 0xffff),
-		*syscall.LsfStmt(syscall.BPF_RET|syscall.BPF_K, 0),
+	const skfNetOff = -0x100000 // classic BPF: offsets from the network header (SKF_NET_OFF)
+	var off int32 = skfNetOff + 12 // the IPv4 source address
+	raw, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: uint32(off), Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: binary.BigEndian.Uint32(peer.AsSlice()), SkipFalse: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog := &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
-		if cerr := c.Control(func(fd uintptr) { err = syscall.AttachLsf(int(fd), prog) }); cerr != nil {
+		if cerr := c.Control(func(fd uintptr) { err = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, prog) }); cerr != nil {
 			return cerr
 		}
 		return err
