@@ -28,7 +28,7 @@ var (
 // too late for a TCP probe, which passes once the handshake is done.)
 func listenOnlyFrom(t *testing.T, ip string, peer netip.Addr) net.Listener {
 	t.Helper()
-	const skfNetOff = -0x100000 // classic BPF: offsets from the network header (SKF_NET_OFF)
+	const skfNetOff = -0x100000    // classic BPF: offsets from the network header (SKF_NET_OFF)
 	var off int32 = skfNetOff + 12 // the IPv4 source address
 	raw, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: uint32(off), Size: 4},
@@ -46,7 +46,9 @@ func listenOnlyFrom(t *testing.T, ip string, peer netip.Addr) net.Listener {
 	prog := &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var err error
-		if cerr := c.Control(func(fd uintptr) { err = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, prog) }); cerr != nil {
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, prog)
+		}); cerr != nil {
 			return cerr
 		}
 		return err
