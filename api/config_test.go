@@ -309,3 +309,13 @@ func TestConcurrentIfMatchWriters(t *testing.T) {
 		t.Errorf("pool has %d addresses, want %d", len(p.Addresses), writers+1)
 	}
 }
+
+// What GET answers can be written back as it is: the "source" member it adds is accepted
+// when it says api, and refused when it says corefile.
+func TestGetBodyWritesBack(t *testing.T) {
+	a, _, _ := newConfigAPI(t, true)
+	a.want(a.do("PUT", "/api/v1/config/pools/eu", poolEU), 201)
+	r := a.do("GET", "/api/v1/config/pools/eu", "")
+	a.want(a.do("PUT", "/api/v1/config/pools/eu", r.body, "If-Match", r.etag), 200, `"source": "api"`)
+	a.want(a.do("PUT", "/api/v1/config/pools/eu", strings.Replace(r.body, `"source": "api"`, `"source": "corefile"`, 1)), 400, "read-only")
+}

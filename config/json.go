@@ -28,10 +28,27 @@ func Decode(k Kind, name string, body []byte, defaultTTL uint32) (Resource, erro
 	if err := json.Unmarshal(body, r, json.RejectUnknownMembers(true)); err != nil {
 		return nil, fmt.Errorf("%s: %s", Label(r), JSONError(err))
 	}
+	echo := echoOf(r)
+	if echo.Echoed != "" && echo.Echoed != SourceAPI {
+		return nil, fmt.Errorf("%s: source %q: only API resources are written through the API (the Corefile's are read-only)", Label(r), echo.Echoed)
+	}
+	echo.Echoed = ""
 	if h, ok := r.(*HealthCheck); ok {
 		h.Normalize()
 	}
 	return r, nil
+}
+
+func echoOf(r Resource) *Echo {
+	switch v := r.(type) {
+	case *HealthCheck:
+		return &v.Echo
+	case *Pool:
+		return &v.Echo
+	case *Domain:
+		return &v.Echo
+	}
+	return &Echo{}
 }
 
 // JSONError rewords a decoder error: JSON pointer paths as field paths

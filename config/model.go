@@ -78,6 +78,12 @@ func (m *Meta) lineOf(field string) int {
 	return m.Line
 }
 
+// Echo accepts the "source" member that GET responses add beside a resource's settings, so
+// a resource read from the API can be written back as it is. Only "api" may be written.
+type Echo struct {
+	Echoed Source `json:"source,omitzero"`
+}
+
 // Duration is a time.Duration written as a Go duration string ("10s") in JSON.
 type Duration time.Duration
 
@@ -97,6 +103,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // HealthCheck is a reusable health-check template (`healthcheck NAME { ... }`).
 type HealthCheck struct {
 	Meta        `json:"-"`
+	Echo
 	Protocol    string   `json:"protocol"`
 	Port        int      `json:"port,omitzero"` // 0: the protocol's default (80, 443)
 	Path        string   `json:"path,omitzero"`
@@ -131,6 +138,7 @@ type Address struct {
 // Pool is a set of equivalent servers (`pool NAME { ... }`).
 type Pool struct {
 	Meta         `json:"-"`
+	Echo
 	Addresses    []Address `json:"addresses"`
 	Location     *Location `json:"location,omitzero"`
 	LB           string    `json:"lb"`
@@ -151,6 +159,7 @@ type Route struct {
 // Domain is a managed name (`domain NAME { ... }`).
 type Domain struct {
 	Meta   `json:"-"`
+	Echo
 	TTL    uint32  `json:"ttl"`
 	Routes []Route `json:"routes"`
 }
