@@ -121,14 +121,22 @@ func (h *handler) configGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.cfg.Control
-	res := c.InForce().Get(kind, name)
+	// An API resource's body and ETag come from one state: the snapshot in force may lag
+	// the store by a compile, and a stale body under a new ETag would let an If-Match
+	// writer build on old data.
+	tag := corefileETag
+	res := c.Corefile().Get(kind, name)
+	if res == nil {
+		e, ok := c.Store().Data().Entries[state.ConfigKey(string(kind), name)]
+		if ok {
+			if r, err := config.Decode(kind, name, e.Value, c.DefaultTTL()); err == nil {
+				res, tag = r, etag(e)
+			}
+		}
+	}
 	if res == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind.Singular(), name))
 		return
-	}
-	tag := corefileETag
-	if config.MetaOf(res).Source == config.SourceAPI {
-		tag = etag(c.Store().Data().Entries[state.ConfigKey(string(kind), name)])
 	}
 	doc, err := resourceDoc(res)
 	if err != nil {
