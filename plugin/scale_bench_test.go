@@ -113,7 +113,7 @@ func BenchmarkScaleCompile(b *testing.B) {
 	var prev *compiled
 	b.ReportAllocs()
 	for b.Loop() {
-		cs := compile(blk, res, reg, st)
+		cs := compile(blk, res, reg, st, nil) // from scratch, as at start and reload
 		if prev != nil {
 			prev.forgetSeries(cs)
 			prev.release(reg)
@@ -130,7 +130,7 @@ func BenchmarkScaleWrite(b *testing.B) {
 	g := &GTM{}
 	g.block, g.st = blk, st
 	res, _ := g.merge(st.Data())
-	cs := compile(blk, res, reg, st)
+	cs := compile(blk, res, reg, st, nil)
 	g.snap.Store(cs)
 	i := 0
 	b.ReportAllocs()
@@ -164,11 +164,11 @@ func BenchmarkScaleHeap(b *testing.B) {
 		blk, st := scaleState(b)
 		res, _ := config.Merge(blk.res, blk.env(), blk.ttl, st.Data())
 		reg := healthcheck.NewRegistry(healthcheck.Options{})
-		cs := compile(blk, res, reg, st)
+		cs := compile(blk, res, reg, st, nil)
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), "live-MiB")
-		cs.forgetSeries(nil)
+		cs.forgetSeries()
 		runtime.KeepAlive(cs)
 		runtime.KeepAlive(blk)
 	}
