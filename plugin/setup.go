@@ -265,7 +265,7 @@ func restoreAfterFailedRestart(running *generation) {
 // merge is the configuration in force for state d: the Corefile's resources and the API's,
 // validated together. A Corefile resource hides an API one of the same kind and name.
 func (g *GTM) merge(d *state.Data) (*config.Config, config.Errors) {
-	return config.Merge(g.block.res, g.block.env(), g.block.ttl, d)
+	return g.cachedMerge(d) // config.Merge, once per API resources (mergecache.go)
 }
 
 // rebuild compiles the configuration of state d and swaps it in. State that does not
@@ -514,4 +514,5 @@ type control struct {
 	listener    *api.Listener
 	unsubscribe func()
 	configErr   atomic.Pointer[string]
+	lastMerge   atomic.Pointer[mergeCache]
 }

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,6 +59,13 @@ func main() {
 	corefile := filepath.Join(work, "Corefile")
 	check(os.WriteFile(corefile, generate(work), 0o644))
 
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", *dnsPort), fmt.Sprintf("127.0.0.1:%d", *apiPort)} {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			check(fmt.Errorf("%s is taken (another server running?): %v", addr, err))
+		}
+		l.Close()
+	}
 	cmd := exec.Command(*bin, "-conf", corefile)
 	logs := &logTail{}
 	pr, pw := io.Pipe()
@@ -73,6 +81,7 @@ func main() {
 	waitAnswer(fmt.Sprintf("d%d.scale.test.", *domains-1), "", 10*time.Second, logs)
 	time.Sleep(3 * time.Second)
 	rss0, hwm0 := mem(pid)
+	st0 := status(pid)
 
 	// One API pool and one API domain using it.
 	clearPeak(pid)
@@ -122,6 +131,7 @@ func main() {
 	fmt.Printf("| measure | value |\n|---|---|\n")
 	fmt.Printf("| start to first answer | %s |\n", ms(firstAnswer))
 	fmt.Printf("| RSS after start (VmRSS / VmHWM) | %s / %s |\n", mib(rss0), mib(hwm0))
+	fmt.Printf("| ... of which anonymous / file (the binary's pages) | %s / %s |\n", mib(st0["RssAnon:"]), mib(st0["RssFile:"]))
 	fmt.Printf("| PUT pool: write to answer, median / p90 / max of %d | %s / %s / %s |\n", len(w2a), ms(pct(w2a, 50)), ms(pct(w2a, 90)), ms(pct(w2a, 100)))
 	fmt.Printf("| PUT pool: HTTP latency, median / p90 / max | %s / %s / %s |\n", ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 100)))
 	fmt.Printf("| RSS after the writes / peak during them | %s / %s |\n", mib(rss1), mib(hwm1))
@@ -201,6 +211,13 @@ func put(kind, name, body string) {
 
 // mem reads VmRSS and VmHWM in KiB.
 func mem(pid int) (rss, hwm int64) {
+	m := status(pid)
+	return m["VmRSS:"], m["VmHWM:"]
+}
+
+// status reads the KiB fields of /proc/PID/status.
+func status(pid int) map[string]int64 {
+	out := map[string]int64{}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	check(err)
 	for _, line := range strings.Split(string(b), "\n") {
@@ -209,14 +226,9 @@ func mem(pid int) (rss, hwm int64) {
 			continue
 		}
 		v, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = v
-		case "VmHWM:":
-			hwm = v
-		}
+		out[f[0]] = v
 	}
-	return rss, hwm
+	return out
 }
 
 // clearPeak resets VmHWM to the current RSS (Linux clear_refs 5).
