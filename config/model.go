@@ -102,7 +102,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // HealthCheck is a reusable health-check template (`healthcheck NAME { ... }`).
 type HealthCheck struct {
-	Meta        `json:"-"`
+	Meta `json:"-"`
 	Echo
 	Protocol    string   `json:"protocol"`
 	Port        int      `json:"port,omitzero"` // 0: the protocol's default (80, 443)
@@ -137,7 +137,7 @@ type Address struct {
 
 // Pool is a set of equivalent servers (`pool NAME { ... }`).
 type Pool struct {
-	Meta         `json:"-"`
+	Meta `json:"-"`
 	Echo
 	Addresses    []Address `json:"addresses"`
 	Location     *Location `json:"location,omitzero"`
@@ -158,7 +158,7 @@ type Route struct {
 
 // Domain is a managed name (`domain NAME { ... }`).
 type Domain struct {
-	Meta   `json:"-"`
+	Meta `json:"-"`
 	Echo
 	TTL    uint32  `json:"ttl"`
 	Routes []Route `json:"routes"`

@@ -57,6 +57,26 @@ type Env struct {
 
 type checker struct {
 	errs Errors
+	// the configuration's templates and pools by name (the first of a duplicated name, as
+	// Config.HealthCheck and Config.Pool find it): lookups of references are map reads,
+	// not scans, so a configuration of thousands of domains validates in linear time.
+	checks map[string]*HealthCheck
+	pools  map[string]*Pool
+}
+
+func newChecker(c *Config) *checker {
+	ch := &checker{checks: make(map[string]*HealthCheck, len(c.HealthChecks)), pools: make(map[string]*Pool, len(c.Pools))}
+	for _, h := range c.HealthChecks {
+		if _, dup := ch.checks[h.Name]; !dup {
+			ch.checks[h.Name] = h
+		}
+	}
+	for _, p := range c.Pools {
+		if _, dup := ch.pools[p.Name]; !dup {
+			ch.pools[p.Name] = p
+		}
+	}
+	return ch
 }
 
 func (c *checker) add(r Resource, field string, line int, format string, args ...any) {
@@ -75,7 +95,7 @@ func (c *checker) add(r Resource, field string, line int, format string, args ..
 // Validate checks a whole configuration: every resource on its own, then the references
 // between them and what the routes need of the block. It returns every error it finds.
 func Validate(c *Config, env Env) Errors {
-	ch := &checker{}
+	ch := newChecker(c)
 	seen := map[string]bool{}
 	for _, h := range c.HealthChecks {
 		ch.name(h, seen)
@@ -220,37 +240,41 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 		c.add(p, "addresses", p.Line, "no address")
 	}
 	var hasIP, hasName bool
-	seen := map[string]bool{}
+	seenIP := make(map[netip.Addr]bool, len(p.Addresses)) // by AddressKey: the canonical IP,
+	seenName := map[string]bool{}                         // or the name without its dot
 	for i, a := range p.Addresses {
-		field := fmt.Sprintf("addresses[%d]", i)
+		field := func(sub string) string { return "addresses[" + itoa(i) + "]" + sub } // only for errors
 		line := a.Line
 		if line == 0 {
 			line = p.Line
 		}
-		ip, _, err := ParseAddress(a.Address)
+		ip, target, err := ParseAddress(a.Address)
 		if err != nil {
-			c.add(p, field+".address", line, "%v", err)
+			c.add(p, field(".address"), line, "%v", err)
 			continue
 		}
-		key := AddressKey(a.Address)
-		if seen[key] {
-			c.add(p, field+".address", line, "duplicate address %q", a.Address)
+		if ip.IsValid() && seenIP[ip] || !ip.IsValid() && seenName[target] {
+			c.add(p, field(".address"), line, "duplicate address %q", a.Address)
 		}
-		seen[key] = true
+		if ip.IsValid() {
+			seenIP[ip] = true
+		} else {
+			seenName[target] = true
+		}
 		if ip.IsValid() {
 			hasIP = true
 		} else {
 			hasName = true
 		}
 		if hasIP && hasName {
-			c.add(p, field+".address", line, "address %q: a pool holds either IP addresses or domain names, not both", a.Address)
+			c.add(p, field(".address"), line, "address %q: a pool holds either IP addresses or domain names, not both", a.Address)
 			hasIP, hasName = ip.IsValid(), !ip.IsValid() // report each switch once
 		}
 		if a.Weight < 1 || a.Weight > MaxWeight {
-			c.add(p, field+".weight", line, "address %s: weight %q: expected a number from 1 to %d", a.Address, itoa(a.Weight), MaxWeight)
+			c.add(p, field(".weight"), line, "address %s: weight %q: expected a number from 1 to %d", a.Address, itoa(a.Weight), MaxWeight)
 		}
 		if a.Priority < 0 || a.Priority > MaxWeight {
-			c.add(p, field+".priority", line, "address %s: priority %q: expected a number from 0 to %d", a.Address, itoa(a.Priority), MaxWeight)
+			c.add(p, field(".priority"), line, "address %s: priority %q: expected a number from 0 to %d", a.Address, itoa(a.Priority), MaxWeight)
 		}
 	}
 	if l := p.Location; l != nil && (l.Lat < -90 || l.Lat > 90 || l.Lon < -180 || l.Lon > 180 || l.Lat != l.Lat || l.Lon != l.Lon) {
@@ -276,7 +300,7 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 	if hasName && !hasIP && p.Answers > 1 {
 		c.add(p, "answers", p.Line, "a pool of domain names answers one CNAME; answers must be 1")
 	}
-	if p.HealthCheck != "" && cfg.HealthCheck(p.HealthCheck) == nil {
+	if p.HealthCheck != "" && c.checks[p.HealthCheck] == nil {
 		c.add(p, "healthcheck", at("healthcheck"), "unknown healthcheck %q (healthchecks: %s)", p.HealthCheck, listOrNone(names(cfg.HealthChecks)))
 	}
 }
@@ -329,7 +353,6 @@ func (c *checker) domain(d *Domain, cfg *Config, env Env) {
 	if len(d.Routes) == 0 {
 		c.add(d, "routes", d.Line, "no route")
 	}
-	poolNames := names(cfg.Pools)
 	for i, r := range d.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		line := r.Line
@@ -354,9 +377,9 @@ func (c *checker) domain(d *Domain, cfg *Config, env Env) {
 				c.add(d, fmt.Sprintf("%s.pools[%d]", field, j), line, "route %s: pool %q listed twice", r.Selector, pn)
 				continue
 			}
-			p := cfg.Pool(pn)
+			p := c.pools[pn]
 			if p == nil {
-				c.add(d, fmt.Sprintf("%s.pools[%d]", field, j), line, "route: unknown pool %q (pools: %s)", pn, listOrNone(poolNames))
+				c.add(d, fmt.Sprintf("%s.pools[%d]", field, j), line, "route: unknown pool %q (pools: %s)", pn, listOrNone(names(cfg.Pools)))
 				continue
 			}
 			pools = append(pools, p)

@@ -22,16 +22,23 @@ type compiled struct {
 	soas    map[string]*dns.SOA
 	nss     map[string]*dns.NS
 	answers map[answerKey]*lazyCounter
-	// when each route last logged a fail-open (unix nanoseconds), to log once per episode
-	// rather than once per query; the nil route stands for pinned domains.
-	failOpenAt map[*policy.Route]*atomic.Int64
-	targets    []*healthcheck.Target
-	voted      []*votedHealth // in a fleet: the quorum cells of targets
-	voter      *voter
-	res        *config.Config // what it was compiled from (Corefile and API resources)
-	revision   atomic.Int64   // the state revision in force (modes and pins included)
-	stamp      stamp          // which API resources it was compiled from
-	series     map[string]bool
+	// the failovers and fail-open counters of each route, and when it last logged a fail-open
+	// (to log once per episode rather than once per query).
+	routes           map[*policy.Route]*routeRef
+	pinnedFailOpenAt atomic.Int64 // ... and when a pinned domain last did
+	targets          []*healthcheck.Target
+	voted            []*votedHealth // in a fleet: the quorum cells of targets
+	voter            *voter
+	res              *config.Config // what it was compiled from (Corefile and API resources)
+	revision         atomic.Int64   // the state revision in force (modes and pins included)
+	stamp            stamp          // which API resources it was compiled from
+
+	// what each compiled pool and domain was made from, so the next compile reuses what did
+	// not change (resources are never changed after decoding: the same pointer is the same
+	// resource), and the templates pools were compiled with.
+	fromPool   map[*config.Pool]*policy.Pool
+	fromDomain map[*config.Domain]*policy.Domain
+	checks     map[string]*config.HealthCheck
 }
 
 // failOpenLogEvery bounds how often one route logs and records that it fails open.
@@ -59,10 +66,20 @@ func (l *lazyCounter) inc() {
 	c.Inc()
 }
 
+// routeRef is a snapshot's handle on the counters of one of its routes.
+type routeRef struct {
+	c          *routeCounters
+	failOpenAt atomic.Int64 // unix nanoseconds
+}
+
 // compile turns a validated configuration into a snapshot, taking health targets from the
 // registry (shared with earlier snapshots, so unchanged probes keep their state) and
-// override cells from the store (so overrides outlive the snapshot).
-func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *state.Store) *compiled {
+// override cells from the store (so overrides outlive the snapshot). With old, the snapshot
+// it replaces, pools and routes made from the same resources are shared rather than made
+// again: an API write of one pool compiles that pool and the routes that use it, and the
+// new snapshot costs little memory beside the old one. Shared pools and routes are never
+// written after compile (only their atomics), so both snapshots may serve at once.
+func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *state.Store, old *compiled) *compiled {
 	var v *voter
 	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
 		v = voterFor(be, b.cluster.quorum)
@@ -72,10 +89,12 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
 		soas:       map[string]*dns.SOA{},
 		nss:        map[string]*dns.NS{},
-		answers:    map[answerKey]*lazyCounter{},
-		failOpenAt: map[*policy.Route]*atomic.Int64{nil: new(atomic.Int64)},
+		answers:    make(map[answerKey]*lazyCounter, len(res.Domains)*3),
+		routes:     make(map[*policy.Route]*routeRef, len(res.Domains)*2),
 		res:        res,
-		series:     map[string]bool{},
+		fromPool:   make(map[*config.Pool]*policy.Pool, len(res.Pools)),
+		fromDomain: make(map[*config.Domain]*policy.Domain, len(res.Domains)),
+		checks:     make(map[string]*config.HealthCheck, len(res.HealthChecks)),
 		voter:      v,
 	}
 	for _, z := range b.zones {
@@ -91,10 +110,25 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
+		if _, dup := cs.checks[h.Name]; !dup {
+			cs.checks[h.Name] = h
+		}
 		templates[h.Name] = template(h)
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
+		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
+		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
+			for _, a := range p.Addrs {
+				if t, ok := a.Health.(*healthcheck.Target); ok {
+					cs.targets = append(cs.targets, t) // handed over by old (handOver)
+				}
+			}
+			pools[pc.Name] = p
+			cs.fromPool[pc] = p
+			cs.Pools = append(cs.Pools, p)
+			continue
+		}
 		lb, _ := policy.ParseLB(pc.LB)
 		p := &policy.Pool{
 			Name: pc.Name, LB: lb, Answers: pc.Answers, MinAvailable: pc.MinAvailable,
@@ -104,11 +138,16 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			p.HasLocation, p.Lat, p.Lon = true, l.Lat, l.Lon
 		}
 		tmpl := templates[pc.HealthCheck]
-		p.Addrs = make([]*policy.Address, 0, len(pc.Addresses))
-		for _, ac := range pc.Addresses {
+		p.Addrs = make([]*policy.Address, len(pc.Addresses))
+		addrs := make([]policy.Address, len(pc.Addresses)) // one allocation for the pool
+		for i, ac := range pc.Addresses {
 			ip, target, _ := config.ParseAddress(ac.Address)
-			text := config.AddressKey(ac.Address)
-			a := &policy.Address{
+			text := strings.TrimSuffix(target, ".") // config.AddressKey without a second parse
+			if ip.IsValid() {
+				text = ip.String()
+			}
+			a := &addrs[i]
+			*a = policy.Address{
 				Text: text, IP: ip, Raw: ip.AsSlice(), Target: target, Weight: ac.Weight,
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
 			}
@@ -123,38 +162,82 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 					a.Health = c
 				}
 			}
-			p.Addrs = append(p.Addrs, a)
+			p.Addrs[i] = a
 		}
 		pools[pc.Name] = p
+		cs.fromPool[pc] = p
 		cs.Pools = append(cs.Pools, p)
 	}
 	for _, dc := range res.Domains {
-		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
 		domain := strings.TrimSuffix(dc.Name, ".")
+		if od := old.reusableDomain(dc, pools); od != nil && v == nil {
+			// A new Domain (Index finishes it) over the same, unchanged routes.
+			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes}
+			for _, r := range d.Routes {
+				for _, p := range r.Pools {
+					k := answerKey{r, p}
+					cs.answers[k] = old.answers[k]
+				}
+				cs.routes[r] = &routeRef{c: routeCountersOf(domain, r.Selector.Text)}
+			}
+			cs.fromDomain[dc] = d
+			cs.Domains = append(cs.Domains, d)
+			continue
+		}
+		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
+		d.Routes = make([]*policy.Route, 0, len(dc.Routes))
 		for _, rc := range dc.Routes {
 			sel, _ := policy.ParseSelector(rc.Selector)
 			mode, _ := policy.ParseSelect(rc.Select)
-			r := &policy.Route{Selector: sel, Select: mode}
+			r := &policy.Route{Selector: sel, Select: mode, Pools: make([]*policy.Pool, 0, len(rc.Pools))}
 			for _, pn := range rc.Pools {
 				r.Pools = append(r.Pools, pools[pn])
 				cs.answers[answerKey{r, pools[pn]}] = &lazyCounter{domain: domain, pool: pn, route: sel.Text}
-				cs.series[seriesKey(domain, pn, sel.Text)] = true
 			}
 			d.Routes = append(d.Routes, r)
-			cs.failOpenAt[r] = new(atomic.Int64)
-			// Zero-valued series from the start, so rate() and alerts see them before the
-			// first failover.
-			failoversTotal.WithLabelValues(domain, sel.Text)
-			failOpenTotal.WithLabelValues(domain, sel.Text)
-			cs.series[seriesKey(domain, "", sel.Text)] = true
+			// The failovers and fail-open series exist from the start (zero-valued), so
+			// rate() and alerts see them before the first failover.
+			cs.routes[r] = &routeRef{c: routeCountersOf(domain, sel.Text)}
 		}
+		cs.fromDomain[dc] = d
 		cs.Domains = append(cs.Domains, d)
 	}
 	cs.Index()
 	return cs
 }
 
-func seriesKey(domain, pool, route string) string { return domain + "\x00" + pool + "\x00" + route }
+// reusablePool returns old's pool made from pc, if it was compiled with the same template
+// (or none); nil if old is nil or pc is new.
+func (old *compiled) reusablePool(pc *config.Pool, checks map[string]*config.HealthCheck) *policy.Pool {
+	if old == nil {
+		return nil
+	}
+	p := old.fromPool[pc]
+	if p == nil || pc.HealthCheck != "" && old.checks[pc.HealthCheck] != checks[pc.HealthCheck] {
+		return nil
+	}
+	return p
+}
+
+// reusableDomain returns old's domain made from dc, if every pool its routes answer from is
+// the one the new snapshot has.
+func (old *compiled) reusableDomain(dc *config.Domain, pools map[string]*policy.Pool) *policy.Domain {
+	if old == nil {
+		return nil
+	}
+	d := old.fromDomain[dc]
+	if d == nil {
+		return nil
+	}
+	for _, r := range d.Routes {
+		for _, p := range r.Pools {
+			if pools[p.Name] != p {
+				return nil
+			}
+		}
+	}
+	return d
+}
 
 // template is the prober's form of a validated health-check resource.
 func template(h *config.HealthCheck) *healthcheck.Template {
@@ -185,24 +268,70 @@ func (cs *compiled) release(reg *healthcheck.Registry) {
 	cs.targets = nil
 }
 
-// forgetSeries deletes the counter series of cs that next no longer has (removed domains,
-// routes and pools), so label sets stay bounded across reloads and API writes. next nil:
-// every series of cs goes.
-func (cs *compiled) forgetSeries(next *compiled) {
-	for k := range cs.series {
-		if next != nil && next.series[k] {
-			continue
-		}
-		parts := strings.SplitN(k, "\x00", 3)
-		domain, pool, route := parts[0], parts[1], parts[2]
-		if pool == "" {
-			failoversTotal.DeleteLabelValues(domain, route)
-			failOpenTotal.DeleteLabelValues(domain, route)
-			answersTotal.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
-			continue
-		}
-		answersTotal.DeleteLabelValues(domain, pool, route)
+// handOver releases the targets of cs that next does not hold: pools next took over from cs
+// keep theirs.
+func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
+	for _, c := range cs.voted { // never shared: next acquired its own
+		cs.voter.release(c)
 	}
+	cs.voted = nil
+	kept := make(map[*healthcheck.Target]bool, len(next.targets))
+	for _, t := range next.targets {
+		kept[t] = true
+	}
+	for _, t := range cs.targets {
+		if !kept[t] {
+			reg.Release(t)
+		}
+	}
+	cs.targets = nil
+}
+
+// forgetSeries deletes the counter series of cs that none of keep has (removed domains,
+// routes and pools), so label sets stay bounded across reloads and API writes. No keep:
+// every series of cs goes.
+func (cs *compiled) forgetSeries(keep ...*compiled) {
+	for _, d := range cs.Domains {
+		domain := strings.TrimSuffix(d.Name, ".")
+		for _, r := range d.Routes {
+			route := r.Selector.Text
+			if !hasSeries(keep, d.Name, "", route) {
+				forgetRouteCounters(domain, route)
+				answersTotal.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
+				continue
+			}
+			for _, p := range r.Pools {
+				if !hasSeries(keep, d.Name, p.Name, route) {
+					answersTotal.DeleteLabelValues(domain, p.Name, route)
+				}
+			}
+		}
+	}
+}
+
+// hasSeries reports whether one of the snapshots has the route of domain fqdn with selector
+// text route, and (unless pool is "") answers from pool on it.
+func hasSeries(snaps []*compiled, fqdn, pool, route string) bool {
+	for _, cs := range snaps {
+		d := cs.Domain(fqdn)
+		if d == nil {
+			continue
+		}
+		for _, r := range d.Routes {
+			if r.Selector.Text != route {
+				continue
+			}
+			if pool == "" {
+				return true
+			}
+			for _, p := range r.Pools {
+				if p.Name == pool {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func dnsName(label, zone string) string {
@@ -233,17 +362,26 @@ func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Resul
 	} else { // pinned answers are rare; their children are made on demand
 		answersTotal.WithLabelValues(domain, res.Pool.Name, route).Inc()
 	}
+	ref := cs.routes[r]
+	var counters *routeCounters
+	if ref != nil {
+		counters = ref.c
+	} else { // pinned: made on demand
+		counters = routeCountersOf(domain, route)
+	}
 	if res.FailOpen {
-		failOpenTotal.WithLabelValues(domain, route).Inc()
+		counters.failOpens.Add(1)
 		now := time.Now().UnixNano()
-		if at := cs.failOpenAt[r]; at != nil {
-			if last := at.Load(); now-last > int64(failOpenLogEvery) && at.CompareAndSwap(last, now) {
-				noteFailOpen(d, r, res.Pool)
-			}
+		at := &cs.pinnedFailOpenAt
+		if ref != nil {
+			at = &ref.failOpenAt
+		}
+		if last := at.Load(); now-last > int64(failOpenLogEvery) && at.CompareAndSwap(last, now) {
+			noteFailOpen(d, r, res.Pool)
 		}
 	}
 	if res.Switched && !res.FailOpen {
-		failoversTotal.WithLabelValues(domain, route).Inc()
+		counters.failovers.Add(1)
 		noteFailover(d, r, res.Pool)
 	}
 }

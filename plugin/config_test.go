@@ -78,7 +78,7 @@ func TestParseGood(t *testing.T) {
 	if a := hz.Addresses[0]; a.Weight != 3 || a.Address != "192.0.2.1" {
 		t.Fatalf("address 1: %+v", a)
 	}
-	cs := compile(b, b.res, registry, newMemStore(t))
+	cs := compile(b, b.res, registry, newMemStore(t), nil)
 	t.Cleanup(func() { cs.release(registry) })
 	if cn := cs.Pool("cn"); !cn.CNAME || cn.Addrs[0].Target != "edge.cdn.example.org." {
 		t.Fatalf("pool cn: %+v", cn)

@@ -37,7 +37,7 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 			tb.Fatal(err)
 		}
 	}
-	cs := compile(cfg, cfg.res, registry, newMemStore(tb))
+	cs := compile(cfg, cfg.res, registry, newMemStore(tb), nil)
 	g.snap.Store(cs)
 	tb.Cleanup(func() { cs.release(registry); g.closeDBs() })
 	return g

@@ -7,7 +7,6 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -50,7 +49,7 @@ func TestRemovedSeriesAreDeleted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cs := compile(b, b.res, registry, newMemStore(t))
+		cs := compile(b, b.res, registry, newMemStore(t), nil)
 		d := cs.Domains[0]
 		cs.account(d, d.Routes[0], &policy.Result{Pool: cs.Pools[0]}) // one answer: the lazy child exists
 		if old != nil {
@@ -62,7 +61,7 @@ func TestRemovedSeriesAreDeleted(t *testing.T) {
 	if a, f := count(); a != 1 || f != 1 {
 		t.Fatalf("after 50 renames: %d answers_total and %d failovers_total series, want 1 and 1", a, f)
 	}
-	old.forgetSeries(nil)
+	old.forgetSeries()
 	if a, f := count(); a != 0 || f != 0 {
 		t.Fatalf("after the last snapshot left: %d and %d series, want none", a, f)
 	}
@@ -74,15 +73,16 @@ func TestFailOpenIsNoFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := compile(b, b.res, registry, newMemStore(t))
-	t.Cleanup(func() { cs.forgetSeries(nil); cs.release(registry) })
+	cs := compile(b, b.res, registry, newMemStore(t), nil)
+	t.Cleanup(func() { cs.forgetSeries(); cs.release(registry) })
 	d := cs.Domains[0]
-	before := testutil.ToFloat64(failoversTotal.WithLabelValues("www.gtm.fo.test", "default"))
+	c := routeCountersOf("www.gtm.fo.test", "default")
+	before := c.failovers.Load()
 	cs.account(d, d.Routes[0], &policy.Result{Pool: cs.Pools[0], FailOpen: true, Switched: true})
-	if got := testutil.ToFloat64(failoversTotal.WithLabelValues("www.gtm.fo.test", "default")); got != before {
+	if got := c.failovers.Load(); got != before {
 		t.Fatalf("fail-open counted as a failover: %v -> %v", before, got)
 	}
-	if got := testutil.ToFloat64(failOpenTotal.WithLabelValues("www.gtm.fo.test", "default")); got != 1 {
+	if got := c.failOpens.Load(); got != 1 {
 		t.Fatalf("fail-open not counted: %v", got)
 	}
 }

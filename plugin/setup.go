@@ -196,7 +196,7 @@ func (g *GTM) start() error {
 	}
 	g.started = time.Now()
 	g.mu.Lock()
-	cs := compile(b, g.pending, registry, g.st)
+	cs := compile(b, g.pending, registry, g.st, nil)
 	d := g.st.Data()
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
@@ -242,7 +242,7 @@ func (g *GTM) stop() {
 	}
 	g.mu.Lock()
 	if cs := g.snap.Load(); cs != nil {
-		cs.forgetSeries(liveSeries())
+		cs.forgetSeries(liveSnapshots()...)
 		cs.release(registry)
 	}
 	g.mu.Unlock()
@@ -252,18 +252,16 @@ func (g *GTM) stop() {
 	}
 }
 
-// liveSeries is the union of the counter series the live blocks use, so that a block
-// leaving deletes only its own.
-func liveSeries() *compiled {
-	all := &compiled{series: map[string]bool{}}
+// liveSnapshots are the snapshots of the live blocks, whose counter series a block leaving
+// keeps: it deletes only its own.
+func liveSnapshots() []*compiled {
+	var out []*compiled
 	for _, o := range liveInstances() {
 		if cs := o.snap.Load(); cs != nil {
-			for k := range cs.series {
-				all.series[k] = true
-			}
+			out = append(out, cs)
 		}
 	}
-	return all
+	return out
 }
 
 // restoreAfterFailedRestart runs when caddy discarded a new instance after gtm's setup (and
@@ -291,7 +289,7 @@ func restoreAfterFailedRestart(running *generation) {
 // merge is the configuration in force for state d: the Corefile's resources and the API's,
 // validated together. A Corefile resource hides an API one of the same kind and name.
 func (g *GTM) merge(d *state.Data) (*config.Config, config.Errors) {
-	return config.Merge(g.block.res, g.block.env(), g.block.ttl, d)
+	return g.cachedMerge(d) // config.Merge, once per API resources (mergecache.go)
 }
 
 // rebuild compiles the configuration of state d and swaps it in. State that does not
@@ -320,12 +318,12 @@ func (g *GTM) rebuild(d *state.Data) error {
 		return errs
 	}
 	g.configErr.Store(nil)
-	cs := compile(g.block, res, registry, g.st)
+	cs := compile(g.block, res, registry, g.st, old)
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
 	g.snap.Store(cs)
 	old.forgetSeries(cs)
-	old.release(registry)
+	old.handOver(registry, cs)
 	return nil
 }
 
@@ -571,4 +569,5 @@ type control struct {
 	listener    *api.Listener
 	unsubscribe func()
 	configErr   atomic.Pointer[string]
+	lastMerge   atomic.Pointer[mergeCache]
 }
