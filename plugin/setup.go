@@ -76,7 +76,8 @@ func setInstance(g *GTM, live bool) {
 // so that a reload whose new instance fails to start can put the running one back.
 type generation struct {
 	blocks []*GTM
-	states map[string]int // state keys in use, to refuse two blocks sharing one (line)
+	states map[string]int    // state keys in use, to refuse two blocks sharing one (line)
+	pools  map[string]string // pool names in use -> "file:line", unique across blocks
 }
 
 // lastGen is the generation that ran setup most recently: after a failed restart, the one
@@ -92,7 +93,7 @@ func generationOf(c *caddy.Controller) (*generation, bool) {
 	if v, ok := c.Get(genKey{}).(*generation); ok {
 		return v, false
 	}
-	gen := &generation{states: map[string]int{}}
+	gen := &generation{states: map[string]int{}, pools: map[string]string{}}
 	c.Set(genKey{}, gen)
 	lastGen.Lock()
 	lastGen.g = gen
@@ -118,6 +119,17 @@ func setup(c *caddy.Controller) error {
 			g.closeDBs()
 			return plugin.Error("gtm", err)
 		}
+	}
+	// Pool names label the pool gauges, which carry no block: two blocks with one pool name
+	// would report one series flipping between their values.
+	for _, p := range b.res.Pools {
+		if at, dup := gen.pools[p.Name]; dup {
+			g.closeDBs()
+			return plugin.Error("gtm", errAt(c, p.Line, "pool: %q is also defined in another gtm block (%s); pool names label the metrics and must be unique across the server's gtm blocks", p.Name, at))
+		}
+	}
+	for _, p := range b.res.Pools {
+		gen.pools[p.Name] = fmt.Sprintf("%s:%d", b.file, p.Line)
 	}
 	key := storeKey(b)
 	if line, dup := gen.states[key]; dup && b.api != nil && b.api.state != "" {

@@ -206,11 +206,11 @@ func TestTwoBlocksOneStateFileRefused(t *testing.T) {
         api ` + api + ` {
             state ` + state + `
         }
-        pool a {
+        pool p-` + zone + ` {
             address 192.0.2.1
         }
         domain www.` + zone + ` {
-            route default a
+            route default p-` + zone + `
         }
     }`
 	}
@@ -223,5 +223,23 @@ func TestTwoBlocksOneStateFileRefused(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "already used by the gtm block") || !strings.Contains(err.Error(), state) {
 		t.Fatalf("error %v does not name the shared state file and the other block", err)
+	}
+}
+
+// Issue 19 item 18: pool names label the pool gauges, so two blocks may not both define one
+// (the series would flip between their values from scrape to scrape).
+func TestPoolNameUniqueAcrossBlocks(t *testing.T) {
+	block := func(zone string) string {
+		return "gtm " + zone + " {\n        pool web {\n            address 192.0.2.1\n        }\n    }"
+	}
+	corefile := "a.test:0 {\n    bind 127.0.0.1\n    " + block("a.test") + "\n}\nb.test:0 {\n    bind 127.0.0.1\n    " + block("b.test") + "\n}\n"
+	inst, _, _, err := coretest.CoreDNSServerAndPorts(corefile)
+	if err == nil {
+		inst.ShutdownCallbacks()
+		inst.Stop()
+		t.Fatal("two blocks with pool web started")
+	}
+	if !strings.Contains(err.Error(), `"web" is also defined in another gtm block`) {
+		t.Fatalf("error %v does not say the pool name is taken", err)
 	}
 }
