@@ -782,6 +782,7 @@ func TestClusterCacheStart(t *testing.T) {
 	a.must(201, "PUT", "/api/v1/config/pools/web", webPool)
 	a.must(201, "PUT", "/api/v1/config/pools/dr", drPool)
 	a.must(201, "PUT", "/api/v1/config/domains/www.gtm.example.net", wwwRoute)
+	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.1 192.0.2.2", b)
 	b.must(200, "PUT", "/api/v1/pools/web/addresses/192.0.2.1/mode", `{"mode":"down"}`)
 	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.2", a, b)
 	eventually(t, propagation, func() string {
@@ -834,7 +835,10 @@ func TestClusterIfMatch(t *testing.T) {
 	_, h := a.must(201, "PUT", "/api/v1/config/pools/p", `{"addresses":[{"address":"192.0.2.1"}]}`)
 	e1 := h.Get("ETag")
 	eventually(t, propagation, func() string {
-		_, h := b.must(200, "GET", "/api/v1/config/pools/p", "")
+		code, _, h, err := b.call("GET", "/api/v1/config/pools/p", "")
+		if err != nil || code != 200 {
+			return fmt.Sprintf("GET on b: %d %v", code, err)
+		}
 		if got := h.Get("ETag"); got != e1 {
 			return fmt.Sprintf("ETag on b %s, on a %s", got, e1)
 		}
