@@ -601,6 +601,34 @@ func TestClusterStateWrittenAroundTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	answersOn(t, propagation, "x.gtm.example.net", "203.0.113.8", f.nodes...)
+
+	// A node that starts while the shared state does not validate serves its Corefile part
+	// and says why; once the state is fixed it applies it.
+	if _, err := f.cli.Put(ctx, "/gtm/config/pools/junk", `{not json`); err != nil {
+		t.Fatal(err)
+	}
+	d4 := f.add("d", "us")
+	d4.launch()
+	d4.waitUp(true)
+	if doc := d4.mustCluster(); !strings.Contains(doc.ConfigError, "junk") {
+		t.Errorf("node d, started on invalid shared state: config_error %q", doc.ConfigError)
+	}
+	if msg := d4.metricIs("coredns_gtm_config_error", 1); msg != "" {
+		t.Error(msg)
+	}
+	if got := d4.answer("x.gtm.example.net"); got != "NXDOMAIN" {
+		t.Errorf("node d, started on invalid shared state, answers x with %q (want the Corefile part only)", got)
+	}
+	if _, err := f.cli.Delete(ctx, "/gtm/config/pools/junk"); err != nil {
+		t.Fatal(err)
+	}
+	answersOn(t, propagation, "x.gtm.example.net", "203.0.113.8", f.nodes...)
+	eventually(t, propagation, func() string {
+		if doc := d4.mustCluster(); doc.ConfigError != "" {
+			return "node d still reports " + doc.ConfigError
+		}
+		return d4.metricIs("coredns_gtm_config_error", 0)
+	})
 }
 
 // TestClusterPartition: a node cut off from etcd keeps answering with its last
@@ -671,6 +699,14 @@ func TestClusterPartition(t *testing.T) {
 			}
 		}
 		answersOn(t, propagation, newDomain, want, rest...)
+		// etcd compacts the history the partitioned node would watch from.
+		resp, err := f.cli.Get(context.Background(), "/gtm/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.cli.Compact(context.Background(), resp.Header.Revision); err != nil {
+			t.Fatal(err)
+		}
 		if got := n.answer(newDomain); got != "NXDOMAIN" {
 			t.Errorf("partitioned node %s answers %s: %q", n.name, newDomain, got)
 		}
