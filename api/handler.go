@@ -233,6 +233,30 @@ type AddressDoc struct {
 	RTTMillis  float64    `json:"rtt_ms"`
 	Probes     uint64     `json:"probes"`
 	Failures   uint64     `json:"failures"`
+	// In a fleet: every live node's verdict, and the quorum they make; Healthy is then the
+	// quorum's verdict and LocalHealthy this node's own.
+	Votes        []VoteDoc  `json:"votes,omitempty"`
+	Quorum       *QuorumDoc `json:"quorum,omitempty"`
+	LocalHealthy *bool      `json:"local_healthy,omitempty"`
+}
+
+// VoteDoc is one node's verdict on an address's check.
+type VoteDoc struct {
+	Node    string    `json:"node"`
+	Region  string    `json:"region"`
+	Healthy bool      `json:"healthy"`
+	Error   string    `json:"error"`
+	At      time.Time `json:"at"`
+}
+
+// QuorumDoc is what a quorum verdict stands on: down of the nodes that report.
+type QuorumDoc struct {
+	Down int `json:"down"`
+	Of   int `json:"of"`
+}
+
+type voteReporter interface {
+	Votes() (votes []VoteDoc, down, of int, local bool)
 }
 
 type statusReporter interface{ Status() healthcheck.Status }
@@ -303,6 +327,13 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 				ad.LastResult, ad.LastError = string(st.LastResult), st.LastError
 				ad.LastProbe, ad.LastChange = timePtr(st.LastProbe), timePtr(st.LastChange)
 				ad.RTTMillis, ad.Probes, ad.Failures = ms(st.RTT), st.Probes, st.Failures
+			}
+			if vr, ok := a.Health.(voteReporter); ok {
+				votes, down, of, local := vr.Votes()
+				if votes == nil {
+					votes = []VoteDoc{}
+				}
+				ad.Votes, ad.Quorum, ad.LocalHealthy = votes, &QuorumDoc{Down: down, Of: of}, &local
 			}
 			pd.Addresses = append(pd.Addresses, ad)
 		}

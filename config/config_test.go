@@ -131,3 +131,44 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A healthcheck's `source` is "source_address" in JSON ("source" is the API's corefile|api
+// beside the settings); it must be an IP address without a zone.
+func TestHealthCheckSourceAddress(t *testing.T) {
+	body := `{"protocol":"tcp","port":80,"interval":"1s","source_address":"127.0.0.2"}`
+	r, err := Decode(KindHealthCheck, "h", []byte(body), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.(*HealthCheck)
+	if h.SourceAddress != "127.0.0.2" || h.SourceAddr().String() != "127.0.0.2" {
+		t.Fatalf("source address: %q %v", h.SourceAddress, h.SourceAddr())
+	}
+	if errs := Validate(&Config{HealthChecks: []*HealthCheck{h}}, env); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if b, _ := Encode(h); !strings.Contains(string(b), `"source_address":"127.0.0.2"`) || strings.Contains(string(b), `"source":`) {
+		t.Fatalf("encoded: %s", b)
+	}
+	if b, _ := Encode(NewHealthCheck("none")); strings.Contains(string(b), "source") {
+		t.Fatalf("an unset source address is omitted: %s", b)
+	}
+	if _, err := Decode(KindHealthCheck, "h", []byte(`{"protocol":"tcp","port":80,"source":"127.0.0.2"}`), 30); err == nil {
+		t.Fatal(`"source" must not be accepted for the source address`)
+	}
+	for _, bad := range []string{"localhost", "127.0.0.2:53", "127.0.0.0/8", "fe80::1%eth0", "300.0.0.1"} {
+		h := NewHealthCheck("h")
+		h.Protocol, h.Port, h.SourceAddress = "tcp", 80, bad
+		h.Normalize()
+		errs := Validate(&Config{HealthChecks: []*HealthCheck{h}}, env)
+		want := `healthcheck h: source "` + bad + `": expected a local IP address such as 127.0.0.2`
+		if len(errs) != 1 || errs[0].Field != "source_address" || errs[0].Message != want {
+			t.Errorf("source %q: %v; want one error on source_address: %s", bad, errs, want)
+		}
+	}
+	h = NewHealthCheck("h")
+	h.SourceAddress = "::ffff:127.0.0.2"
+	if h.SourceAddr().String() != "127.0.0.2" {
+		t.Fatalf("an IPv4-mapped source is its IPv4 address: %v", h.SourceAddr())
+	}
+}

@@ -4,11 +4,12 @@
 // It is plain Go (no CoreDNS import). The Corefile adapter in plugin/ and the JSON decoder
 // here produce the same types; one validator (Validate) checks them with the same rules and
 // the same words, and the plugin compiles a valid Config into the snapshot the query path
-// reads. JSON field names are the Corefile directive names.
+// reads. JSON field names are the Corefile directive names, except a healthcheck's `source`,
+// which is "source_address" in JSON.
 package config
 
 import (
-	"strconv"
+	"net/netip"
 	"time"
 )
 
@@ -107,6 +108,9 @@ type HealthCheck struct {
 	Timeout     Duration `json:"timeout"` // 0: 2s, or half of a shorter interval
 	Fall        int      `json:"fall"`
 	Rise        int      `json:"rise"`
+
+	// `source` in the Corefile; not "source" in JSON, where API answers already carry "source":"corefile|api".
+	SourceAddress string `json:"source_address,omitzero"`
 }
 
 // Location is a pool's datacenter in degrees.
@@ -197,6 +201,15 @@ func (h *HealthCheck) Normalize() {
 			h.Timeout = h.Interval / 2
 		}
 	}
+}
+
+// SourceAddr is the parsed SourceAddress, the zero Addr when it is empty or invalid.
+func (h *HealthCheck) SourceAddr() netip.Addr {
+	a, err := netip.ParseAddr(h.SourceAddress)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 // Config is one gtm block's resources, in the order they were written.
@@ -339,5 +352,3 @@ func (c *Config) Clone() *Config {
 
 // Len counts the resources.
 func (c *Config) Len() int { return len(c.HealthChecks) + len(c.Pools) + len(c.Domains) }
-
-func itoa(n int) string { return strconv.Itoa(n) }

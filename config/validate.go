@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -139,6 +140,9 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	if h.Host != "" && strings.ContainsAny(h.Host, " \t/") {
 		c.add(h, "host", at("host"), "host %q: expected a host name", h.Host)
 	}
+	if a, err := netip.ParseAddr(h.SourceAddress); h.SourceAddress != "" && (err != nil || a.Zone() != "") {
+		c.add(h, "source_address", at("source"), "source %q: expected a local IP address such as 127.0.0.2", h.SourceAddress)
+	}
 	switch {
 	case h.Protocol == "tcp" && h.Port == 0:
 		c.add(h, "port", h.Line, "protocol tcp needs a port")
@@ -167,6 +171,8 @@ func (c *checker) healthCheck(h *HealthCheck) {
 		}
 	}
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func durText(d Duration) string { b, _ := d.MarshalText(); return string(b) }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ const maxBody = 64 << 10
 // probe runs one check of the target within ctx's deadline. Only the target's prober
 // goroutine calls it.
 func (p *prober) probe(ctx context.Context) (Result, error) {
+	if err := familyMismatch(p.addr, p.tmpl.Source); err != nil {
+		return ResultError, err
+	}
 	switch p.tmpl.Protocol {
 	case TCP:
 		return probeTCP(ctx, p.addr, p.tmpl)
@@ -53,9 +57,72 @@ func (p *prober) probe(ctx context.Context) (Result, error) {
 	}
 }
 
-func probeTCP(ctx context.Context, addr string, t *Template) (Result, error) {
+// family names an address's family the way errors do.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// networkOf is the network (tcp, ip) restricted to src's family when src is valid.
+func networkOf(network string, src netip.Addr) string {
+	switch {
+	case !src.IsValid():
+		return network
+	case src.Is4():
+		return network + "4"
+	}
+	return network + "6"
+}
+
+// familyMismatch is the error of a target IP address of the other family than the source:
+// no probe can leave from one to the other. Names resolve to the source's family instead.
+func familyMismatch(addr string, src netip.Addr) error {
+	if !src.IsValid() {
+		return nil
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil // a name
+	}
+	if ip = ip.Unmap(); ip.Is4() != src.Is4() {
+		return fmt.Errorf("source %s is %s but the target %s is %s: a probe cannot leave from one family to the other", src, family(src), addr, family(ip))
+	}
+	return nil
+}
+
+// sourceError explains the errors a source address causes: one that is not this host's, and
+// a name without an address of the source's family.
+func sourceError(src netip.Addr, host string, err error) error {
+	var dnsErr *net.DNSError
+	switch {
+	case !src.IsValid() || err == nil:
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("source %s is not an address of this host: %w", src, err)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Errorf("%s has no %s address to probe from source %s: %w", host, family(src), src, err)
+	}
+	return err
+}
+
+// dial opens a TCP connection to address (HOST:PORT) from src when it is valid; a name then
+// resolves to addresses of src's family only.
+func dial(ctx context.Context, src netip.Addr, address string) (net.Conn, error) {
 	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(t.port())))
+	if src.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+	}
+	c, err := d.DialContext(ctx, networkOf("tcp", src), address)
+	if err != nil {
+		host, _, _ := net.SplitHostPort(address)
+		return nil, sourceError(src, host, err)
+	}
+	return c, nil
+}
+
+func probeTCP(ctx context.Context, addr string, t *Template) (Result, error) {
+	c, err := dial(ctx, t.Source, net.JoinHostPort(addr, strconv.Itoa(t.port())))
 	if err != nil {
 		return classify(ctx, err), err
 	}
@@ -73,7 +140,7 @@ func newHTTPClient(addr string, t *Template) *http.Client {
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // never through a proxy: we judge the server itself
-		DialContext:            (&net.Dialer{}).DialContext,
+		DialContext:            func(ctx context.Context, _, address string) (net.Conn, error) { return dial(ctx, t.Source, address) },
 		TLSClientConfig:        tlsConf,
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
@@ -141,8 +208,13 @@ func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Templat
 var icmpPrivileged = os.Geteuid() == 0
 
 func probeICMP(ctx context.Context, addr string, t *Template) (Result, error) {
-	p, err := probing.NewPinger(addr)
-	if err != nil {
+	p := probing.New(addr)
+	if src := t.Source; src.IsValid() {
+		p.Source = src.String()
+		p.SetNetwork(networkOf("ip", src))
+	}
+	if err := p.Resolve(); err != nil {
+		err = sourceError(t.Source, addr, err)
 		return classify(ctx, err), err
 	}
 	p.Count = 1
@@ -154,6 +226,7 @@ func probeICMP(ctx context.Context, addr string, t *Template) (Result, error) {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
 			return ResultError, fmt.Errorf("icmp needs root or net.ipv4.ping_group_range covering this process's group: %v", err)
 		}
+		err = sourceError(t.Source, addr, err)
 		return classify(ctx, err), err
 	}
 	if p.Statistics().PacketsRecv == 0 {

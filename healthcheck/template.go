@@ -8,6 +8,7 @@ package healthcheck
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,6 +60,7 @@ type Template struct {
 	Expect      []CodeRange    // default 200-399
 	Body        *regexp.Regexp // nil: no body check; matched against the first 64 KiB
 	TLSInsecure bool
+	Source      netip.Addr // the local address probes leave from; invalid (zero): the system's choice
 	Interval    time.Duration
 	Timeout     time.Duration
 	Fall, Rise  int
@@ -71,18 +73,19 @@ func (t *Template) Fingerprint() string {
 	if t.Body != nil {
 		body = t.Body.String()
 	}
-	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s|%s|%d|%d", t.Protocol, t.port(), t.path(), t.Host,
-		t.expect(), body, t.TLSInsecure, t.Interval, t.Timeout, t.Fall, t.Rise)
+	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s|%s|%s|%d|%d", t.Protocol, t.port(), t.path(), t.Host,
+		t.expect(), body, t.TLSInsecure, t.source(), t.Interval, t.Timeout, t.Fall, t.Rise)
 }
 
 // checkKey identifies what a probe sends and how its answer is judged, without the timing
-// and thresholds: two templates with one checkKey get the same result from a server.
+// and thresholds: two templates with one checkKey get the same result from a server. The
+// source is part of it: a server may answer one local address and not another.
 func (t *Template) checkKey() string {
 	body := ""
 	if t.Body != nil {
 		body = t.Body.String()
 	}
-	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v", t.Protocol, t.port(), t.path(), t.Host, t.expect(), body, t.TLSInsecure)
+	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s", t.Protocol, t.port(), t.path(), t.Host, t.expect(), body, t.TLSInsecure, t.source())
 }
 
 func (t *Template) port() int {
@@ -95,6 +98,14 @@ func (t *Template) port() int {
 		return 443
 	}
 	return 0
+}
+
+// source is the source address's text, "" when there is none.
+func (t *Template) source() string {
+	if !t.Source.IsValid() {
+		return ""
+	}
+	return t.Source.String()
 }
 
 func (t *Template) path() string {

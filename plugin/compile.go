@@ -12,6 +12,7 @@ import (
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
 // compiled is a policy snapshot plus what the DNS side precomputes for it: zone records,
@@ -25,6 +26,8 @@ type compiled struct {
 	// rather than once per query; the nil route stands for pinned domains.
 	failOpenAt map[*policy.Route]*atomic.Int64
 	targets    []*healthcheck.Target
+	voted      []*votedHealth // in a fleet: the quorum cells of targets
+	voter      *voter
 	res        *config.Config // what it was compiled from (Corefile and API resources)
 	revision   atomic.Int64   // the state revision in force (modes and pins included)
 	stamp      stamp          // which API resources it was compiled from
@@ -60,6 +63,10 @@ func (l *lazyCounter) inc() {
 // registry (shared with earlier snapshots, so unchanged probes keep their state) and
 // override cells from the store (so overrides outlive the snapshot).
 func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *state.Store) *compiled {
+	var v *voter
+	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
+		v = voterFor(be, b.cluster.quorum)
+	}
 	serial := uint32(time.Now().Unix())
 	cs := &compiled{
 		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
@@ -69,6 +76,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		failOpenAt: map[*policy.Route]*atomic.Int64{nil: new(atomic.Int64)},
 		res:        res,
 		series:     map[string]bool{},
+		voter:      v,
 	}
 	for _, z := range b.zones {
 		cs.soas[z] = &dns.SOA{
@@ -109,6 +117,11 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 				t := reg.Acquire(text, tmpl)
 				cs.targets = append(cs.targets, t)
 				a.Health = t
+				if v != nil {
+					c := v.cell(t)
+					cs.voted = append(cs.voted, c)
+					a.Health = c
+				}
 			}
 			p.Addrs = append(p.Addrs, a)
 		}
@@ -149,6 +162,7 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 		Name: h.Name, Protocol: healthcheck.Protocol(h.Protocol), Port: h.Port, Path: h.Path,
 		Host: h.Host, TLSInsecure: h.TLSInsecure, Interval: time.Duration(h.Interval),
 		Timeout: time.Duration(h.Timeout), Fall: h.Fall, Rise: h.Rise,
+		Source: h.SourceAddr(),
 	}
 	if h.Expect != "" {
 		t.Expect, _ = healthcheck.ParseExpect(h.Expect)
@@ -161,6 +175,10 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 
 // release gives the snapshot's health targets back to the registry.
 func (cs *compiled) release(reg *healthcheck.Registry) {
+	for _, c := range cs.voted {
+		cs.voter.release(c)
+	}
+	cs.voted = nil
 	for _, t := range cs.targets {
 		reg.Release(t)
 	}

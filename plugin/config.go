@@ -412,13 +412,15 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 			var err error
 			var v string
 			switch dir {
-			case "protocol", "path", "host", "expect":
+			case "protocol", "path", "host", "expect", "source":
 				if v, err = one(); err != nil {
 					return err
 				}
 				switch dir {
 				case "protocol":
 					h.Protocol = v
+				case "source":
+					h.SourceAddress = v
 				case "path":
 					h.Path = v
 				case "host":
@@ -469,7 +471,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					h.Timeout = config.Duration(d)
 				}
 			default:
-				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, interval, timeout, fall or rise", name, dir)
+				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, source, interval, timeout, fall or rise", name, dir)
 			}
 			return nil
 		})

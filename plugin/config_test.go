@@ -92,6 +92,44 @@ func TestParseGood(t *testing.T) {
 	}
 }
 
+// `source` reaches the template of every protocol; another source is another prober.
+func TestParseSource(t *testing.T) {
+	b, err := parse(caddy.NewTestController("dns", `gtm gtm.example.net {
+    healthcheck web {
+        protocol https
+        source 127.0.0.2
+    }
+    healthcheck port {
+        protocol tcp
+        port 53
+        source ::1
+    }
+    healthcheck ping {
+        protocol icmp
+        source 127.0.0.3
+    }
+    healthcheck plain {
+        protocol icmp
+    }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"web": "127.0.0.2", "port": "::1", "ping": "127.0.0.3", "plain": "invalid IP"} {
+		h := b.res.HealthCheck(name)
+		if got := template(h).Source.String(); got != want {
+			t.Errorf("healthcheck %s: source %s, want %s", name, got, want)
+		}
+		if name != "plain" && (h.SourceAddress != want || h.Lines["source"] == 0) {
+			t.Errorf("healthcheck %s: %q, line %d", name, h.SourceAddress, h.Lines["source"])
+		}
+	}
+	ping, plain := template(b.res.HealthCheck("ping")), template(b.res.HealthCheck("plain"))
+	if ping.Fingerprint() == plain.Fingerprint() {
+		t.Fatal("a source must change the template's identity")
+	}
+}
+
 // Every broken config names the line and the offending token and says what was expected.
 func TestParseErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -139,6 +177,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad address option", "pool a {\n address 192.0.2.1 heavy\n}", 3, []string{`"heavy"`}},
 		{"bad port", "healthcheck h {\n protocol tcp\n port 70000\n}", 4, []string{`"70000"`}},
 		{"expect on tcp", "healthcheck h {\n protocol tcp\n port 80\n expect 200\n}", 2, []string{"only to http"}},
+		{"bad source", "healthcheck h {\n protocol tcp\n port 80\n source localhost\n}", 5, []string{`healthcheck h: source "localhost": expected a local IP address such as 127.0.0.2`}},
+		{"source with a zone", "healthcheck h {\n protocol icmp\n source fe80::1%eth0\n}", 4, []string{`source "fe80::1%eth0"`, "local IP address"}},
+		{"two sources in one", "healthcheck h {\n protocol icmp\n source 127.0.0.2 127.0.0.3\n}", 4, []string{"source: expected one argument, got 2"}},
+		{"unknown healthcheck directive", "healthcheck h {\n protocol tcp\n sauce 127.0.0.2\n}", 4, []string{`"sauce"`, "tls_insecure, source, interval"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

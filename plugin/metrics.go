@@ -50,6 +50,11 @@ var (
 		Help: "Times this node lost its cluster store (etcd).",
 	})
 
+	quorumChangesTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "quorum_changes_total",
+		Help: "Changes of a fleet's quorum verdict on an address.",
+	})
+
 	healthChangesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "health_changes_total",
 		Help: "Health verdict changes by template and new state.",
@@ -63,6 +68,12 @@ var (
 		"1 if at least min_available addresses of the pool are up, else 0.", []string{"pool"}, nil)
 	poolUpDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_pool_up_addresses",
 		"Addresses of the pool that may be answered.", []string{"pool"}, nil)
+	votesDownDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_votes_down",
+		"In a fleet: live nodes whose vote says the address is down, of votes_total.", []string{"pool", "address"}, nil)
+	votesTotalDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_votes",
+		"In a fleet: live nodes voting on the address.", []string{"pool", "address"}, nil)
+	quorumDiffersDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_quorum_differs",
+		"In a fleet: 1 if the quorum verdict on the address differs from this node's own.", []string{"pool", "address"}, nil)
 	clusterConnectedDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_connected",
 		"1 while this node reaches its cluster store (etcd), else 0.", nil, nil)
 	configErrorDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_config_error",
@@ -81,6 +92,9 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolUpDesc
 	ch <- overridesDesc
 	ch <- clusterConnectedDesc
+	ch <- votesDownDesc
+	ch <- votesTotalDesc
+	ch <- quorumDiffersDesc
 	ch <- configErrorDesc
 }
 
@@ -113,6 +127,12 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 					modes++
 				}
 				ch <- prometheus.MustNewConstMetric(addressHealthyDesc, prometheus.GaugeValue, v, p.Name, a.Text)
+				if vh, ok := a.Health.(*votedHealth); ok {
+					_, down, of, _ := vh.Votes()
+					ch <- prometheus.MustNewConstMetric(votesDownDesc, prometheus.GaugeValue, float64(down), p.Name, a.Text)
+					ch <- prometheus.MustNewConstMetric(votesTotalDesc, prometheus.GaugeValue, float64(of), p.Name, a.Text)
+					ch <- prometheus.MustNewConstMetric(quorumDiffersDesc, prometheus.GaugeValue, b2f(vh.differs()), p.Name, a.Text)
+				}
 			}
 			ch <- prometheus.MustNewConstMetric(poolUpDesc, prometheus.GaugeValue, float64(up), p.Name)
 			avail := 0.0

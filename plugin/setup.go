@@ -514,6 +514,11 @@ func (g *GTM) Ready() bool {
 func record(e api.Event) { api.DefaultEvents.Add(e) }
 
 func onHealthChange(ch healthcheck.Change) {
+	voters.Lock()
+	for _, v := range voters.m {
+		v.local(ch)
+	}
+	voters.Unlock()
 	state := "down"
 	if ch.Healthy {
 		state = "up"

@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	start(t, healthCorefile(port, fmt.Sprintf("api %s {\n token_file %s\n state %s\n }\n pool geo {\n address 2001:db8::1\n location 50.1 8.6\n }",
 		apiAddr, token, filepath.Join(dir, "state.json"))))
 	base := "http://" + apiAddr
-	doc.Servers = openapi3.Servers{{URL: base}}
+	noState := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // a second block, without state FILE
+	doc.Servers = openapi3.Servers{{URL: base}, {URL: "http://" + noState}}
 	openapi3filter.RegisterBodyDecoder("text/html", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
 		b, err := io.ReadAll(r)
 		return string(b), err
@@ -55,55 +57,139 @@ func TestOpenAPIDocument(t *testing.T) {
 		return ""
 	})
 
-	calls := []struct {
+	// Config writes: {etag} in a header stands for the ETag of the last response that had one.
+	big := `{"lb":"` + strings.Repeat("x", 1<<20) + `"}`
+	hc := fmt.Sprintf(`{"protocol":"tcp","port":%d,"interval":"1s","timeout":"500ms","fall":2,"rise":1}`, port)
+	apiPool := `{"addresses":[{"address":"127.0.21.1","weight":2},{"address":"192.0.2.10","priority":1,"disabled":true}],"location":{"lat":50.11,"lon":8.68},"lb":"weighted","answers":1,"healthcheck":"api-hc","min_available":1,"weight":3}`
+	apiDomain := `{"ttl":60,"routes":[{"selector":"net:10.0.0.0/8","pools":["api-pool","standby"],"select":"failover"},{"selector":"default","pools":["api-pool"]}]}`
+	ifNone := map[string]string{"If-None-Match": "*"}
+	ifMatch := map[string]string{"If-Match": "{etag}"}
+	type call struct {
 		method, path, body string
 		auth               bool
 		code               int
-	}{
-		{"GET", "/api/v1/status", "", true, 200},
-		{"GET", "/api/v1/status", "", false, 401},
-		{"GET", "/api/v1/events", "", true, 200},
-		{"GET", "/api/v1/events?since=1", "", true, 200},
-		{"GET", "/api/v1/events?since=x", "", true, 400},
-		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"down"}`, true, 200},
-		{"PUT", "/api/v1/pools/geo/addresses/2001:DB8:0::1/mode", `{"mode":"up"}`, true, 200},
-		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"off"}`, true, 400},
-		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.9/mode", `{"mode":"up"}`, true, 404},
-		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"up"}`, false, 401},
-		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"` + strings.Repeat("x", 70<<10) + `"}`, true, 413},
-		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"standby"}`, true, 200},
-		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":""}`, true, 200},
-		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"nope"}`, true, 404},
-		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `[]`, true, 400},
-		{"GET", "/", "", true, 200},
-		{"GET", "/", "", false, 401},
+		hdr                map[string]string
 	}
-	for _, c := range calls {
-		req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
-		if c.body != "" {
-			req.Header.Set("Content-Type", "application/json")
+	calls := []call{
+		{"GET", "/api/v1/status", "", true, 200, nil},
+		{"GET", "/api/v1/status", "", false, 401, nil},
+		{"GET", "/api/v1/events", "", true, 200, nil},
+		{"GET", "/api/v1/events?since=1", "", true, 200, nil},
+		{"GET", "/api/v1/events?since=x", "", true, 400, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"down"}`, true, 200, nil},
+		{"PUT", "/api/v1/pools/geo/addresses/2001:DB8:0::1/mode", `{"mode":"up"}`, true, 200, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"off"}`, true, 400, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.9/mode", `{"mode":"up"}`, true, 404, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"up"}`, false, 401, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"` + strings.Repeat("x", 70<<10) + `"}`, true, 413, nil},
+		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"standby"}`, true, 200, nil},
+		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":""}`, true, 200, nil},
+		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"nope"}`, true, 404, nil},
+		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `[]`, true, 400, nil},
+		{"GET", "/", "", true, 200, nil},
+		{"GET", "/", "", false, 401, nil},
+
+		{"GET", "/api/v1/config", "", true, 200, nil},
+		{"GET", "/api/v1/config", "", false, 401, nil},
+		{"GET", "/api/v1/config/healthchecks/web", "", true, 200, nil},
+		{"GET", "/api/v1/config/pools/primary", "", true, 200, nil},
+		{"GET", "/api/v1/config/pools/geo", "", true, 200, nil},
+		{"GET", "/api/v1/config/domains/WWW.gtm.example.net.", "", true, 200, nil},
+		{"GET", "/api/v1/config/pools/nope", "", true, 404, nil},
+		{"GET", "/api/v1/config/healthchecks/nope", "", true, 404, nil},
+		{"GET", "/api/v1/config/domains/nope.gtm.example.net", "", true, 404, nil},
+		{"GET", "/api/v1/config/domains/www.example.org", "", true, 400, nil},
+		{"PUT", "/api/v1/config/healthchecks/api-hc", hc, true, 201, ifNone},
+		{"PUT", "/api/v1/config/healthchecks/api-hc", hc, true, 412, ifNone},
+		{"PUT", "/api/v1/config/healthchecks/api-hc", hc, true, 200, ifMatch},
+		{"PUT", "/api/v1/config/healthchecks/api-hc", hc, false, 401, nil},
+		{"PUT", "/api/v1/config/healthchecks/web", hc, true, 409, nil},
+		{"PUT", "/api/v1/config/healthchecks/bad", `{"protocol":"tcp","port":80,"interval":"1s","timeout":"2s"}`, true, 400, nil},
+		{"PUT", "/api/v1/config/healthchecks/bad", `{"protocol":"tcp","colour":"blue"}`, true, 400, nil},
+		{"PUT", "/api/v1/config/healthchecks/bad", big, true, 413, nil},
+		{"PUT", "/api/v1/config/pools/api-pool", apiPool, true, 201, nil},
+		{"GET", "/api/v1/config/pools/api-pool", "", true, 200, nil},
+		{"PUT", "/api/v1/config/pools/api-pool", apiPool, true, 200, ifMatch},
+		{"PUT", "/api/v1/config/pools/api-pool", apiPool, true, 412, map[string]string{"If-Match": `"1"`}},
+		{"PUT", "/api/v1/config/pools/api-pool", apiPool, true, 412, ifNone},
+		{"PUT", "/api/v1/config/pools/primary", apiPool, true, 409, nil},
+		{"PUT", "/api/v1/config/pools/api-pool", apiPool, false, 401, nil},
+		{"PUT", "/api/v1/config/pools/bad", `{"addresses":[{"address":"300.1.1.1"},{"address":"192.0.2.1","weight":0}]}`, true, 400, nil},
+		{"PUT", "/api/v1/config/pools/bad", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"nope"}`, true, 400, nil},
+		{"PUT", "/api/v1/config/pools/bad", `{"addresses":`, true, 400, nil},
+		{"PUT", "/api/v1/config/pools/bad", `{"addresses":"192.0.2.1"}`, true, 400, nil},
+		{"PUT", "/api/v1/config/pools/bad", big, true, 413, nil},
+		{"PUT", "/api/v1/config/domains/api.gtm.example.net", apiDomain, true, 201, ifNone},
+		{"GET", "/api/v1/config/domains/api.gtm.example.net", "", true, 200, nil},
+		{"PUT", "/api/v1/config/domains/api.gtm.example.net.", apiDomain, true, 200, ifMatch},
+		{"PUT", "/api/v1/config/domains/api.gtm.example.net", apiDomain, true, 412, ifNone},
+		{"PUT", "/api/v1/config/domains/www.gtm.example.net", apiDomain, true, 409, nil},
+		{"PUT", "/api/v1/config/domains/api.gtm.example.net", apiDomain, false, 401, nil},
+		{"PUT", "/api/v1/config/domains/api.example.org", apiDomain, true, 400, nil},
+		{"PUT", "/api/v1/config/domains/bad.gtm.example.net", `{"routes":[{"selector":"default","pools":["nope"]}]}`, true, 400, nil},
+		{"PUT", "/api/v1/config/domains/bad.gtm.example.net", big, true, 413, nil},
+		{"GET", "/api/v1/config", "", true, 200, nil},
+		{"DELETE", "/api/v1/config/pools/api-pool", "", true, 409, nil},
+		{"DELETE", "/api/v1/config/healthchecks/api-hc", "", true, 409, nil},
+		{"DELETE", "/api/v1/config/pools/primary", "", true, 409, nil},
+		{"DELETE", "/api/v1/config/pools/nope", "", true, 404, nil},
+		{"DELETE", "/api/v1/config/domains/nope.gtm.example.net", "", true, 404, nil},
+		{"DELETE", "/api/v1/config/healthchecks/nope", "", true, 404, nil},
+		{"DELETE", "/api/v1/config/domains/api.gtm.example.net", "", true, 412, map[string]string{"If-Match": `"1"`}},
+		{"DELETE", "/api/v1/config/domains/api.gtm.example.net", "", false, 401, nil},
+		{"DELETE", "/api/v1/config/domains/api.gtm.example.net", "", true, 204, nil},
+		{"DELETE", "/api/v1/config/pools/api-pool", "", true, 204, nil},
+		{"DELETE", "/api/v1/config/healthchecks/api-hc", "", true, 204, nil},
+		{"GET", "/api/v1/events?since=0", "", true, 200, nil},
+	}
+	lastETag := ""
+	seen := map[string]bool{} // "METHOD path-template status" validated
+	check := func(base string, c call) {
+		newReq := func() *http.Request {
+			req, _ := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if c.auth {
+				req.Header.Set("Authorization", "Bearer oa-token")
+			}
+			for k, v := range c.hdr {
+				req.Header.Set(k, strings.ReplaceAll(v, "{etag}", lastETag))
+			}
+			return req
 		}
-		if c.auth {
-			req.Header.Set("Authorization", "Bearer oa-token")
-		}
+		req := newReq()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if tag := resp.Header.Get("ETag"); tag != "" {
+			lastETag = tag
+		}
 		if resp.StatusCode != c.code {
 			t.Errorf("%s %s: status %d, want %d: %s", c.method, c.path, resp.StatusCode, c.code, body)
-			continue
+			return
 		}
 		route, params, err := router.FindRoute(req)
 		if err != nil {
 			t.Errorf("%s %s: not in the document: %v", c.method, c.path, err)
-			continue
+			return
 		}
+		seen[fmt.Sprintf("%s %s %d", c.method, route.Path, c.code)] = true
 		in := &openapi3filter.RequestValidationInput{
 			Request: req, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		}
+		// What the server accepts, the document accepts too.
+		if c.code < 300 && c.auth {
+			vreq := newReq()
+			vin := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(ctx, vin); err != nil {
+				t.Errorf("%s %s: accepted by the server (%d) but the request does not match docs/openapi.yaml: %v", c.method, c.path, c.code, err)
+			}
 		}
 		out := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in,
@@ -115,6 +201,52 @@ func TestOpenAPIDocument(t *testing.T) {
 		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 			t.Errorf("%s %s -> %d does not match docs/openapi.yaml: %v\n%s", c.method, c.path, resp.StatusCode, err, body)
 		}
+	}
+	// The event ring is the process's: only this test's events count.
+	var mark struct{ Last uint64 }
+	json.Unmarshal([]byte(get(t, base+"/api/v1/events", "oa-token")), &mark)
+	for _, c := range calls {
+		check(base, c)
+	}
+	// A block without `state FILE` has nowhere to persist config writes: 409.
+	start(t, fmt.Sprintf(".:0 {\n bind 127.0.0.1\n gtm gtm.example.net {\n api %s {\n token_file %s\n }\n pool p {\n address 192.0.2.1\n }\n }\n}", noState, token))
+	check("http://"+noState, call{"PUT", "/api/v1/config/pools/q", `{"addresses":[{"address":"192.0.2.2"}]}`, true, 409, nil})
+	check("http://"+noState, call{"DELETE", "/api/v1/config/healthchecks/q", "", true, 409, nil})
+
+	// Every config operation is exercised with every status the test can provoke (503 needs
+	// an unreachable cluster).
+	for _, kind := range []string{"healthchecks/{name}", "pools/{name}", "domains/{domain}"} {
+		p := "/api/v1/config/" + kind
+		for _, want := range []string{"GET %s 200", "GET %s 404", "PUT %s 201", "PUT %s 200", "PUT %s 400", "PUT %s 401", "PUT %s 409", "PUT %s 412", "PUT %s 413", "DELETE %s 204", "DELETE %s 404"} {
+			if k := fmt.Sprintf(want, p); !seen[k] {
+				t.Errorf("not validated: %s", k)
+			}
+		}
+	}
+	for _, k := range []string{"DELETE /api/v1/config/pools/{name} 409", "DELETE /api/v1/config/healthchecks/{name} 409", "DELETE /api/v1/config/domains/{domain} 412", "GET /api/v1/config 200", "GET /api/v1/config 401"} {
+		if !seen[k] {
+			t.Errorf("not validated: %s", k)
+		}
+	}
+	// Accepted config writes are events of kind config naming resource, action and client.
+	var evs struct {
+		Events []struct{ Kind, Resource, Action, Client string }
+	}
+	if err := json.Unmarshal([]byte(get(t, fmt.Sprintf("%s/api/v1/events?since=%d", base, mark.Last), "oa-token")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	var writes []string
+	for _, e := range evs.Events {
+		if e.Kind == "config" {
+			if !strings.HasPrefix(e.Client, "127.0.0.1:") {
+				t.Errorf("config event without the client address: %+v", e)
+			}
+			writes = append(writes, e.Action+" "+e.Resource)
+		}
+	}
+	want := "create healthchecks/api-hc,update healthchecks/api-hc,create pools/api-pool,update pools/api-pool,create domains/api.gtm.example.net.,update domains/api.gtm.example.net.,delete domains/api.gtm.example.net.,delete pools/api-pool,delete healthchecks/api-hc"
+	if got := strings.Join(writes, ","); got != want {
+		t.Errorf("config events:\n got %s\nwant %s", got, want)
 	}
 }
 

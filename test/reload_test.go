@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	coretest "github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
 )
 
@@ -192,5 +193,35 @@ func TestAPIWritesDuringReloads(t *testing.T) {
 	slices.Sort(got)
 	if join(got) != want {
 		t.Fatalf("after the reloads with mode %s: %s, want %s", mode, got, want)
+	}
+}
+
+// Issue 19 item 13: two gtm blocks naming one state file would share overrides silently:
+// the second is refused at startup, naming the first.
+func TestTwoBlocksOneStateFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	state := dir + "/state.json"
+	block := func(zone, api string) string {
+		return `gtm ` + zone + ` {
+        api ` + api + ` {
+            state ` + state + `
+        }
+        pool a {
+            address 192.0.2.1
+        }
+        domain www.` + zone + ` {
+            route default a
+        }
+    }`
+	}
+	corefile := "a.test:0 {\n    bind 127.0.0.1\n    " + block("a.test", "127.0.0.1:0") + "\n}\nb.test:0 {\n    bind 127.0.0.1\n    " + block("b.test", "127.0.0.1:0") + "\n}\n"
+	inst, _, _, err := coretest.CoreDNSServerAndPorts(corefile)
+	if err == nil {
+		inst.ShutdownCallbacks()
+		inst.Stop()
+		t.Fatal("two blocks sharing one state file started")
+	}
+	if !strings.Contains(err.Error(), "already used by the gtm block") || !strings.Contains(err.Error(), state) {
+		t.Fatalf("error %v does not name the shared state file and the other block", err)
 	}
 }

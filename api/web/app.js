@@ -63,7 +63,12 @@
       for (const a of p.addresses) {
         const cls = a.disabled ? "off" : !a.up ? "down" : p.healthcheck && !a.checked ? "pending" : "";
         const state = a.disabled ? "disabled" : a.up ? "up" : "down";
-        const result = p.healthcheck ? (a.last_result || "pending") + (a.last_error ? ": " + a.last_error : "") : "no health check";
+        let result = p.healthcheck ? (a.last_result || "pending") + (a.last_error ? ": " + a.last_error : "") : "no health check";
+        if (a.quorum) {
+          // In a fleet: the verdict is the quorum's; show who says what.
+          const votes = (a.votes || []).map((v) => v.node + (v.healthy ? " up" : " down"));
+          result += ` · quorum ${a.quorum.down}/${a.quorum.of} down` + (votes.length ? " (" + votes.join(", ") + ")" : "") + (a.local_healthy !== a.healthy ? " · this node sees it " + (a.local_healthy ? "up" : "down") : "");
+        }
         body.append(el("tr", { "data-address": a.address, "data-state": state },
           el("td", {}, el("span", { class: "dot " + cls })),
           el("td", {}, a.address, a.weight !== 1 ? el("span", { class: "muted" }, " w" + a.weight) : ""),
@@ -90,11 +95,32 @@
     list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events yet")]));
   }
 
+  // The fleet, when this node is one of several (GET /api/v1/cluster answers 404 alone).
+  async function renderFleet() {
+    const r = await fetch("api/v1/cluster", { cache: "no-store" });
+    const section = document.getElementById("fleet-section");
+    if (r.status === 404) { section.hidden = true; return; }
+    if (!r.ok) return;
+    const c = await r.json();
+    section.hidden = false;
+    const self = [c.node + (c.region ? " (" + c.region + ")" : ""), c.connected ? "connected to etcd" : "NOT connected to etcd: answering with its last configuration", "applied revision " + c.revision];
+    if (c.config_error) self.push("config error: " + c.config_error);
+    const p = document.getElementById("fleet-self");
+    p.textContent = "This node: " + self.join(" · ");
+    p.className = c.connected && !c.config_error ? "muted" : "bad";
+    const rows = (c.nodes || []).map((n) => el("tr", {},
+      el("td", {}, n.name === c.node ? n.name + " (this node)" : n.name), el("td", {}, n.region || ""),
+      el("td", {}, n.revision === c.revision ? String(n.revision) : badge(String(n.revision), "warn")),
+      el("td", {}, n.version || ""), el("td", {}, ago(n.last_seen))));
+    document.querySelector("#fleet tbody").replaceChildren(...rows);
+  }
+
   async function tick() {
     const banner = document.getElementById("banner");
     try {
       const [st, ev] = await Promise.all([get("api/v1/status"), get("api/v1/events?since=" + lastEvent)]);
       render(st);
+      await renderFleet();
       if (epoch && ev.epoch !== epoch) {
         // The server restarted: its ring is new. Ask again from its start.
         events.push({ id: 0, time: new Date().toISOString(), kind: "restart", message: "the server restarted; events before this are from its previous run" });

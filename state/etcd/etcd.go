@@ -107,7 +107,8 @@ type Backend struct {
 	votes     map[string]map[string]Vote // vote key -> node -> vote
 	cacheRev  int64                      // revision in the cache file
 
-	reg registry
+	reg       registry
+	fleetSubs fleetSubs
 }
 
 // Open connects to etcd and returns the backend. It does not fail when etcd is unreachable:
@@ -410,6 +411,7 @@ func (b *Backend) list(ctx context.Context) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.nodes, b.votes = nodes, votes
+	b.fleetChanged()
 	// A list older than the state in force only happens when a Commit ran meanwhile (its
 	// state is newer and the watch from r+1 brings the rest) or when etcd was restored to
 	// an older revision without --bump-revision (then the list is the truth).
@@ -521,6 +523,7 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 			} else {
 				putFleet(b.nodes, b.votes, k, ev.Kv.Value)
 			}
+			b.fleetChanged()
 			continue
 		}
 		if ev.Kv.ModRevision <= base {

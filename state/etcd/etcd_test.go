@@ -313,10 +313,19 @@ func TestPartitionCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.PublishVote("k", Vote{Healthy: true})
+	// Partitioned, a decides alone on its own verdict.
+	if down, n, of := a.Quorum("k", false, 50); !down || n != 1 || of != 1 {
+		t.Fatalf("Quorum while partitioned: %v %d/%d", down, n, of)
+	}
 	px.Restore()
 	restored := time.Now()
 	eventually(t, 2*time.Second, "a catches up", func() bool { return wa.last().Revision >= d.Revision })
 	t.Logf("caught up %v after the link's return", time.Since(restored).Round(time.Millisecond))
+	eventually(t, 2*time.Second, "a counts b's vote", func() bool {
+		down, n, of := a.Quorum("k", false, 50)
+		return down && n == 1 && of == 2
+	})
 }
 
 // A watch behind a compacted revision lists again: the node converges.
@@ -439,6 +448,12 @@ func TestLeaseExpiryAndVotes(t *testing.T) {
 	})
 	if down, n, of := Decide(true, a.Votes()[key], a.LiveNodes(), 50); !down || n != 2 || of != 3 {
 		t.Fatalf("Decide: %v %d/%d", down, n, of)
+	}
+	if down, n, of := c.Quorum(key, true, 50); !down || n != 2 || of != 3 {
+		t.Fatalf("Quorum on c: %v %d/%d", down, n, of)
+	}
+	if down, n, of := c.Quorum(key, false, 100); !down || n != 3 || of != 3 {
+		t.Fatalf("Quorum on c with its own verdict down, not yet written: %v %d/%d", down, n, of)
 	}
 
 	// A killed node (no revoke) drops out when its lease expires.

@@ -34,3 +34,28 @@ func Decide(local bool, votes []Vote, live map[string]bool, quorumPercent int) (
 	q := min(max(quorumPercent, 1), 100)
 	return downCount > 0 && downCount*100 >= q*of, downCount, of
 }
+
+// Quorum is Decide for this node on one vote key: its own vote is localHealthy (whether or
+// not it is written yet), the others' are those in etcd of the live nodes, and while the
+// cluster is unreachable the node decides alone.
+func (b *Backend) Quorum(key string, localHealthy bool, quorumPercent int) (down bool, downCount, of int) {
+	if !b.Connected() {
+		return Decide(localHealthy, nil, nil, quorumPercent)
+	}
+	self := b.cfg.Node
+	b.mu.Lock()
+	votes := make([]Vote, 0, len(b.votes[key])+1)
+	live := make(map[string]bool, len(b.nodes)+1)
+	for name := range b.nodes {
+		live[name] = true
+	}
+	for node, v := range b.votes[key] {
+		if node != self {
+			votes = append(votes, v)
+		}
+	}
+	b.mu.Unlock()
+	live[self] = true
+	votes = append(votes, Vote{Node: self, Healthy: localHealthy})
+	return Decide(localHealthy, votes, live, quorumPercent)
+}
