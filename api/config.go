@@ -121,14 +121,22 @@ func (h *handler) configGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := h.cfg.Control
+	// The body and the ETag must name one version: the store puts a new state in force
+	// before its subscribers compile it, both under the store's lock, so read them under it
+	// (else a GET between the two pairs the new ETag with the old body, and an If-Match
+	// write built on that body silently undoes the change it did not see).
+	st := c.Store()
+	st.Lock()
 	res := c.InForce().Get(kind, name)
+	entry := st.Data().Entries[state.ConfigKey(string(kind), name)]
+	st.Unlock()
 	if res == nil {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind.Singular(), name))
 		return
 	}
 	tag := corefileETag
 	if config.MetaOf(res).Source == config.SourceAPI {
-		tag = etag(c.Store().Data().Entries[state.ConfigKey(string(kind), name)])
+		tag = etag(entry)
 	}
 	doc, err := resourceDoc(res)
 	if err != nil {
