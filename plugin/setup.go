@@ -212,6 +212,9 @@ func (g *GTM) start() error {
 	d := g.st.Data()
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
+	if g.configErr.Load() != nil {
+		cs.stamp = stamp{n: -1} // compiled without the state's resources: no state matches it
+	}
 	g.pending = nil
 	g.snap.Store(cs)
 	g.mu.Unlock()
@@ -317,7 +320,12 @@ func (g *GTM) rebuild(d *state.Data) error {
 		return nil
 	}
 	if configStamp(d) == old.stamp {
+		// The same API resources as the snapshot in force, which validated: a state that
+		// did not (a bad key since deleted) is fixed.
 		old.revision.Store(d.Revision)
+		if g.configErr.Swap(nil) != nil {
+			log.Infof("state revision %d applied: the configuration error is cleared", d.Revision)
+		}
 		return nil
 	}
 	res, errs := g.merge(d)
