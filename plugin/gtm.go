@@ -99,8 +99,16 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 
 	var cl policy.Client
+	mapped := 0 // 96 for an IPv4-mapped ECS subnet: its scope is 96 + the IPv4 scope
 	if subnet != nil {
-		cl.Addr, cl.Bits, cl.Known = subnet.Addr, subnet.SourceBits, subnet.SourceBits > 0
+		cl.Addr, cl.Bits = subnet.Addr, subnet.SourceBits
+		if cl.Addr.Is4In6() {
+			// ::ffff:a.b.c.d/N is the IPv4 client a.b.c.d/(N-96) (a mapped address implies
+			// N >= 96): route it as IPv4, as the geo lookups do, and answer the scope in the
+			// IPv6 family the option came in.
+			cl.Addr, cl.Bits, mapped = cl.Addr.Unmap(), cl.Bits-96, 96
+		}
+		cl.Known = cl.Bits > 0
 	} else {
 		cl.Addr, cl.Known = remoteAddr(w), true
 		cl.Bits = cl.Addr.BitLen()
@@ -150,7 +158,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{cs.soa(zone)}
 	} else if !pinned {
-		scope = d.Scope(&cl)
+		if scope = d.Scope(&cl); scope > 0 {
+			scope += mapped
+		}
 	}
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil

@@ -480,7 +480,12 @@ func (s *Selector) AddTerm(term string) error {
 		if err != nil {
 			return errTerm(term, "net must be a CIDR such as 203.0.113.0/24 or 2001:db8::/32")
 		}
-		s.Nets = append(s.Nets, p.Masked())
+		p = p.Masked()
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Mapped clients are routed as the IPv4 clients they are; so are mapped nets.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		s.Nets = append(s.Nets, p)
 	default:
 		return errTerm(term, "unknown selector kind "+`"`+kind+`"`+"; expected continent, country, region, asn or net")
 	}
