@@ -1,8 +1,11 @@
 package gtm
 
 import (
+	"context"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 )
 
@@ -60,6 +63,41 @@ func TestMappedNetTerm(t *testing.T) {
 	} {
 		if r := serve(t, g, q); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != want {
 			t.Errorf("%v: answer %v, want %s", q.IsEdns0().Option[0], r.Answer, want)
+		}
+	}
+}
+
+// Zones and empty non-terminals are matched label by label: an escaped dot is inside a label.
+func TestEscapedDots(t *testing.T) {
+	g := newTestGTM(t, `gtm gtm.example.net {
+    pool p {
+        address 192.0.2.1
+    }
+    domain a\.b.gtm.example.net {
+        route default p
+    }
+}`)
+	// One label "foo.gtm" under example.net.: outside the zone, so the next plugin's.
+	m := new(dns.Msg)
+	m.SetQuestion(`foo\.gtm.example.net.`, dns.TypeA)
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if code, _ := g.ServeDNS(context.Background(), rec, m); code != dns.RcodeRefused || rec.Msg != nil {
+		t.Errorf(`foo\.gtm.example.net.: gtm answered it (rcode %s, msg %v); want the next plugin's`, dns.RcodeToString[code], rec.Msg)
+	}
+	for _, tc := range []struct {
+		name    string
+		rcode   int
+		answers int
+	}{
+		{`a\.b.gtm.example.net.`, dns.RcodeSuccess, 1},
+		{"b.gtm.example.net.", dns.RcodeNameError, 0}, // not an empty non-terminal: "a.b" is one label
+		{"a.b.gtm.example.net.", dns.RcodeNameError, 0},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.name, dns.TypeA)
+		r := serve(t, g, m)
+		if r.Rcode != tc.rcode || len(r.Answer) != tc.answers {
+			t.Errorf("%s: rcode %s with %d answers, want %s with %d", tc.name, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tc.rcode], tc.answers)
 		}
 	}
 }

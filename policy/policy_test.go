@@ -467,3 +467,29 @@ func TestSelectorTermsCanonical(t *testing.T) {
 		t.Fatalf("Terms() = %q, want %q", got, want)
 	}
 }
+
+func TestZoneAndENTsByLabel(t *testing.T) {
+	s := &Snapshot{Zones: []string{"gtm.test.", `x\.gtm.test.`}, Domains: []*Domain{{Name: `a\.b.gtm.test.`}}}
+	s.Index()
+	for name, want := range map[string]string{
+		"gtm.test.":        "gtm.test.",
+		"www.gtm.test.":    "gtm.test.",
+		`foo\.gtm.test.`:   "",
+		`foo\\.gtm.test.`:  "gtm.test.", // the label `foo\` (an escaped backslash)
+		`foo\\\.gtm.test.`: "",
+		`x\.gtm.test.`:     `x\.gtm.test.`,
+		`w.x\.gtm.test.`:   `x\.gtm.test.`,
+		`w\.x\.gtm.test.`:  "", // the label "w.x.gtm" under test.
+		"agtm.test.":       "",
+		`a\.b.gtm.test.`:   "gtm.test.",
+	} {
+		if got := s.Zone(name); got != want {
+			t.Errorf("Zone(%s) = %q, want %q", name, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"gtm.test.": true, "test.": true, "b.gtm.test.": false, `a\.b.gtm.test.`: false} {
+		if got := s.HasBelow(name); got != want {
+			t.Errorf("HasBelow(%s) = %v, want %v", name, got, want)
+		}
+	}
+}

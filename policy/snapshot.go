@@ -1,6 +1,6 @@
 package policy
 
-import "strings"
+import "github.com/miekg/dns"
 
 // Snapshot is one compiled configuration. It never changes after Compile; a reload builds a
 // new one and the plugin swaps an atomic pointer.
@@ -22,13 +22,9 @@ func (s *Snapshot) Index() {
 	for _, d := range s.Domains {
 		d.Finish()
 		s.domains[d.Name] = d
-		for name := d.Name; ; {
-			_, parent, ok := strings.Cut(name, ".")
-			if !ok || parent == "" {
-				break
-			}
-			s.ents[parent] = true
-			name = parent
+		// Label by label: an escaped dot (`a\.b`) is inside a label, not between two.
+		for off, end := dns.NextLabel(d.Name, 0); !end; off, end = dns.NextLabel(d.Name, off) {
+			s.ents[d.Name[off:]] = true
 		}
 	}
 	s.pools = make(map[string]*Pool, len(s.Pools))
@@ -45,11 +41,35 @@ func (s *Snapshot) Zone(qname string) string {
 		if len(z) <= len(best) || len(z) > len(qname) {
 			continue
 		}
-		if z == "." || (strings.HasSuffix(qname, z) && (len(qname) == len(z) || qname[len(qname)-len(z)-1] == '.')) {
+		if InZone(qname, z) {
 			best = z
 		}
 	}
 	return best
+}
+
+// InZone reports whether the lower-case FQDN name is zone or lies below it, comparing whole
+// labels: `foo\.gtm.test.` is one label "foo.gtm" under test., not a name in gtm.test.
+func InZone(name, zone string) bool {
+	switch {
+	case zone == ".":
+		return true
+	case len(name) < len(zone) || name[len(name)-len(zone):] != zone:
+		return false
+	case len(name) == len(zone):
+		return true
+	}
+	// The zone starts right after a dot of name; that dot separates labels unless an odd
+	// number of backslashes escapes it.
+	i := len(name) - len(zone) - 1
+	if name[i] != '.' {
+		return false
+	}
+	j := i - 1
+	for j >= 0 && name[j] == '\\' {
+		j--
+	}
+	return (i-j)%2 == 1
 }
 
 // Domain returns the managed domain for a lower-case FQDN, or nil.
