@@ -37,23 +37,26 @@ func (g *GTM) Name() string { return "gtm" }
 func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	cs := g.snap.Load()
 	if cs == nil || len(r.Question) != 1 {
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return g.next(ctx, w, r)
 	}
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	zone := cs.Zone(qname)
 	if zone == "" {
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return g.next(ctx, w, r)
 	}
+	// With no plugin after gtm there is nothing to fall through to: gtm answers itself.
+	fall := g.Next != nil && g.Fall.Through(qname)
+	qtype := state.QType()
 	d := cs.Domain(qname)
-	if d == nil && g.Fall.Through(qname) {
+	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
 			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
 			// whole subtree (RFC 8020) lose the managed domains below it.
 			w = &entWriter{ResponseWriter: w}
 		}
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return g.next(ctx, w, r)
 	}
 
 	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
@@ -79,7 +82,6 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	qtype := state.QType()
 
 	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
 	if d == nil || apex { // a managed apex still has its SOA and NS
@@ -164,6 +166,16 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil
+}
+
+// next hands the query to the next plugin. With none (gtm last in its server block), a name
+// gtm does not answer is REFUSED, as the file plugin does: an authoritative server has no
+// answer for it, and SERVFAIL would make resolvers retry elsewhere and mark the server bad.
+func (g *GTM) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if g.Next == nil {
+		return dns.RcodeRefused, nil
+	}
+	return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 }
 
 // locate fills in the client's geo facts, looking up only what the domain's routes use.
