@@ -48,6 +48,19 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	// With no plugin after gtm there is nothing to fall through to: gtm answers itself.
 	fall := g.Next != nil && g.Fall.Through(qname)
 	qtype := state.QType()
+	if r.Opcode != dns.OpcodeQuery || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		// gtm transfers nothing and is nobody's secondary: as the file plugin does without
+		// transfer, refuse zone transfers and NOTIFY, unless fallthrough hands them to a
+		// plugin that may hold the zone (transfer, secondary). The server only lets through
+		// the opcodes some plugin asked for (dynupdate: UPDATE); those are not ours.
+		switch {
+		case fall:
+			return g.next(ctx, w, r)
+		case r.Opcode == dns.OpcodeQuery || r.Opcode == dns.OpcodeNotify:
+			return dns.RcodeRefused, nil
+		}
+		return dns.RcodeNotImplemented, nil
+	}
 	d := cs.Domain(qname)
 	if d == nil && fall {
 		if cs.HasBelow(qname) {

@@ -35,6 +35,36 @@ const lastCorefile = `.:0 {
     }
 }`
 
+// Zone transfers and NOTIFY are refused, as the file plugin refuses them without transfer;
+// they used to get NOERROR with the SOA and an authoritative A answer.
+func TestTransferAndNotifyRefused(t *testing.T) {
+	s := start(t, lastCorefile)
+	for _, tc := range []struct {
+		name   string
+		qtype  uint16
+		opcode int
+		tcp    bool
+	}{
+		{"gtm.example.net.", dns.TypeAXFR, dns.OpcodeQuery, true},
+		{"gtm.example.net.", dns.TypeIXFR, dns.OpcodeQuery, true},
+		{"gtm.example.net.", dns.TypeIXFR, dns.OpcodeQuery, false},
+		{"gtm.example.net.", dns.TypeSOA, dns.OpcodeNotify, false},
+		{"www.gtm.example.net.", dns.TypeA, dns.OpcodeNotify, false},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(tc.name, tc.qtype)
+		m.Opcode = tc.opcode
+		r := s.rawExchange(m, tc.tcp)
+		if r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 || r.Authoritative {
+			t.Errorf("%s %s opcode %s: want REFUSED with no answer, got\n%v", tc.name, dns.TypeToString[tc.qtype], dns.OpcodeToString[tc.opcode], r)
+		}
+	}
+	// Ordinary queries are still answered.
+	if m := s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA}); join(answers(m)) != "192.0.2.1" {
+		t.Fatalf("A after the refusals: %v", m)
+	}
+}
+
 // A name outside gtm's zones with no plugin after gtm is REFUSED, as file answers it, not
 // SERVFAIL.
 func TestOutOfZoneLastPluginRefused(t *testing.T) {
