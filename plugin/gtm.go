@@ -61,19 +61,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		}
 		return dns.RcodeNotImplemented, nil
 	}
-	d := cs.Domain(qname)
-	if d == nil && fall {
-		if cs.HasBelow(qname) {
-			// An empty non-terminal above a managed domain: the next plugin may hold records
-			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
-			// whole subtree (RFC 8020) lose the managed domains below it.
-			w = &entWriter{ResponseWriter: w}
-		}
-		return g.next(ctx, w, r)
-	}
-
 	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
-	// on the client), and an invalid one is FORMERR wherever it was sent.
+	// on the client), and an invalid one is FORMERR for any name in the zones, also one that
+	// falls through to the next plugin.
 	var subnet *geo.ClientSubnet
 	if g.ecs {
 		if o := r.IsEdns0(); o != nil {
@@ -83,6 +73,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 					continue
 				}
 				s, err := geo.ParseECS(e)
+				if err == nil {
+					err = geo.CheckWireLength(o, e)
+				}
 				if err != nil {
 					return g.formErr(&state, r)
 				}
@@ -90,6 +83,16 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 				break
 			}
 		}
+	}
+	d := cs.Domain(qname)
+	if d == nil && fall {
+		if cs.HasBelow(qname) {
+			// An empty non-terminal above a managed domain: the next plugin may hold records
+			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
+			// whole subtree (RFC 8020) lose the managed domains below it.
+			w = &entWriter{ResponseWriter: w}
+		}
+		return g.next(ctx, w, r)
 	}
 
 	m := new(dns.Msg)

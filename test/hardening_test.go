@@ -76,3 +76,49 @@ func TestOutOfZoneLastPluginRefused(t *testing.T) {
 		}
 	}
 }
+
+// ecsRaw is a query whose ECS option carries exactly the given bytes (family, source, scope,
+// address), as a client on the wire may send it.
+func ecsRaw(name string, payload []byte, extra ...dns.EDNS0) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.SetEdns0(1232, false)
+	o := m.IsEdns0()
+	o.Option = append(o.Option, extra...)
+	o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: payload})
+	return m
+}
+
+// ECS options whose address has more or fewer octets than the source prefix needs are
+// FORMERR (RFC 7871 section 6), though miekg's decoder pads or truncates them; so is an
+// invalid option for a name that falls through to the next plugin (the README promises
+// FORMERR for any name in the zones).
+func TestECSWireLengthAndFallthroughFormErr(t *testing.T) {
+	s := start(t, answersCorefile(t, "fallthrough"))
+	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
+	for _, tc := range []struct {
+		what  string
+		q     *dns.Msg
+		rcode int
+	}{
+		{"IPv4 /24 with 3 octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16}), dns.RcodeSuccess},
+		{"IPv4 /24 with 4 octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16, 0}), dns.RcodeFormatError},
+		{"IPv4 /24 with 2 octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0}), dns.RcodeFormatError},
+		{"IPv4 /0 with no octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 0, 0}), dns.RcodeSuccess},
+		{"family 0 /0 (dig +subnet=0)", ecsRaw("www.gtm.example.net.", []byte{0, 0, 0, 0}), dns.RcodeSuccess},
+		{"IPv6 /48 with 16 octets", ecsRaw("www.gtm.example.net.", append([]byte{0, 2, 48, 0, 0x20, 0x01, 0x0d, 0xb8, 1}, make([]byte, 11)...)), dns.RcodeFormatError},
+		{"IPv6 /48 with 6 octets", ecsRaw("www.gtm.example.net.", []byte{0, 2, 48, 0, 0x20, 0x01, 0x0d, 0xb8, 1, 0}), dns.RcodeSuccess},
+		{"a cookie beside, 3 octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16}, cookie), dns.RcodeSuccess},
+		{"a cookie beside, 4 octets", ecsRaw("www.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16, 0}, cookie), dns.RcodeFormatError},
+		{"unmanaged name that falls through, 4 octets", ecsRaw("nope.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16, 0}), dns.RcodeFormatError},
+		{"unmanaged name that falls through, non-zero scope", ecsRaw("nope.gtm.example.net.", []byte{0, 1, 24, 8, 1, 0, 16}), dns.RcodeFormatError},
+		{"unmanaged name that falls through, valid", ecsRaw("nope.gtm.example.net.", []byte{0, 1, 24, 0, 1, 0, 16}), dns.RcodeSuccess},
+	} {
+		for _, tcp := range []bool{false, true} {
+			r := s.rawExchange(tc.q, tcp)
+			if r.Rcode != tc.rcode {
+				t.Errorf("%s (tcp %v): rcode %s, want %s", tc.what, tcp, dns.RcodeToString[r.Rcode], dns.RcodeToString[tc.rcode])
+			}
+		}
+	}
+}
