@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -131,57 +132,94 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		cl.Addr, cl.Known = remoteAddr(w), true
 		cl.Bits = cl.Addr.BitLen()
 	}
-	if cl.Known && cl.Addr.IsValid() {
-		g.locate(d, &cl)
+	var buf [8]*policy.Address
+	n, scope, target := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
+	// A CNAME to another managed name of ours is followed, as the file plugin follows
+	// in-zone targets (RFC 1034 section 4.3.2): the resolver gets the whole chain, and the
+	// answer's scope covers every decision in it. A bound (and a name seen before) stops loops.
+	seen := [maxChase + 1]string{qname}
+	for hop := 1; target != "" && qtype != dns.TypeCNAME && hop <= maxChase; hop++ {
+		tz := cs.Zone(target)
+		if tz == "" || slices.Contains(seen[:hop], target) {
+			break // not ours: the resolver follows it
+		}
+		td := cs.Domain(target)
+		if td == nil {
+			if g.Next != nil && g.Fall.Through(target) {
+				break // the next plugin's name: the resolver asks for it
+			}
+			if !cs.HasBelow(target) {
+				m.Rcode = dns.RcodeNameError // the rcode of the chain's last name (RFC 6604)
+			}
+			zone, n = tz, 0
+			break
+		}
+		seen[hop], zone = target, tz
+		var s int
+		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
+		scope = max(scope, s)
 	}
+	if n == 0 {
+		m.Ns = []dns.RR{cs.soa(zone)} // NODATA (or NXDOMAIN) for the last name of the chain
+	}
+	if scope > 0 {
+		scope += mapped
+	}
+	g.reply(&state, m, subnet, scope)
+	return dns.RcodeSuccess, nil
+}
 
+// maxChase bounds how many CNAMEs to our own names one answer follows (file's bound too).
+const maxChase = 8
+
+// answer appends managed domain d's records for name and qtype to m. It returns how many it
+// added, the ECS scope they depend on (0 for none and for a pinned domain) and the target
+// when they are a CNAME.
+func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string) {
+	if cl.Known && cl.Addr.IsValid() {
+		g.locate(d, cl)
+	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
-	var buf [8]*policy.Address
 	var res policy.Result
 	var route *policy.Route
 	pinned := false
 	if pin := d.Pin.Get(); pin != "" {
 		if p := cs.Pool(pin); p != nil {
-			res, pinned = policy.PickPool(p, fam, buf[:0]), true
+			res, pinned = policy.PickPool(p, fam, buf), true
 		}
 	}
 	if !pinned {
-		if route = d.Match(&cl); route != nil {
-			res = route.Pick(&cl, fam, buf[:0])
+		if route = d.Match(cl); route != nil {
+			res = route.Pick(cl, fam, buf)
 		}
 	}
 	if res.Pool != nil {
 		cs.account(d, route, &res)
 	}
 
-	scope := 0
+	before := len(m.Answer)
 	switch {
 	case len(res.Addrs) == 0:
 	case res.Pool.CNAME:
-		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(qname, dns.TypeCNAME, d.TTL), Target: res.Addrs[0].Target})
+		target = res.Addrs[0].Target
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, d.TTL), Target: target})
 	case qtype == dns.TypeA:
-		m.Answer = make([]dns.RR, len(res.Addrs))
-		for i, a := range res.Addrs {
-			m.Answer[i] = &dns.A{Hdr: hdr(qname, dns.TypeA, d.TTL), A: a.Raw}
+		for _, a := range res.Addrs {
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, d.TTL), A: a.Raw})
 		}
 	case qtype == dns.TypeAAAA:
-		m.Answer = make([]dns.RR, len(res.Addrs))
-		for i, a := range res.Addrs {
-			m.Answer[i] = &dns.AAAA{Hdr: hdr(qname, dns.TypeAAAA, d.TTL), AAAA: a.Raw}
+		for _, a := range res.Addrs {
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, d.TTL), AAAA: a.Raw})
 		}
 	}
-	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{cs.soa(zone)}
-	} else if !pinned {
-		if scope = d.Scope(&cl); scope > 0 {
-			scope += mapped
-		}
+	n = len(m.Answer) - before
+	if n > 0 && !pinned {
+		scope = d.Scope(cl)
 	}
-	g.reply(&state, m, subnet, scope)
-	return dns.RcodeSuccess, nil
+	return n, scope, target
 }
 
 // next hands the query to the next plugin. With none (gtm last in its server block), a name

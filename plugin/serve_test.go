@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -99,5 +100,125 @@ func TestEscapedDots(t *testing.T) {
 		if r.Rcode != tc.rcode || len(r.Answer) != tc.answers {
 			t.Errorf("%s: rcode %s with %d answers, want %s with %d", tc.name, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tc.rcode], tc.answers)
 		}
+	}
+}
+
+// A CNAME pool whose target is another managed name of the zones is followed, as file
+// follows in-zone targets; the chain is bounded, and a target that does not exist makes the
+// answer NXDOMAIN (RFC 6604).
+func TestCNAMEChaseInZone(t *testing.T) {
+	city, asn := geoDBs(t)
+	g := newTestGTM(t, `gtm gtm.example.net other.example.net {
+    geoip `+city+`
+    asn `+asn+`
+    pool web {
+        address 192.0.2.1
+        address 2001:db8::1
+    }
+    pool v4 {
+        address 192.0.2.9
+    }
+    pool to-web {
+        address web.other.example.net
+    }
+    pool to-hop {
+        address hop.gtm.example.net
+    }
+    pool to-self {
+        address self.gtm.example.net
+    }
+    pool to-ping {
+        address ping.gtm.example.net
+    }
+    pool to-pong {
+        address pong.gtm.example.net
+    }
+    pool to-missing {
+        address missing.gtm.example.net
+    }
+    pool to-outside {
+        address edge.cdn.example.org
+    }
+    pool to-v4 {
+        address v4.gtm.example.net
+    }
+    domain web.other.example.net {
+        route continent:AS web
+        route default v4
+    }
+    domain v4.gtm.example.net {
+        route default v4
+    }
+    domain hop.gtm.example.net {
+        route default to-web
+    }
+    domain www.gtm.example.net {
+        route default to-hop
+    }
+    domain self.gtm.example.net {
+        route default to-self
+    }
+    domain ping.gtm.example.net {
+        route default to-pong
+    }
+    domain pong.gtm.example.net {
+        route default to-ping
+    }
+    domain missing-target.gtm.example.net {
+        route default to-missing
+    }
+    domain out.gtm.example.net {
+        route default to-outside
+    }
+    domain aaaa.gtm.example.net {
+        route default to-v4
+    }
+}`)
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		chain string // owner>data of each answer record
+		soa   bool
+	}{
+		{"www.gtm.example.net.", dns.TypeA, dns.RcodeSuccess,
+			"www.gtm.example.net.>hop.gtm.example.net. hop.gtm.example.net.>web.other.example.net. web.other.example.net.>192.0.2.2", false},
+		{"www.gtm.example.net.", dns.TypeCNAME, dns.RcodeSuccess, "www.gtm.example.net.>hop.gtm.example.net.", false},
+		{"self.gtm.example.net.", dns.TypeA, dns.RcodeSuccess, "self.gtm.example.net.>self.gtm.example.net.", false},
+		{"ping.gtm.example.net.", dns.TypeA, dns.RcodeSuccess, "ping.gtm.example.net.>pong.gtm.example.net. pong.gtm.example.net.>ping.gtm.example.net.", false},
+		{"missing-target.gtm.example.net.", dns.TypeA, dns.RcodeNameError, "missing-target.gtm.example.net.>missing.gtm.example.net.", true},
+		{"out.gtm.example.net.", dns.TypeA, dns.RcodeSuccess, "out.gtm.example.net.>edge.cdn.example.org.", false},
+		{"aaaa.gtm.example.net.", dns.TypeAAAA, dns.RcodeSuccess, "aaaa.gtm.example.net.>v4.gtm.example.net.", true},
+	} {
+		q := ecsQuery(tc.name, 1, 24, "81.2.69.0", 0)
+		q.Question[0].Qtype = tc.qtype
+		r := serve(t, g, q)
+		var got []string
+		for _, rr := range r.Answer {
+			data := ""
+			switch x := rr.(type) {
+			case *dns.CNAME:
+				data = x.Target
+			case *dns.A:
+				data = x.A.String()
+			case *dns.AAAA:
+				data = x.AAAA.String()
+			}
+			got = append(got, rr.Header().Name+">"+data)
+		}
+		// The EU client gets v4 (192.0.2.9) from web.other's default route.
+		want := strings.ReplaceAll(tc.chain, "192.0.2.2", "192.0.2.9")
+		if r.Rcode != tc.rcode || strings.Join(got, " ") != want || (len(r.Ns) == 1) != tc.soa {
+			t.Errorf("%s %s: rcode %s answer %v authority %v; want %s %s soa=%v", tc.name, dns.TypeToString[tc.qtype],
+				dns.RcodeToString[r.Rcode], got, r.Ns, dns.RcodeToString[tc.rcode], want, tc.soa)
+		}
+	}
+	// The chain's last link is routed by continent: the answer's scope is the mmdb network's.
+	r := serve(t, g, ecsQuery("www.gtm.example.net.", 1, 24, "1.0.16.0", 0))
+	if n := len(r.Answer); n != 3 || r.Answer[2].(*dns.A).A.String() != "192.0.2.1" {
+		t.Fatalf("AS client: %v", r.Answer)
+	}
+	if e := echoed(r); e == nil || e.SourceScope != 20 {
+		t.Fatalf("AS client: scope %v, want 20 (from the chain's last link)", e)
 	}
 }
