@@ -85,7 +85,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			}
 		}
 	}
-	d := cs.Domain(qname)
+	d := cs.Lookup(qname, zone)
 	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
@@ -143,7 +143,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		if tz == "" || slices.Contains(seen[:hop], target) {
 			break // not ours: the resolver follows it
 		}
-		td := cs.Domain(target)
+		td := cs.Lookup(target, tz)
 		if td == nil {
 			if g.Next != nil && g.Fall.Through(target) {
 				break // the next plugin's name: the resolver asks for it

@@ -1,6 +1,10 @@
 package policy
 
-import "github.com/miekg/dns"
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
 
 // Snapshot is one compiled configuration. It never changes after Compile; a reload builds a
 // new one and the plugin swaps an atomic pointer.
@@ -12,16 +16,24 @@ type Snapshot struct {
 
 	domains map[string]*Domain
 	pools   map[string]*Pool
-	ents    map[string]bool // names strictly above a managed domain
+	ents    map[string]bool    // names strictly above a managed domain
+	wilds   map[string]*Domain // "gtm.test." for the wildcard domain "*.gtm.test."
 }
 
 // Index builds the lookup tables; call once after filling Domains and Pools.
 func (s *Snapshot) Index() {
 	s.domains = make(map[string]*Domain, len(s.Domains))
 	s.ents = make(map[string]bool)
+	s.wilds = nil
 	for _, d := range s.Domains {
 		d.Finish()
 		s.domains[d.Name] = d
+		if parent, ok := strings.CutPrefix(d.Name, "*."); ok {
+			if s.wilds == nil {
+				s.wilds = make(map[string]*Domain)
+			}
+			s.wilds[parent] = d
+		}
 		// Label by label: an escaped dot (`a\.b`) is inside a label, not between two.
 		for off, end := dns.NextLabel(d.Name, 0); !end; off, end = dns.NextLabel(d.Name, off) {
 			s.ents[d.Name[off:]] = true
@@ -74,6 +86,28 @@ func InZone(name, zone string) bool {
 
 // Domain returns the managed domain for a lower-case FQDN, or nil.
 func (s *Snapshot) Domain(fqdn string) *Domain { return s.domains[fqdn] }
+
+// Lookup returns the managed domain that answers qname (a lower-case FQDN in zone): the
+// domain of that name, else a wildcard domain by RFC 4592. The wildcard at the closest
+// encloser (the longest existing ancestor of qname: a managed domain, an empty non-terminal
+// above one, or the zone apex) answers qname, however many labels lie between them; a name
+// that exists (an empty non-terminal included), or whose closest encloser has no wildcard,
+// is not synthesized.
+func (s *Snapshot) Lookup(qname, zone string) *Domain {
+	if d := s.domains[qname]; d != nil || s.wilds == nil || s.ents[qname] {
+		return d
+	}
+	for off, end := dns.NextLabel(qname, 0); !end; off, end = dns.NextLabel(qname, off) {
+		anc := qname[off:]
+		if anc == zone || s.domains[anc] != nil || s.ents[anc] {
+			return s.wilds[anc]
+		}
+		if len(anc) <= len(zone) {
+			break
+		}
+	}
+	return nil
+}
 
 // Pool returns the pool called name, or nil.
 func (s *Snapshot) Pool(name string) *Pool { return s.pools[name] }

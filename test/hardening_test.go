@@ -122,3 +122,53 @@ func TestECSWireLengthAndFallthroughFormErr(t *testing.T) {
 		}
 	}
 }
+
+// `domain *.ZONE` is an RFC 4592 wildcard: it answers names that do not exist, with the
+// query name as owner; an exact domain wins, and names at or below existing names are not
+// synthesized.
+func TestWildcardDomain(t *testing.T) {
+	s := start(t, `.:0 {
+    bind 127.0.0.1
+    gtm gtm.example.net {
+        pool wild {
+            address 192.0.2.7
+        }
+        pool exact {
+            address 192.0.2.8
+        }
+        pool alias {
+            address www.gtm.example.net
+        }
+        domain *.gtm.example.net {
+            route default wild
+        }
+        domain www.gtm.example.net {
+            route default exact
+        }
+        domain *.cdn.gtm.example.net {
+            route default alias
+        }
+    }
+}`)
+	for _, tc := range []struct {
+		name  string
+		rcode int
+		want  string // owner>data, space separated
+	}{
+		{"foo.gtm.example.net.", dns.RcodeSuccess, "foo.gtm.example.net.>192.0.2.7"},
+		{"a.b.gtm.example.net.", dns.RcodeSuccess, "a.b.gtm.example.net.>192.0.2.7"},
+		{"www.gtm.example.net.", dns.RcodeSuccess, "www.gtm.example.net.>192.0.2.8"},
+		{"x.www.gtm.example.net.", dns.RcodeNameError, ""},
+		{"cdn.gtm.example.net.", dns.RcodeSuccess, ""}, // an empty non-terminal: NODATA
+		{"img.cdn.gtm.example.net.", dns.RcodeSuccess, "img.cdn.gtm.example.net.>www.gtm.example.net. www.gtm.example.net.>192.0.2.8"},
+	} {
+		m := s.ask(query{name: tc.name, qtype: dns.TypeA})
+		var got []string
+		for _, rr := range m.Answer {
+			got = append(got, rr.Header().Name+">"+answers(&dns.Msg{Answer: []dns.RR{rr}})[0])
+		}
+		if m.Rcode != tc.rcode || join(got) != tc.want || !m.Authoritative {
+			t.Errorf("%s: rcode %s answer %q aa %v, want %s %q", tc.name, dns.RcodeToString[m.Rcode], join(got), m.Authoritative, dns.RcodeToString[tc.rcode], tc.want)
+		}
+	}
+}
