@@ -86,6 +86,14 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		}
 	}
 	d := cs.Lookup(qname, zone)
+	if d != nil && ctx.Value(handedOnKey{}) != nil && d.DependsOnClient() && d.Pin.Get() == "" {
+		// A plugin after gtm resolving a target through the server (plugin/pkg/upstream:
+		// file chasing an in-zone CNAME to a managed name). Whatever it builds from our
+		// answer goes out without our ECS scope, and the cache after gtm stores it under
+		// its own name for every client. Refuse: file then answers the CNAME alone, and the
+		// resolver asks for the target itself, with ECS, and gets a scoped answer.
+		return dns.RcodeRefused, nil
+	}
 	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
@@ -229,8 +237,16 @@ func (g *GTM) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, 
 	if g.Next == nil {
 		return dns.RcodeRefused, nil
 	}
+	if ctx.Value(handedOnKey{}) == nil {
+		ctx = context.WithValue(ctx, handedOnKey{}, true)
+	}
 	return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 }
+
+// handedOnKey marks the context of a query gtm handed to the next plugin. A query that comes
+// back through gtm with it is a plugin's internal lookup (plugin/pkg/upstream passes its
+// context on), not a client's.
+type handedOnKey struct{}
 
 // locate fills in the client's geo facts, looking up only what the domain's routes use.
 func (g *GTM) locate(d *policy.Domain, cl *policy.Client) {

@@ -50,6 +50,10 @@ func (d *Domain) NeedsGeo() bool { return d.needGeo }
 // NeedsASN reports whether answering needs the client's ASN.
 func (d *Domain) NeedsASN() bool { return d.needASN }
 
+// DependsOnClient reports whether the domain's routes can answer clients differently
+// (geo, ASN or net: terms, or nearest selection).
+func (d *Domain) DependsOnClient() bool { return d.needGeo || d.needASN || d.needNet }
+
 // Match finds the route for a client: the most specific kind of matching term wins, the
 // longest prefix among nets, the first listed between equals. It returns nil when no route
 // matches (geo-fencing).

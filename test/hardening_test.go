@@ -1,6 +1,7 @@
 package test
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -170,5 +171,56 @@ func TestWildcardDomain(t *testing.T) {
 		if m.Rcode != tc.rcode || join(got) != tc.want || !m.Authoritative {
 			t.Errorf("%s: rcode %s answer %q aa %v, want %s %q", tc.name, dns.RcodeToString[m.Rcode], join(got), m.Authoritative, dns.RcodeToString[tc.rcode], tc.want)
 		}
+	}
+}
+
+// file chasing its CNAME to a geo-routed gtm domain (plugin/pkg/upstream sends the target
+// through the server) must not let cache store gtm's answer for one client under file's name
+// for all: gtm refuses such internal lookups, file answers the CNAME alone, and the resolver
+// asks gtm for the target with ECS. Client-independent targets are still chased.
+func TestUpstreamChaseDoesNotLeakGeoAnswers(t *testing.T) {
+	dir := t.TempDir()
+	db := writeFile(t, filepath.Join(dir, "db.gtm.test"), `$ORIGIN gtm.test.
+@	3600 IN SOA ns.example.net. admin.example.net. 1 7200 3600 1209600 3600
+@	3600 IN NS ns.example.net.
+alias	300 IN CNAME geo.gtm.test.
+flatalias	300 IN CNAME flat.gtm.test.
+`)
+	s := start(t, `.:0 {
+    bind 127.0.0.1
+    cache 60
+    gtm gtm.test {
+        fallthrough
+        pool a {
+            address 192.0.2.1
+        }
+        pool b {
+            address 192.0.2.2
+        }
+        domain geo.gtm.test {
+            route net:10.1.0.0/16 a
+            route default b
+        }
+        domain flat.gtm.test {
+            route default a
+        }
+    }
+    file `+db+` gtm.test
+}`)
+	for _, subnet := range []string{"10.1.0.0/16", "10.2.0.0/16", "10.1.0.0/16"} {
+		m := s.ask(query{name: "alias.gtm.test", qtype: dns.TypeA, subnet: subnet})
+		if m.Rcode != dns.RcodeSuccess || join(answers(m)) != "geo.gtm.test." {
+			t.Errorf("alias from %s: %s %v, want the CNAME alone", subnet, dns.RcodeToString[m.Rcode], answers(m))
+		}
+	}
+	for subnet, want := range map[string]string{"10.1.0.0/16": "192.0.2.1", "10.2.0.0/16": "192.0.2.2"} {
+		m := s.ask(query{name: "geo.gtm.test", qtype: dns.TypeA, subnet: subnet})
+		if join(answers(m)) != want || scope(m) < 15 {
+			t.Errorf("geo from %s: %v scope %d, want %s with a scope of at least 15", subnet, answers(m), scope(m), want)
+		}
+	}
+	m := s.ask(query{name: "flatalias.gtm.test", qtype: dns.TypeA, subnet: "10.2.0.0/16"})
+	if join(answers(m)) != "flat.gtm.test. 192.0.2.1" {
+		t.Errorf("flatalias: %v, want the chased chain", answers(m))
 	}
 }
