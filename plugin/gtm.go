@@ -6,7 +6,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -145,11 +144,10 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	// A CNAME to another managed name of ours is followed, as the file plugin follows
 	// in-zone targets (RFC 1034 section 4.3.2): the resolver gets the whole chain, and the
 	// answer's scope covers every decision in it. A bound (and a name seen before) stops loops.
-	seen := [maxChase + 1]string{qname}
 	for hop := 1; target != "" && qtype != dns.TypeCNAME && hop <= maxChase; hop++ {
 		tz := cs.Zone(target)
-		if tz == "" || slices.Contains(seen[:hop], target) {
-			break // not ours: the resolver follows it
+		if tz == "" || inAnswer(m, target) {
+			break // not ours (the resolver follows it), or a loop
 		}
 		td := cs.Lookup(target, tz)
 		if td == nil {
@@ -162,7 +160,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			zone, n = tz, 0
 			break
 		}
-		seen[hop], zone = target, tz
+		zone = tz
 		var s int
 		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
 		scope = max(scope, s)
@@ -175,6 +173,16 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil
+}
+
+// inAnswer reports whether name already owns a record of the answer (the chain loops).
+func inAnswer(m *dns.Msg, name string) bool {
+	for _, rr := range m.Answer {
+		if rr.Header().Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // maxChase bounds how many CNAMEs to our own names one answer follows (file's bound too).

@@ -222,3 +222,31 @@ func TestCNAMEChaseInZone(t *testing.T) {
 		t.Fatalf("AS client: scope %v, want 20 (from the chain's last link)", e)
 	}
 }
+
+// With fallthrough, transfers and NOTIFY go to the next plugin (transfer, secondary); without
+// it they are REFUSED, and other opcodes NOTIMP.
+func TestTransferNotifyFallthrough(t *testing.T) {
+	block := "gtm gtm.example.net {\n %s\n pool p {\n address 192.0.2.1\n }\n domain www.gtm.example.net {\n route default p\n }\n}"
+	for _, tc := range []struct {
+		fall   string
+		qtype  uint16
+		opcode int
+		want   int
+	}{
+		{"fallthrough", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeBadCookie}, // the next plugin's
+		{"fallthrough", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeBadCookie},
+		{"", dns.TypeAXFR, dns.OpcodeQuery, dns.RcodeRefused},
+		{"", dns.TypeSOA, dns.OpcodeNotify, dns.RcodeRefused},
+		{"", dns.TypeSOA, dns.OpcodeUpdate, dns.RcodeNotImplemented},
+	} {
+		g := newTestGTM(t, strings.Replace(block, "%s", tc.fall, 1))
+		g.Next = test.NextHandler(dns.RcodeBadCookie, nil)
+		m := new(dns.Msg)
+		m.SetQuestion("www.gtm.example.net.", tc.qtype)
+		m.Opcode = tc.opcode
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if code, _ := g.ServeDNS(context.Background(), rec, m); code != tc.want || rec.Msg != nil {
+			t.Errorf("%q %s opcode %s: rcode %s (written %v), want %s", tc.fall, dns.TypeToString[tc.qtype], dns.OpcodeToString[tc.opcode], dns.RcodeToString[code], rec.Msg != nil, dns.RcodeToString[tc.want])
+		}
+	}
+}
