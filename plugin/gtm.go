@@ -85,7 +85,8 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		}
 	}
 	d := cs.Lookup(qname, zone)
-	if d != nil && ctx.Value(handedOnKey{}) != nil && d.DependsOnClient() && d.Pin.Get() == "" {
+	internal := ctx.Value(handedOnKey{}) != nil
+	if d != nil && internal && clientRouted(d) {
 		// A plugin after gtm resolving a target through the server (plugin/pkg/upstream:
 		// file chasing an in-zone CNAME to a managed name). Whatever it builds from our
 		// answer goes out without our ECS scope, and the cache after gtm stores it under
@@ -160,6 +161,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			zone, n = tz, 0
 			break
 		}
+		if internal && clientRouted(td) {
+			break // as above: not through another plugin's lookup
+		}
 		zone = tz
 		var s int
 		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
@@ -174,6 +178,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil
 }
+
+// clientRouted reports whether d's answer now depends on who asks.
+func clientRouted(d *policy.Domain) bool { return d.DependsOnClient() && d.Pin.Get() == "" }
 
 // inAnswer reports whether name already owns a record of the answer (the chain loops).
 func inAnswer(m *dns.Msg, name string) bool {

@@ -185,6 +185,7 @@ func TestUpstreamChaseDoesNotLeakGeoAnswers(t *testing.T) {
 @	3600 IN NS ns.example.net.
 alias	300 IN CNAME geo.gtm.test.
 flatalias	300 IN CNAME flat.gtm.test.
+hopalias	300 IN CNAME hop.gtm.test.
 `)
 	s := start(t, `.:0 {
     bind 127.0.0.1
@@ -204,6 +205,12 @@ flatalias	300 IN CNAME flat.gtm.test.
         domain flat.gtm.test {
             route default a
         }
+        pool to-geo {
+            address geo.gtm.test
+        }
+        domain hop.gtm.test {
+            route default to-geo
+        }
     }
     file `+db+` gtm.test
 }`)
@@ -222,5 +229,12 @@ flatalias	300 IN CNAME flat.gtm.test.
 	m := s.ask(query{name: "flatalias.gtm.test", qtype: dns.TypeA, subnet: "10.2.0.0/16"})
 	if join(answers(m)) != "flat.gtm.test. 192.0.2.1" {
 		t.Errorf("flatalias: %v, want the chased chain", answers(m))
+	}
+	// gtm's own chase stops before a client-routed name inside another plugin's lookup too.
+	for _, subnet := range []string{"10.1.0.0/16", "10.2.0.0/16"} {
+		m := s.ask(query{name: "hopalias.gtm.test", qtype: dns.TypeA, subnet: subnet})
+		if join(answers(m)) != "hop.gtm.test. geo.gtm.test." {
+			t.Errorf("hopalias from %s: %v, want the two CNAMEs alone", subnet, answers(m))
+		}
 	}
 }
