@@ -322,7 +322,7 @@ func InZones(zones []string, name string) string {
 		if len(z) <= len(best) || len(z) > len(name) {
 			continue
 		}
-		if z == "." || (strings.HasSuffix(name, z) && (len(name) == len(z) || name[len(name)-len(z)-1] == '.')) {
+		if policy.InZone(name, z) { // whole labels: `a\.gtm.test.` is not in gtm.test.
 			best = z
 		}
 	}

@@ -26,7 +26,7 @@ var ErrECS = errors.New("invalid client subnet option")
 // beyond the family's length. It lets through everything checked here: a non-zero SCOPE in a
 // query, address bits set beyond the source prefix, and (for options built in code rather
 // than decoded) the same family and length errors. It cannot see the number of address octets
-// on the wire: it zero-pads too few and drops too many, so those are not detected.
+// on the wire (the decoder zero-pads too few and drops too many): CheckWireLength does.
 func ParseECS(o *dns.EDNS0_SUBNET) (ClientSubnet, error) {
 	s := ClientSubnet{Family: o.Family, SourceBits: int(o.SourceNetmask)}
 	var full int
@@ -100,4 +100,48 @@ func (s ClientSubnet) Echo(scope int) *dns.EDNS0_SUBNET {
 	}
 	e.SourceScope = uint8(max(0, min(scope, full)))
 	return e
+}
+
+// optHeaderLen is the packed size of an OPT record's header: the root name, type, class,
+// TTL and RDLENGTH.
+const optHeaderLen = 11
+
+// CheckWireLength reports an ECS option whose ADDRESS had more or fewer octets on the wire
+// than its source prefix needs (RFC 7871 section 6: FORMERR). miekg's decoder zero-pads a
+// short address and drops the octets of a long one, so the option alone cannot tell; the
+// OPT record's RDLENGTH, kept from the wire, can: it is compared with what the other
+// options pack to plus the length this option must have.
+//
+// An OPT built in code has RDLENGTH 0, and an option a plugin added before gtm (rewrite
+// edns0 subnet) does not fit into the wire RDLENGTH; both are left alone. An option a plugin
+// rewrote in place to a prefix of another length cannot be told from a wrong one.
+func CheckWireLength(opt *dns.OPT, e *dns.EDNS0_SUBNET) error {
+	if opt.Hdr.Rdlength == 0 || (e.Family == 1 && len(e.Address) == net.IPv4len) {
+		// Not from the wire (the decoder stores IPv4 addresses in 16 bytes, rewrite in 4).
+		return nil
+	}
+	others := 0
+	if len(opt.Option) > 1 {
+		rest := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		for _, o := range opt.Option {
+			if o != dns.EDNS0(e) {
+				rest.Option = append(rest.Option, o)
+			}
+		}
+		buf := make([]byte, int(opt.Hdr.Rdlength)+optHeaderLen+64)
+		n, err := dns.PackRR(rest, buf, 0, nil, false)
+		if err != nil {
+			return nil // another option does not pack: nothing can be concluded
+		}
+		others = n - optHeaderLen
+	}
+	// The option's code and length (4 octets), then family, source and scope (4 octets).
+	onWire := int(opt.Hdr.Rdlength) - others - 8
+	if onWire < 0 {
+		return nil // added after decoding
+	}
+	if want := (int(e.SourceNetmask) + 7) / 8; onWire != want {
+		return fmt.Errorf("%w: %d address octets for source prefix %d (want %d)", ErrECS, onWire, e.SourceNetmask, want)
+	}
+	return nil
 }

@@ -38,27 +38,33 @@ func (g *GTM) Name() string { return "gtm" }
 func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	cs := g.snap.Load()
 	if cs == nil || len(r.Question) != 1 {
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return g.next(ctx, w, r)
 	}
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	zone := cs.Zone(qname)
 	if zone == "" {
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return g.next(ctx, w, r)
 	}
-	d := cs.Domain(qname)
-	if d == nil && g.Fall.Through(qname) {
-		if cs.HasBelow(qname) {
-			// An empty non-terminal above a managed domain: the next plugin may hold records
-			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
-			// whole subtree (RFC 8020) lose the managed domains below it.
-			w = &entWriter{ResponseWriter: w}
+	// With no plugin after gtm there is nothing to fall through to: gtm answers itself.
+	fall := g.Next != nil && g.Fall.Through(qname)
+	qtype := state.QType()
+	if r.Opcode != dns.OpcodeQuery || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		// gtm transfers nothing and is nobody's secondary: as the file plugin does without
+		// transfer, refuse zone transfers and NOTIFY, unless fallthrough hands them to a
+		// plugin that may hold the zone (transfer, secondary). The server only lets through
+		// the opcodes some plugin asked for (dynupdate: UPDATE); those are not ours.
+		switch {
+		case fall:
+			return g.next(ctx, w, r)
+		case r.Opcode == dns.OpcodeQuery || r.Opcode == dns.OpcodeNotify:
+			return dns.RcodeRefused, nil
 		}
-		return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+		return dns.RcodeNotImplemented, nil
 	}
-
 	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
-	// on the client), and an invalid one is FORMERR wherever it was sent.
+	// on the client), and an invalid one is FORMERR for any name in the zones, also one that
+	// falls through to the next plugin.
 	var subnet *geo.ClientSubnet
 	if g.ecs {
 		if o := r.IsEdns0(); o != nil {
@@ -68,6 +74,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 					continue
 				}
 				s, err := geo.ParseECS(e)
+				if err == nil {
+					err = geo.CheckWireLength(o, e)
+				}
 				if err != nil {
 					return g.formErr(&state, r)
 				}
@@ -76,11 +85,29 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			}
 		}
 	}
+	d := cs.Lookup(qname, zone)
+	internal := ctx.Value(handedOnKey{}) != nil
+	if d != nil && internal && clientRouted(d) {
+		// A plugin after gtm resolving a target through the server (plugin/pkg/upstream:
+		// file chasing an in-zone CNAME to a managed name). Whatever it builds from our
+		// answer goes out without our ECS scope, and the cache after gtm stores it under
+		// its own name for every client. Refuse: file then answers the CNAME alone, and the
+		// resolver asks for the target itself, with ECS, and gets a scoped answer.
+		return dns.RcodeRefused, nil
+	}
+	if d == nil && fall {
+		if cs.HasBelow(qname) {
+			// An empty non-terminal above a managed domain: the next plugin may hold records
+			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
+			// whole subtree (RFC 8020) lose the managed domains below it.
+			w = &entWriter{ResponseWriter: w}
+		}
+		return g.next(ctx, w, r)
+	}
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	qtype := state.QType()
 
 	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
 	if d == nil || apex { // a managed apex still has its SOA and NS
@@ -100,62 +127,142 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 
 	var cl policy.Client
+	mapped := 0 // 96 for an IPv4-mapped ECS subnet: its scope is 96 + the IPv4 scope
 	if subnet != nil {
-		cl.Addr, cl.Bits, cl.Known = subnet.Addr, subnet.SourceBits, subnet.SourceBits > 0
+		cl.Addr, cl.Bits = subnet.Addr, subnet.SourceBits
+		if cl.Addr.Is4In6() {
+			// ::ffff:a.b.c.d/N is the IPv4 client a.b.c.d/(N-96) (a mapped address implies
+			// N >= 96): route it as IPv4, as the geo lookups do, and answer the scope in the
+			// IPv6 family the option came in.
+			cl.Addr, cl.Bits, mapped = cl.Addr.Unmap(), cl.Bits-96, 96
+		}
+		cl.Known = cl.Bits > 0
 	} else {
 		cl.Addr, cl.Known = remoteAddr(w), true
 		cl.Bits = cl.Addr.BitLen()
 	}
-	if cl.Known && cl.Addr.IsValid() {
-		g.locate(d, &cl)
+	var buf [8]*policy.Address
+	n, scope, target := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
+	// A CNAME to another managed name of ours is followed, as the file plugin follows
+	// in-zone targets (RFC 1034 section 4.3.2): the resolver gets the whole chain, and the
+	// answer's scope covers every decision in it. A bound (and a name seen before) stops loops.
+	for hop := 1; target != "" && qtype != dns.TypeCNAME && hop <= maxChase; hop++ {
+		tz := cs.Zone(target)
+		if tz == "" || inAnswer(m, target) {
+			break // not ours (the resolver follows it), or a loop
+		}
+		td := cs.Lookup(target, tz)
+		if td == nil {
+			if g.Next != nil && g.Fall.Through(target) {
+				break // the next plugin's name: the resolver asks for it
+			}
+			if !cs.HasBelow(target) {
+				m.Rcode = dns.RcodeNameError // the rcode of the chain's last name (RFC 6604)
+			}
+			zone, n = tz, 0
+			break
+		}
+		if internal && clientRouted(td) {
+			break // as above: not through another plugin's lookup
+		}
+		zone = tz
+		var s int
+		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
+		scope = max(scope, s)
 	}
+	if n == 0 {
+		m.Ns = []dns.RR{cs.soa(zone)} // NODATA (or NXDOMAIN) for the last name of the chain
+	}
+	if scope > 0 {
+		scope += mapped
+	}
+	g.reply(&state, m, subnet, scope)
+	return dns.RcodeSuccess, nil
+}
 
+// clientRouted reports whether d's answer now depends on who asks.
+func clientRouted(d *policy.Domain) bool { return d.DependsOnClient() && d.Pin.Get() == "" }
+
+// inAnswer reports whether name already owns a record of the answer (the chain loops).
+func inAnswer(m *dns.Msg, name string) bool {
+	for _, rr := range m.Answer {
+		if rr.Header().Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// maxChase bounds how many CNAMEs to our own names one answer follows (file's bound too).
+const maxChase = 8
+
+// answer appends managed domain d's records for name and qtype to m. It returns how many it
+// added, the ECS scope they depend on (0 for none and for a pinned domain) and the target
+// when they are a CNAME.
+func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string) {
+	if cl.Known && cl.Addr.IsValid() {
+		g.locate(d, cl)
+	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
-	var buf [8]*policy.Address
 	var res policy.Result
 	var route *policy.Route
 	pinned := false
 	if pin := d.Pin.Get(); pin != "" {
 		if p := cs.Pool(pin); p != nil {
-			res, pinned = policy.PickPool(p, fam, buf[:0]), true
+			res, pinned = policy.PickPool(p, fam, buf), true
 		}
 	}
 	if !pinned {
-		if route = d.Match(&cl); route != nil {
-			res = route.Pick(&cl, fam, buf[:0])
+		if route = d.Match(cl); route != nil {
+			res = route.Pick(cl, fam, buf)
 		}
 	}
 	if res.Pool != nil {
 		cs.account(d, route, &res)
 	}
 
-	scope := 0
+	before := len(m.Answer)
 	switch {
 	case len(res.Addrs) == 0:
 	case res.Pool.CNAME:
-		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(qname, dns.TypeCNAME, d.TTL), Target: res.Addrs[0].Target})
+		target = res.Addrs[0].Target
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, d.TTL), Target: target})
 	case qtype == dns.TypeA:
-		m.Answer = make([]dns.RR, len(res.Addrs))
-		for i, a := range res.Addrs {
-			m.Answer[i] = &dns.A{Hdr: hdr(qname, dns.TypeA, d.TTL), A: a.Raw}
+		for _, a := range res.Addrs {
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, d.TTL), A: a.Raw})
 		}
 	case qtype == dns.TypeAAAA:
-		m.Answer = make([]dns.RR, len(res.Addrs))
-		for i, a := range res.Addrs {
-			m.Answer[i] = &dns.AAAA{Hdr: hdr(qname, dns.TypeAAAA, d.TTL), AAAA: a.Raw}
+		for _, a := range res.Addrs {
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, d.TTL), AAAA: a.Raw})
 		}
 	}
-	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{cs.soa(zone)}
-	} else if !pinned {
-		scope = d.Scope(&cl)
+	n = len(m.Answer) - before
+	if n > 0 && !pinned {
+		scope = d.Scope(cl)
 	}
-	g.reply(&state, m, subnet, scope)
-	return dns.RcodeSuccess, nil
+	return n, scope, target
 }
+
+// next hands the query to the next plugin. With none (gtm last in its server block), a name
+// gtm does not answer is REFUSED, as the file plugin does: an authoritative server has no
+// answer for it, and SERVFAIL would make resolvers retry elsewhere and mark the server bad.
+func (g *GTM) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	if g.Next == nil {
+		return dns.RcodeRefused, nil
+	}
+	if ctx.Value(handedOnKey{}) == nil {
+		ctx = context.WithValue(ctx, handedOnKey{}, true)
+	}
+	return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
+}
+
+// handedOnKey marks the context of a query gtm handed to the next plugin. A query that comes
+// back through gtm with it is a plugin's internal lookup (plugin/pkg/upstream passes its
+// context on), not a client's.
+type handedOnKey struct{}
 
 // locate fills in the client's geo facts, looking up only what the domain's routes use.
 func (g *GTM) locate(d *policy.Domain, cl *policy.Client) {

@@ -467,3 +467,60 @@ func TestSelectorTermsCanonical(t *testing.T) {
 		t.Fatalf("Terms() = %q, want %q", got, want)
 	}
 }
+
+func TestZoneAndENTsByLabel(t *testing.T) {
+	s := &Snapshot{Zones: []string{"gtm.test.", `x\.gtm.test.`}, Domains: []*Domain{{Name: `a\.b.gtm.test.`}}}
+	s.Index()
+	for name, want := range map[string]string{
+		"gtm.test.":        "gtm.test.",
+		"www.gtm.test.":    "gtm.test.",
+		`foo\.gtm.test.`:   "",
+		`foo\\.gtm.test.`:  "gtm.test.", // the label `foo\` (an escaped backslash)
+		`foo\\\.gtm.test.`: "",
+		`x\.gtm.test.`:     `x\.gtm.test.`,
+		`w.x\.gtm.test.`:   `x\.gtm.test.`,
+		`w\.x\.gtm.test.`:  "", // the label "w.x.gtm" under test.
+		"agtm.test.":       "",
+		`a\.b.gtm.test.`:   "gtm.test.",
+	} {
+		if got := s.Zone(name); got != want {
+			t.Errorf("Zone(%s) = %q, want %q", name, got, want)
+		}
+	}
+	for name, want := range map[string]bool{"gtm.test.": true, "test.": true, "b.gtm.test.": false, `a\.b.gtm.test.`: false} {
+		if got := s.HasBelow(name); got != want {
+			t.Errorf("HasBelow(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestWildcardLookup(t *testing.T) {
+	s := &Snapshot{Zones: []string{"gtm.test."}, Domains: []*Domain{
+		{Name: "*.gtm.test."}, {Name: "www.gtm.test."}, {Name: "a.ent.gtm.test."},
+		{Name: "*.sub.gtm.test."}, {Name: "x.sub.gtm.test."},
+	}}
+	s.Index()
+	for name, want := range map[string]string{
+		"www.gtm.test.":     "www.gtm.test.", // the exact domain wins
+		"foo.gtm.test.":     "*.gtm.test.",
+		"a.b.c.gtm.test.":   "*.gtm.test.", // closest encloser gtm.test.: any depth
+		"*.gtm.test.":       "*.gtm.test.",
+		"a.www.gtm.test.":   "", // below an existing domain: its closest encloser has no wildcard
+		"ent.gtm.test.":     "", // an empty non-terminal exists: not synthesized
+		"b.ent.gtm.test.":   "", // closest encloser ent.gtm.test.
+		"y.sub.gtm.test.":   "*.sub.gtm.test.",
+		"z.y.sub.gtm.test.": "*.sub.gtm.test.",
+		"sub.gtm.test.":     "", // an empty non-terminal
+		"q.x.sub.gtm.test.": "", // closest encloser x.sub.gtm.test.
+		"gtm.test.":         "", // the apex
+		"x.*.gtm.test.":     "", // closest encloser *.gtm.test. has no wildcard below
+	} {
+		got := ""
+		if d := s.Lookup(name, "gtm.test."); d != nil {
+			got = d.Name
+		}
+		if got != want {
+			t.Errorf("Lookup(%s) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -50,6 +50,10 @@ func (d *Domain) NeedsGeo() bool { return d.needGeo }
 // NeedsASN reports whether answering needs the client's ASN.
 func (d *Domain) NeedsASN() bool { return d.needASN }
 
+// DependsOnClient reports whether the domain's routes can answer clients differently
+// (geo, ASN or net: terms, or nearest selection).
+func (d *Domain) DependsOnClient() bool { return d.needGeo || d.needASN || d.needNet }
+
 // Match finds the route for a client: the most specific kind of matching term wins, the
 // longest prefix among nets, the first listed between equals. It returns nil when no route
 // matches (geo-fencing).
@@ -480,7 +484,12 @@ func (s *Selector) AddTerm(term string) error {
 		if err != nil {
 			return errTerm(term, "net must be a CIDR such as 203.0.113.0/24 or 2001:db8::/32")
 		}
-		s.Nets = append(s.Nets, p.Masked())
+		p = p.Masked()
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			// Mapped clients are routed as the IPv4 clients they are; so are mapped nets.
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		s.Nets = append(s.Nets, p)
 	default:
 		return errTerm(term, "unknown selector kind "+`"`+kind+`"`+"; expected continent, country, region, asn or net")
 	}
