@@ -1,6 +1,7 @@
 package gtm
 
 import (
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,8 @@ import (
 type compiled struct {
 	*policy.Snapshot
 	soas    map[string]*dns.SOA
-	nss     map[string]*dns.NS
+	nss     map[string][]dns.RR
+	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers map[answerKey]*lazyCounter
 	// the failovers and fail-open counters of each route, and when it last logged a fail-open
 	// (to log once per episode rather than once per query).
@@ -88,7 +90,8 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 	cs := &compiled{
 		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
 		soas:       map[string]*dns.SOA{},
-		nss:        map[string]*dns.NS{},
+		nss:        map[string][]dns.RR{},
+		nsHosts:    map[string][]netip.Addr{},
 		answers:    make(map[answerKey]*lazyCounter, len(res.Domains)*3),
 		routes:     make(map[*policy.Route]*routeRef, len(res.Domains)*2),
 		res:        res,
@@ -98,7 +101,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		voter:      v,
 	}
 	for _, z := range b.zones {
-		cs.soas[z] = &dns.SOA{
+		soa := &dns.SOA{
 			Hdr:     hdr(z, dns.TypeSOA, b.ttl),
 			Ns:      dnsName("ns1", z),
 			Mbox:    dnsName("hostmaster", z),
@@ -106,7 +109,26 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			Refresh: 3600, Retry: 600, Expire: 604800,
 			Minttl: b.ttl,
 		}
-		cs.nss[z] = &dns.NS{Hdr: hdr(z, dns.TypeNS, b.ttl), Ns: dnsName("ns1", z)}
+		hosts := b.ns
+		if len(hosts) == 0 {
+			// No `ns`: ns1.ZONE, which gtm answers as a name that exists (NODATA) rather
+			// than deny (the startup warning asks for `ns`).
+			hosts = []nsHost{{name: dnsName("ns1", z)}}
+		}
+		for _, h := range hosts {
+			cs.nss[z] = append(cs.nss[z], &dns.NS{Hdr: hdr(z, dns.TypeNS, b.ttl), Ns: h.name})
+			if config.InZones(b.zones, h.name) != "" {
+				cs.nsHosts[h.name] = h.addrs
+			}
+		}
+		soa.Ns = hosts[0].name
+		if b.soa != nil {
+			soa.Ns, soa.Mbox = b.soa.mname, b.soa.rname
+			if b.soa.hasMinimum {
+				soa.Minttl = b.soa.minimum
+			}
+		}
+		cs.soas[z] = soa
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
@@ -341,8 +363,8 @@ func dnsName(label, zone string) string {
 	return label + "." + zone
 }
 
-func (cs *compiled) soa(zone string) dns.RR { return cs.soas[zone] }
-func (cs *compiled) ns(zone string) dns.RR  { return cs.nss[zone] }
+func (cs *compiled) soa(zone string) dns.RR  { return cs.soas[zone] }
+func (cs *compiled) ns(zone string) []dns.RR { return cs.nss[zone] }
 
 // account counts an answer, and notes fail-open and failover; it runs on the query path, so
 // the common case is one map read and one atomic add.

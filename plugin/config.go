@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,7 +36,23 @@ type block struct {
 	fall    fall.F
 	api     *apiConfig
 	cluster *clusterConfig
+	ns      []nsHost       // `ns`: the apex NS set (none: ns1.ZONE)
+	soa     *soaConfig     // `soa`: the apex SOA's names and negative TTL
 	res     *config.Config // the Corefile's healthchecks, pools and domains
+}
+
+// nsHost is one `ns NAME [ADDRESS...]` line.
+type nsHost struct {
+	name  string
+	addrs []netip.Addr
+	line  int
+}
+
+// soaConfig is the `soa MNAME RNAME [MINIMUM]` line.
+type soaConfig struct {
+	mname, rname string
+	minimum      uint32
+	hasMinimum   bool
 }
 
 // clusterConfig is the `cluster` block: the fleet's etcd.
@@ -298,6 +315,10 @@ func parseDirective(c *caddy.Controller, b *block) error {
 		b.ecs = args[0] == "on"
 	case "fallthrough":
 		b.fall.SetZonesFromArgs(args)
+	case "ns":
+		return parseNS(c, b, args)
+	case "soa":
+		return parseSOA(c, b, args)
 	case "api":
 		return parseAPI(c, b, args, isBlock)
 	case "cluster":
@@ -309,8 +330,62 @@ func parseDirective(c *caddy.Controller, b *block) error {
 	case "domain":
 		return parseDomain(c, b, args, isBlock)
 	default:
-		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, api, cluster, fallthrough, healthcheck, pool or domain", dir)
+		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, fallthrough, healthcheck, pool or domain", dir)
 	}
+	return nil
+}
+
+func parseNS(c *caddy.Controller, b *block, args []string) error {
+	if len(args) == 0 {
+		return c.Errf("ns: expected NAME [ADDRESS...]")
+	}
+	name, ok := config.DomainName(args[0])
+	if !ok || strings.Count(name, ".") < 2 {
+		return c.Errf("ns %q: expected a fully qualified host name such as ns1.example.net", args[0])
+	}
+	for _, h := range b.ns {
+		if h.name == name {
+			return c.Errf("ns %q: listed twice (first on line %d)", args[0], h.line)
+		}
+	}
+	h := nsHost{name: name, line: c.Line()}
+	for _, a := range args[1:] {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Zone() != "" {
+			return c.Errf("ns %s: address %q: expected an IPv4 or IPv6 address", args[0], a)
+		}
+		h.addrs = append(h.addrs, ip.Unmap())
+	}
+	if len(h.addrs) == 0 && config.InZones(b.zones, name) != "" {
+		return c.Errf("ns %s: a name inside the zone needs its addresses (ns %s ADDRESS...), or the delegation is lame", args[0], args[0])
+	}
+	b.ns = append(b.ns, h)
+	return nil
+}
+
+func parseSOA(c *caddy.Controller, b *block, args []string) error {
+	if b.soa != nil {
+		return c.Errf("soa: only one soa per gtm block")
+	}
+	if len(args) < 2 || len(args) > 3 {
+		return c.Errf("soa: expected MNAME RNAME [MINIMUM], such as soa ns1.example.net. hostmaster.example.net. 30")
+	}
+	so := &soaConfig{}
+	for i, dst := range []*string{&so.mname, &so.rname} {
+		name, ok := config.DomainName(args[i])
+		if !ok || strings.Count(name, ".") < 2 {
+			return c.Errf("soa: %q: expected a fully qualified name", args[i])
+		}
+		*dst = name
+	}
+	if len(args) == 3 {
+		t, err := parseTTL(args[2])
+		if err != nil {
+			return c.Errf("soa: minimum: %v", err)
+		}
+		so.minimum, so.hasMinimum = t, true
+	}
+	b.soa = so
 	return nil
 }
 

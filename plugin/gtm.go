@@ -11,6 +11,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
@@ -95,6 +96,15 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		// resolver asks for the target itself, with ECS, and gets a scoped answer.
 		return dns.RcodeRefused, nil
 	}
+	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
+	if fall && (apex || d != nil && !answersType(d, qtype)) {
+		// The next plugin holds the zone's own data (SOA, NS, MX, TXT, CAA at the apex and at
+		// managed names): gtm answers only what it manages.
+		return g.next(ctx, w, r)
+	}
+	if addrs, host := cs.nsHosts[qname]; d == nil && host && !(fall && len(addrs) == 0) {
+		return g.nsHost(&state, r, qtype, addrs, subnet, cs.soa(zone))
+	}
 	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
@@ -109,13 +119,12 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	m.SetReply(r)
 	m.Authoritative = true
 
-	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
 	if d == nil || apex { // a managed apex still has its SOA and NS
 		switch {
 		case apex && qtype == dns.TypeSOA:
 			m.Answer = []dns.RR{cs.soa(zone)}
 		case apex:
-			m.Answer = []dns.RR{cs.ns(zone)}
+			m.Answer = cs.ns(zone)
 		case qname == zone || cs.HasBelow(qname):
 			m.Ns = []dns.RR{cs.soa(zone)} // NODATA; an empty non-terminal per RFC 8020
 		default:
@@ -171,13 +180,93 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		scope = max(scope, s)
 	}
 	if n == 0 {
-		m.Ns = []dns.RR{cs.soa(zone)} // NODATA (or NXDOMAIN) for the last name of the chain
+		// NODATA (or NXDOMAIN) for the last name of the chain, with the zone's SOA: the next
+		// plugin's when it holds the zone's data (fallthrough), else gtm's own.
+		m.Ns = []dns.RR{g.negativeSOA(ctx, w, cs, zone)}
 	}
 	if scope > 0 {
 		scope += mapped
 	}
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil
+}
+
+// answersType reports whether gtm answers qtype at managed domain d: A and AAAA, and every
+// type for a domain with a pool of names (CNAME). Other types belong to the zone's data.
+func answersType(d *policy.Domain, qtype uint16) bool {
+	switch qtype {
+	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
+		return true
+	}
+	for _, r := range d.Routes {
+		for _, p := range r.Pools {
+			if p.CNAME {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nsHost answers an in-zone name server of `ns` (its A and AAAA; NODATA for other types and
+// for the synthesized ns1.ZONE that has no address).
+func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []netip.Addr, subnet *geo.ClientSubnet, soa dns.RR) (int, error) {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	name := state.Name()
+	for _, a := range addrs {
+		switch {
+		case a.Is4() && qtype == dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, soa.(*dns.SOA).Hdr.Ttl), A: a.AsSlice()})
+		case a.Is6() && qtype == dns.TypeAAAA:
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, soa.(*dns.SOA).Hdr.Ttl), AAAA: a.AsSlice()})
+		}
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{soa}
+	}
+	g.reply(state, m, subnet, 0)
+	return dns.RcodeSuccess, nil
+}
+
+// negativeSOA is the SOA of a negative answer in zone: with fallthrough for the zone, the
+// next plugin's (it holds the zone's data: its serial and negative TTL are the zone's),
+// asked at most once a minute; else, or when it has none, gtm's own.
+func (g *GTM) negativeSOA(ctx context.Context, w dns.ResponseWriter, cs *compiled, zone string) dns.RR {
+	own := cs.soa(zone)
+	if g.Next == nil || !g.Fall.Through(zone) {
+		return own
+	}
+	now := time.Now().UnixNano()
+	if v, ok := g.nextSOA.Load(zone); ok && v.(*cachedSOA).until > now {
+		if rr := v.(*cachedSOA).rr; rr != nil {
+			return rr
+		}
+		return own
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(zone, dns.TypeSOA)
+	rec := nonwriter.New(w)
+	var rr dns.RR
+	if _, err := g.next(ctx, rec, q); err == nil && rec.Msg != nil {
+		for _, a := range rec.Msg.Answer {
+			if soa, ok := a.(*dns.SOA); ok && soa.Hdr.Name == zone {
+				rr = soa
+			}
+		}
+	}
+	g.nextSOA.Store(zone, &cachedSOA{rr: rr, until: now + int64(time.Minute)})
+	if rr == nil {
+		return own
+	}
+	return rr
+}
+
+// cachedSOA is the next plugin's SOA of a zone, and until when it is used without asking.
+type cachedSOA struct {
+	rr    dns.RR
+	until int64
 }
 
 // clientRouted reports whether d's answer now depends on who asks.

@@ -439,6 +439,9 @@ func warn(b *block, res *config.Config) {
 		}
 		log.Warningf("%s:%d: api %s has no token_file: %s", b.file, a.line, a.addr, what)
 	}
+	if len(b.ns) == 0 && !b.fall.Through(b.zones[0]) {
+		log.Warningf("%s: gtm %s has no ns: the apex NS is ns1.%s, which this server answers without an address; set ns NAME [ADDRESS...] to match the delegation", b.file, strings.Join(b.zones, " "), b.zones[0])
+	}
 	for _, p := range res.Pools {
 		enabled := 0
 		for _, a := range p.Addresses {
@@ -590,4 +593,5 @@ type control struct {
 	unsubscribe func()
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
+	nextSOA     sync.Map // zone -> *cachedSOA: the next plugin's SOA, for negative answers
 }
