@@ -172,3 +172,28 @@ func TestHealthCheckSourceAddress(t *testing.T) {
 		t.Fatalf("an IPv4-mapped source is its IPv4 address: %v", h.SourceAddr())
 	}
 }
+
+// Issue 19 item 6: a pool of names that leads back to its own domain is refused.
+func TestCNAMELoopRefused(t *testing.T) {
+	dec := func(k Kind, name, body string) Resource {
+		r, err := Decode(k, name, []byte(body), 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	c := &Config{}
+	c.Put(dec(KindPool, "self", `{"addresses":[{"address":"a.gtm.test"}]}`))
+	c.Put(dec(KindPool, "tob", `{"addresses":[{"address":"b.gtm.test"}]}`))
+	c.Put(dec(KindPool, "ip", `{"addresses":[{"address":"192.0.2.1"}]}`))
+	c.Put(dec(KindDomain, "a.gtm.test.", `{"routes":[{"selector":"default","pools":["tob"]}]}`))
+	c.Put(dec(KindDomain, "b.gtm.test.", `{"routes":[{"selector":"default","pools":["self"]}]}`))
+	errs := Validate(c, env)
+	if len(errs) != 2 || !strings.Contains(errs.Error(), "lead back to a.gtm.test.: a CNAME loop") {
+		t.Fatalf("a -> b -> a: %v", errs)
+	}
+	c.Put(dec(KindDomain, "b.gtm.test.", `{"routes":[{"selector":"default","pools":["ip"]}]}`))
+	if errs := Validate(c, env); len(errs) != 0 {
+		t.Fatalf("a chain that ends: %v", errs)
+	}
+}

@@ -109,7 +109,54 @@ func Validate(c *Config, env Env) Errors {
 		ch.name(d, seen)
 		ch.domain(d, c, env)
 	}
+	ch.cnameLoops(c)
 	return ch.errs
+}
+
+// cnameLoops refuses a domain whose pools of names lead back to it, directly or through
+// other managed domains: answering it would be a CNAME loop (the query path stops such a
+// chain too, but it is a configuration error).
+func (c *checker) cnameLoops(cfg *Config) {
+	if len(cfg.Domains) == 0 {
+		return
+	}
+	byName := make(map[string]*Domain, len(cfg.Domains))
+	for _, d := range cfg.Domains {
+		byName[d.Name] = d
+	}
+	targets := func(d *Domain) []string {
+		var out []string
+		for _, r := range d.Routes {
+			for _, pn := range r.Pools {
+				if p := c.pools[pn]; p != nil {
+					for _, a := range p.Addresses {
+						if _, t, err := ParseAddress(a.Address); err == nil && t != "" {
+							out = append(out, t)
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	for _, d := range cfg.Domains {
+		// Breadth-first from d's targets over managed domains, bounded by their number.
+		seen := map[string]bool{}
+		queue := targets(d)
+		for len(queue) > 0 {
+			t := queue[0]
+			queue = queue[1:]
+			if t == d.Name {
+				c.add(d, "routes", d.Line, "its pools of names lead back to %s: a CNAME loop", d.Name)
+				break
+			}
+			if seen[t] || byName[t] == nil {
+				continue
+			}
+			seen[t] = true
+			queue = append(queue, targets(byName[t])...)
+		}
+	}
 }
 
 // validName is the rule for template and pool names: they appear in API paths, state keys
