@@ -1,17 +1,16 @@
 package gtm
 
 import (
-	"github.com/coredns/caddy"
-
-	"github.com/gtm-dns/coredns-gtm/config"
-
 	"context"
 	"strings"
 	"testing"
 
+	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
+
+	"github.com/gtm-dns/coredns-gtm/config"
 )
 
 // An IPv4-mapped IPv6 subnet is the IPv4 client it maps: routed by geo and IPv4 net: terms
