@@ -25,6 +25,7 @@ trap cleanup EXIT
 
 need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
 command -v gdnsd >/dev/null || need+=(gdnsd)
 command -v pdns_server >/dev/null || need+=(pdns-server pdns-backend-bind)
 if [ ${#need[@]} -gt 0 ]; then
