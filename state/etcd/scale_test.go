@@ -171,7 +171,9 @@ func (p *latencyProbe) end() string {
 		return "no samples"
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	q := func(f float64) time.Duration { return l[min(int(f*float64(len(l))), len(l)-1)].Round(100 * time.Microsecond) }
+	q := func(f float64) time.Duration {
+		return l[min(int(f*float64(len(l))), len(l)-1)].Round(100 * time.Microsecond)
+	}
 	return fmt.Sprintf("put+get p50 %v, p99 %v, max %v (%d samples)", q(0.5), q(0.99), l[len(l)-1].Round(100*time.Microsecond), len(l))
 }
 
@@ -235,7 +237,7 @@ func TestVoteScale(t *testing.T) {
 			r.bytes.Add(n)
 		}
 	}()
-	t.Logf("%d nodes, %d targets each, voteRefresh %v, heartbeat %v, batch %d ops", nNodes, targets, voteRefresh, heartbeat, batch)
+	t.Logf("%d nodes, %d targets each, heartbeat %v, reconcile every %v, batch %d ops / %d KiB, relay %v", nNodes, targets, heartbeat, reconcileEvery, batch, batchBytes>>10, relay)
 
 	keys := make([]string, targets)
 	for i := range keys {
