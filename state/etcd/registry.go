@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -145,13 +146,19 @@ func (b *Backend) LiveNodes() map[string]bool {
 func (b *Backend) Votes() map[string][]Vote {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	n := 0
+	for _, byNode := range b.votes {
+		n += len(byNode)
+	}
+	all := make([]Vote, 0, n) // one allocation for every list (10,000 keys: one, not 10,000)
 	out := make(map[string][]Vote, len(b.votes))
 	for key, byNode := range b.votes {
-		vs := make([]Vote, 0, len(byNode))
+		i := len(all)
 		for _, v := range byNode {
-			vs = append(vs, v)
+			all = append(all, v)
 		}
-		sort.Slice(vs, func(i, j int) bool { return vs[i].Node < vs[j].Node })
+		vs := all[i:len(all):len(all)] // capped: a caller's append copies
+		slices.SortFunc(vs, func(a, b Vote) int { return strings.Compare(a.Node, b.Node) })
 		out[key] = vs
 	}
 	return out
