@@ -112,6 +112,19 @@ func (s *Server) Endpoint() string { return s.client }
 // Endpoints is the client URL as a list, for clientv3.Config.
 func (s *Server) Endpoints() []string { return []string{s.client} }
 
+// MetricsURL is the member's metrics listener (GET MetricsURL()+"/metrics").
+func (s *Server) MetricsURL() string { return s.metrics }
+
+// PID is the process id of the running member (0 when stopped), e.g. to read its CPU time.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // DataDir is the member's data directory (kept across Stop and Restart).
 func (s *Server) DataDir() string { return s.dir }
 

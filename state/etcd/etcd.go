@@ -513,17 +513,17 @@ func (b *Backend) watch(rev int64) error {
 func (b *Backend) apply(evs []*clientv3.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	changed := false
+	changed, fleet := false, false
 	base := b.rev // the events of one transaction share a revision
 	for _, ev := range evs {
 		k := strings.TrimPrefix(string(ev.Kv.Key), b.prefix)
 		if !stateKey(k) {
 			if ev.Type == mvccpb.DELETE {
 				delFleet(b.nodes, b.votes, k)
-			} else {
-				putFleet(b.nodes, b.votes, k, ev.Kv.Value)
+				fleet = true
+			} else if putFleet(b.nodes, b.votes, k, ev.Kv.Value) {
+				fleet = true
 			}
-			b.fleetChanged()
 			continue
 		}
 		if ev.Kv.ModRevision <= base {
@@ -536,6 +536,9 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 		}
 		b.rev = max(b.rev, ev.Kv.ModRevision)
 		b.snap, changed = nil, true
+	}
+	if fleet {
+		b.fleetChanged()
 	}
 	if changed {
 		b.kick(b.changed)

@@ -10,7 +10,8 @@ type fleetSubs struct {
 }
 
 // OnFleet calls fn after every change of the node list or the votes (a node joining or
-// leaving, a vote written or gone with its lease). fn is called with the backend's lock
+// leaving, a vote's verdict written or gone with its lease); not for a node's heartbeat nor
+// for a vote written again unchanged. fn is called with the backend's lock
 // held: it must not block or call the backend (poke a channel and read Votes later).
 func (b *Backend) OnFleet(fn func()) (cancel func()) {
 	s := &b.fleetSubs

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,10 +19,25 @@ const (
 	// heartbeat is how often the node record is rewritten for its last_seen (liveness
 	// itself is the lease, kept alive by the session).
 	heartbeat = 3 * time.Second
-	// voteRefresh: an unchanged vote is written again this often (its "at"), not per probe.
-	voteRefresh = 60 * time.Second
-	// batch is how many vote writes go in one transaction.
-	batch = 100
+	// A vote is written when its verdict (healthy, error) changes and after a new lease,
+	// never periodically: it lives under the lease, and its "at" is when the verdict began.
+	// Instead, every reconcileEvery the node compares its written votes with the copy its
+	// watch keeps and writes again those etcd lost (an operator's delete, a restored
+	// backup), once they were written reconcileAfter ago (the watch has them by then).
+	// batch is how many vote writes go in one transaction (etcd's --max-txn-ops is 128),
+	// and batchBytes how large one may grow (--max-request-bytes is 1.5 MiB).
+	batch      = 100
+	batchBytes = 512 << 10
+	// relay paces a bulk rewrite (a new lease, the first registration): at most one
+	// transaction of batch votes per relay and node, so 10,000 votes take about 2 s and
+	// etcd keeps answering everyone else meanwhile.
+	relay = 20 * time.Millisecond
+)
+
+// reconcileEvery and reconcileAfter (see above) are variables for the tests only.
+var (
+	reconcileEvery = 30 * time.Second
+	reconcileAfter = 10 * time.Second
 )
 
 // Node is a live node of the fleet, as it registers itself under PATH/nodes/NAME.
@@ -51,6 +67,7 @@ type registry struct {
 	drop    map[string]bool    // vote keys to delete
 	node    written            // the node record written (v unused)
 	nodeRev int64
+	checked time.Time // the last reconciliation with the watched votes
 }
 
 type written struct {
@@ -65,8 +82,10 @@ func (r *registry) init() {
 
 // PublishVote makes v this node's vote on key (an address and check, in the caller's
 // words; it may contain "/"). It does not wait on etcd: the vote is written in the
-// background, only when its verdict (healthy, error) changed or every minute, under the
-// node lease, and again after a new lease. Node and Region are this node's.
+// background, under the node lease, only when its verdict (healthy, error) changed, again
+// after a new lease, and again should etcd have lost it; never per probe nor periodically.
+// Node and Region are this node's. At is when the verdict began: publishing the same
+// verdict again keeps the first one's.
 func (b *Backend) PublishVote(key string, v Vote) error {
 	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") {
 		return errors.New("cluster: vote key must be non-empty and not start or end with /")
@@ -76,6 +95,9 @@ func (b *Backend) PublishVote(key string, v Vote) error {
 		v.At = time.Now()
 	}
 	b.reg.mu.Lock()
+	if cur, ok := b.reg.want[key]; ok && cur.Healthy == v.Healthy && cur.Error == v.Error {
+		v.At = cur.At
+	}
 	b.reg.want[key] = v
 	delete(b.reg.drop, key)
 	b.reg.mu.Unlock()
@@ -124,41 +146,55 @@ func (b *Backend) LiveNodes() map[string]bool {
 func (b *Backend) Votes() map[string][]Vote {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	n := 0
+	for _, byNode := range b.votes {
+		n += len(byNode)
+	}
+	all := make([]Vote, 0, n) // one allocation for every list (10,000 keys: one, not 10,000)
 	out := make(map[string][]Vote, len(b.votes))
 	for key, byNode := range b.votes {
-		vs := make([]Vote, 0, len(byNode))
+		i := len(all)
 		for _, v := range byNode {
-			vs = append(vs, v)
+			all = append(all, v)
 		}
-		sort.Slice(vs, func(i, j int) bool { return vs[i].Node < vs[j].Node })
+		vs := all[i:len(all):len(all)] // capped: a caller's append copies
+		slices.SortFunc(vs, func(a, b Vote) int { return strings.Compare(a.Node, b.Node) })
 		out[key] = vs
 	}
 	return out
 }
 
-// putFleet records a node or vote key (relative to PATH/) read from etcd.
-func putFleet(nodes map[string]Node, votes map[string]map[string]Vote, k string, value []byte) {
+// putFleet records a node or vote key (relative to PATH/) read from etcd. It reports whether
+// that changed the electorate or a vote: a node that joined or moved region, a vote that is
+// new or whose verdict, region or time changed. A node record's heartbeat (last_seen,
+// revision) and a vote written again as it was are not changes.
+func putFleet(nodes map[string]Node, votes map[string]map[string]Vote, k string, value []byte) bool {
 	switch {
 	case strings.HasPrefix(k, "nodes/"):
 		name := k[len("nodes/"):]
 		var n Node
 		if name == "" || json.Unmarshal(value, &n) != nil {
-			return
+			return false
 		}
 		n.Name = name
+		old, had := nodes[name]
 		nodes[name] = n
+		return !had || old.Region != n.Region
 	case strings.HasPrefix(k, "votes/"):
 		key, node, ok := voteKey(k)
 		var v Vote
 		if !ok || json.Unmarshal(value, &v) != nil {
-			return
+			return false
 		}
 		v.Node = node
 		if votes[key] == nil {
 			votes[key] = map[string]Vote{}
 		}
+		old, had := votes[key][node]
 		votes[key][node] = v
+		return !had || old.Healthy != v.Healthy || old.Error != v.Error || old.Region != v.Region || !old.At.Equal(v.At)
 	}
+	return false
 }
 
 func delFleet(nodes map[string]Node, votes map[string]map[string]Vote, k string) {
@@ -242,12 +278,22 @@ func (b *Backend) serve(s *concurrency.Session) {
 }
 
 // flush writes what changed: the node record (new revision, new lease, or heartbeat due)
-// and the votes (new verdict, new lease, refresh due, withdrawn). A failed write stays due.
+// and the votes (new verdict, new lease, lost by etcd, withdrawn). A failed write stays due.
 func (b *Backend) flush(lease clientv3.LeaseID) {
 	now := time.Now()
 	rev := b.Revision()
 	r := &b.reg
+	var inEtcd map[string]Vote // this node's votes as the watch has them, when reconciling
 	r.mu.Lock()
+	reconcile := now.Sub(r.checked) >= reconcileEvery
+	r.mu.Unlock()
+	if reconcile && b.Connected() {
+		inEtcd = b.ownVotes()
+	}
+	r.mu.Lock()
+	if inEtcd != nil {
+		r.checked = now
+	}
 	nodeDue := r.node.lease != lease || r.nodeRev != rev || now.Sub(r.node.at) >= heartbeat-100*time.Millisecond
 	type put struct {
 		key string
@@ -257,7 +303,12 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 	var dels []string
 	for k, v := range r.want {
 		w, ok := r.wrote[k]
-		if !ok || w.lease != lease || w.v.Healthy != v.Healthy || w.v.Error != v.Error || now.Sub(w.at) >= voteRefresh {
+		due := !ok || w.lease != lease || w.v.Healthy != v.Healthy || w.v.Error != v.Error
+		if !due && inEtcd != nil && now.Sub(w.at) >= reconcileAfter {
+			e, there := inEtcd[k]
+			due = !there || e.Healthy != w.v.Healthy || e.Error != w.v.Error
+		}
+		if due {
 			puts = append(puts, put{k, v})
 		}
 	}
@@ -278,20 +329,28 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 		r.node, r.nodeRev = written{at: now, lease: lease}, rev
 		r.mu.Unlock()
 	}
+	bulk := len(puts)+len(dels) > batch
 	for len(puts) > 0 || len(dels) > 0 {
 		var ops []clientv3.Op
 		var done []put
 		var gone []string
+		size := 0
 		for len(ops) < batch && len(puts) > 0 {
 			p := puts[0]
-			puts = puts[1:]
 			val, _ := json.Marshal(p.v)
-			ops = append(ops, clientv3.OpPut(b.voteKey(p.key), string(val), clientv3.WithLease(lease)))
+			k := b.voteKey(p.key)
+			if len(ops) > 0 && size+len(k)+len(val) > batchBytes {
+				break
+			}
+			puts = puts[1:]
+			size += len(k) + len(val)
+			ops = append(ops, clientv3.OpPut(k, string(val), clientv3.WithLease(lease)))
 			done = append(done, p)
 		}
-		for len(ops) < batch && len(dels) > 0 {
+		for len(ops) < batch && len(dels) > 0 && size < batchBytes {
 			k := dels[0]
 			dels = dels[1:]
+			size += len(b.voteKey(k))
 			ops = append(ops, clientv3.OpDelete(b.voteKey(k)))
 			gone = append(gone, k)
 		}
@@ -301,10 +360,11 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 		if err != nil {
 			return
 		}
+		at := time.Now()
 		r.mu.Lock()
 		for _, p := range done {
 			if _, ok := r.want[p.key]; ok { // a verdict changed meanwhile is written next round
-				r.wrote[p.key] = written{v: p.v, at: now, lease: lease}
+				r.wrote[p.key] = written{v: p.v, at: at, lease: lease}
 			}
 		}
 		for _, k := range gone {
@@ -314,7 +374,23 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 			}
 		}
 		r.mu.Unlock()
+		if bulk && (len(puts) > 0 || len(dels) > 0) && !b.sleep(relay) {
+			return
+		}
 	}
+}
+
+// ownVotes is this node's votes as its watch has them, by key.
+func (b *Backend) ownVotes() map[string]Vote {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]Vote, len(b.votes))
+	for key, byNode := range b.votes {
+		if v, ok := byNode[b.cfg.Node]; ok {
+			out[key] = v
+		}
+	}
+	return out
 }
 
 func (b *Backend) voteKey(key string) string { return b.prefix + "votes/" + key + "/" + b.cfg.Node }
