@@ -63,6 +63,7 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/addresses/{address}/mode", h.setMode)
 	h.mux.HandleFunc("PUT /api/v1/domains/{domain}/pin", h.setPin)
 	h.mux.HandleFunc("GET /api/v1/cluster", h.cluster)
+	h.mux.HandleFunc("GET /api/v1/explain", h.explain)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
 	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)

@@ -407,3 +407,17 @@ func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Resul
 		noteFailover(d, r, res.Pool)
 	}
 }
+
+// accountSwitch records the failover a decision made outside the query path observed
+// (explain): the route's last pool moved, and no query will see that switch again.
+func (cs *compiled) accountSwitch(d *policy.Domain, r *policy.Route, res *policy.Result) {
+	if r == nil || !res.Switched || res.FailOpen {
+		return
+	}
+	if ref := cs.routes[r]; ref != nil {
+		ref.c.failovers.Add(1)
+	} else {
+		routeCountersOf(strings.TrimSuffix(d.Name, "."), r.Selector.Text).failovers.Add(1)
+	}
+	noteFailover(d, r, res.Pool)
+}

@@ -136,20 +136,11 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 
 	var cl policy.Client
-	mapped := 0 // 96 for an IPv4-mapped ECS subnet: its scope is 96 + the IPv4 scope
-	if subnet != nil {
-		cl.Addr, cl.Bits = subnet.Addr, subnet.SourceBits
-		if cl.Addr.Is4In6() {
-			// ::ffff:a.b.c.d/N is the IPv4 client a.b.c.d/(N-96) (a mapped address implies
-			// N >= 96): route it as IPv4, as the geo lookups do, and answer the scope in the
-			// IPv6 family the option came in.
-			cl.Addr, cl.Bits, mapped = cl.Addr.Unmap(), cl.Bits-96, 96
-		}
-		cl.Known = cl.Bits > 0
-	} else {
-		cl.Addr, cl.Known = remoteAddr(w), true
-		cl.Bits = cl.Addr.BitLen()
+	var src netip.Addr
+	if subnet == nil {
+		src = remoteAddr(w)
 	}
+	mapped := clientOf(&cl, subnet, src)
 	var buf [8]*policy.Address
 	n, scope, target := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
 	// A CNAME to another managed name of ours is followed, as the file plugin follows
@@ -296,19 +287,7 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
-	var res policy.Result
-	var route *policy.Route
-	pinned := false
-	if pin := d.Pin.Get(); pin != "" {
-		if p := cs.Pool(pin); p != nil {
-			res, pinned = policy.PickPool(p, fam, buf), true
-		}
-	}
-	if !pinned {
-		if route = d.Match(cl); route != nil {
-			res = route.Pick(cl, fam, buf)
-		}
-	}
+	res, route, pinned := decide(cs, d, cl, fam, buf)
 	if res.Pool != nil {
 		cs.account(d, route, &res)
 	}
@@ -333,6 +312,42 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 		scope = d.Scope(cl)
 	}
 	return n, scope, target
+}
+
+// decide is the decision of the query path for client cl (located) at managed domain d: the
+// pinned pool when an operator pinned d to one that exists, else the route d.Match finds and
+// what it picks. route is nil for a pinned domain and when no route matches (geo-fencing:
+// res.Pool is then nil too). The API's explain makes the same call.
+func decide(cs *compiled, d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
+	if pin := d.Pin.Get(); pin != "" {
+		if p := cs.Pool(pin); p != nil {
+			return policy.PickPool(p, fam, buf), nil, true
+		}
+	}
+	if route = d.Match(cl); route != nil {
+		res = route.Pick(cl, fam, buf)
+	}
+	return res, route, false
+}
+
+// clientOf fills in who asks: the ECS subnet when the query had one, else the source
+// address src. It returns 96 for an IPv4-mapped ECS subnet (its scope is 96 + the IPv4
+// scope), else 0.
+func clientOf(cl *policy.Client, subnet *geo.ClientSubnet, src netip.Addr) (mapped int) {
+	if subnet != nil {
+		cl.Addr, cl.Bits = subnet.Addr, subnet.SourceBits
+		if cl.Addr.Is4In6() {
+			// ::ffff:a.b.c.d/N is the IPv4 client a.b.c.d/(N-96) (a mapped address implies
+			// N >= 96): route it as IPv4, as the geo lookups do, and answer the scope in the
+			// IPv6 family the option came in.
+			cl.Addr, cl.Bits, mapped = cl.Addr.Unmap(), cl.Bits-96, 96
+		}
+		cl.Known = cl.Bits > 0
+		return mapped
+	}
+	cl.Addr, cl.Known = src, true
+	cl.Bits = cl.Addr.BitLen()
+	return 0
 }
 
 // next hands the query to the next plugin. With none (gtm last in its server block), a name

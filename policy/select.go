@@ -69,6 +69,13 @@ func (d *Domain) Match(c *Client) *Route {
 	return best
 }
 
+// MatchedBy names the kind of term by which the selector matches client c: "net", "asn",
+// "region", "country", "continent" or "default"; "" when it does not match.
+func (s *Selector) MatchedBy(c *Client) string {
+	rank, _ := s.match(c)
+	return [...]string{"", "default", "continent", "country", "region", "asn", "net"}[rank]
+}
+
 func (s *Selector) match(c *Client) (rank, bits int) {
 	rank, bits = rankNone, -1
 	if s.Default {
@@ -298,7 +305,21 @@ func (r *Route) choose(c *Client, fam Family) *Pool {
 // address as healthy (addresses forced down by an operator stay out unless that leaves none).
 func (p *Pool) pick(fam Family, buf []*Address, failOpen bool) []*Address {
 	var scratch [32]*Address
-	cand := scratch[:0]
+	cand := p.candidates(fam, scratch[:0], failOpen)
+	if len(cand) == 0 {
+		return buf
+	}
+	return p.choose(cand, buf)
+}
+
+// Candidates returns the addresses pick chooses among for family fam (failOpen as pick's):
+// the set an answer's addresses are drawn from.
+func (p *Pool) Candidates(fam Family, failOpen bool) []*Address {
+	return p.candidates(fam, nil, failOpen)
+}
+
+// candidates appends to cand the addresses the pool may answer for family fam.
+func (p *Pool) candidates(fam Family, cand []*Address, failOpen bool) []*Address {
 	for _, a := range p.Addrs {
 		if !p.CNAME && a.Family() != fam {
 			continue
@@ -318,9 +339,11 @@ func (p *Pool) pick(fam Family, buf []*Address, failOpen bool) []*Address {
 			}
 		}
 	}
-	if len(cand) == 0 {
-		return buf
-	}
+	return cand
+}
+
+// choose appends to buf the pool's choice among the candidates cand (which it reorders).
+func (p *Pool) choose(cand, buf []*Address) []*Address {
 	n := p.Answers
 	if p.CNAME {
 		n = 1

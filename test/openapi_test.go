@@ -86,6 +86,11 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":""}`, true, 200, nil},
 		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"nope"}`, true, 404, nil},
 		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `[]`, true, 400, nil},
+		{"GET", "/api/v1/explain?domain=www.gtm.example.net&type=A&subnet=10.1.0.0/16", "", true, 200, nil},
+		{"GET", "/api/v1/explain?domain=WWW.gtm.example.net.&type=aaaa&client=127.0.0.1", "", true, 200, nil},
+		{"GET", "/api/v1/explain?domain=www.gtm.example.net&subnet=nope", "", true, 400, nil},
+		{"GET", "/api/v1/explain?domain=nope.gtm.example.net&client=127.0.0.1", "", true, 404, nil},
+		{"GET", "/api/v1/explain?domain=www.gtm.example.net&client=127.0.0.1", "", false, 401, nil},
 		{"GET", "/", "", true, 200, nil},
 		{"GET", "/", "", false, 401, nil},
 
@@ -223,7 +228,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"DELETE /api/v1/config/pools/{name} 409", "DELETE /api/v1/config/healthchecks/{name} 409", "DELETE /api/v1/config/domains/{domain} 412", "GET /api/v1/config 200", "GET /api/v1/config 401"} {
+	for _, k := range []string{"GET /api/v1/explain 200", "GET /api/v1/explain 400", "GET /api/v1/explain 404", "GET /api/v1/explain 401", "DELETE /api/v1/config/pools/{name} 409", "DELETE /api/v1/config/healthchecks/{name} 409", "DELETE /api/v1/config/domains/{domain} 412", "GET /api/v1/config 200", "GET /api/v1/config 401"} {
 		if !seen[k] {
 			t.Errorf("not validated: %s", k)
 		}
