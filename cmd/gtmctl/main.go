@@ -1,0 +1,624 @@
+// Command gtmctl operates coredns-gtm through its admin API: status, explain, drain and
+// restore addresses, pin domains, and keep the API-managed configuration in a file (get,
+// diff, apply).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gtm-dns/coredns-gtm/config"
+)
+
+const usage = `usage: gtmctl [--server URL] [--token-file FILE] COMMAND [ARGS]
+
+commands:
+  status                          domains, pools and addresses with their state
+  explain DOMAIN [--type A|AAAA|CNAME] (--subnet CIDR | --client IP)
+                                  what that client gets and why
+  drain ADDRESS [--pool POOL]     take an address out (mode down), in POOL or every pool holding it
+  restore ADDRESS [--pool POOL]   give it back to its health checks (mode auto)
+  pin DOMAIN POOL                 answer DOMAIN from POOL only
+  unpin DOMAIN
+  get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
+  diff -f FILE                    what apply -f FILE would change
+  apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
+  events [--since N] [--follow]   recent events; --follow keeps polling
+
+--server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
+--token-file, else taken from $GTM_TOKEN.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
+
+// cli is one invocation.
+type cli struct {
+	server, token string
+	out           io.Writer
+	http          *http.Client
+}
+
+// apiError is a failed call: the API's own message.
+type apiError struct {
+	method, path string
+	code         int
+	msg          string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.code, http.StatusText(e.code), e.msg)
+}
+
+// parse parses flags wherever they stand among the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("gtmctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	server := fs.String("server", "", "admin API URL")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token")
+	file := fs.String("f", "", "configuration file (diff, apply)")
+	dry := fs.Bool("dry-run", false, "apply: print the changes without writing them")
+	pool := fs.String("pool", "", "drain, restore: the pool")
+	qtype := fs.String("type", "A", "explain: the query type")
+	subnet := fs.String("subnet", "", "explain: the client's ECS subnet")
+	client := fs.String("client", "", "explain: the client's address (no ECS)")
+	since := fs.Uint64("since", 0, "events: only events after this id")
+	follow := fs.Bool("follow", false, "events: keep polling for new events")
+	interval := fs.Duration("interval", time.Second, "events --follow: polling interval")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return 2
+	}
+	c := &cli{server: *server, out: stdout, http: &http.Client{Timeout: 30 * time.Second}}
+	if c.server == "" {
+		c.server = getenv("GTM_SERVER")
+	}
+	if c.server == "" {
+		c.server = "http://127.0.0.1:8053"
+	}
+	c.server = strings.TrimSuffix(c.server, "/")
+	c.token = getenv("GTM_TOKEN")
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+			return 1
+		}
+		c.token = strings.TrimSpace(string(b))
+	}
+	cmd, rest := pos[0], pos[1:]
+	need := func(n int, what string) bool {
+		if len(rest) != n {
+			fmt.Fprintf(stderr, "gtmctl %s: expected %s\n", cmd, what)
+			return false
+		}
+		return true
+	}
+	switch cmd {
+	case "status":
+		if need(0, "no arguments") {
+			err = c.status()
+		} else {
+			return 2
+		}
+	case "explain":
+		if !need(1, "DOMAIN") {
+			return 2
+		}
+		err = c.explain(rest[0], *qtype, *subnet, *client)
+	case "drain", "restore":
+		if !need(1, "ADDRESS") {
+			return 2
+		}
+		mode := "down"
+		if cmd == "restore" {
+			mode = "auto"
+		}
+		err = c.setMode(rest[0], *pool, mode)
+	case "pin":
+		if !need(2, "DOMAIN POOL") {
+			return 2
+		}
+		err = c.pin(rest[0], rest[1])
+	case "unpin":
+		if !need(1, "DOMAIN") {
+			return 2
+		}
+		err = c.pin(rest[0], "")
+	case "get":
+		if len(rest) > 2 {
+			fmt.Fprintf(stderr, "gtmctl get: expected [KIND [NAME]]\n")
+			return 2
+		}
+		err = c.get(rest)
+	case "diff", "apply":
+		if *file == "" || !need(0, "-f FILE") {
+			fmt.Fprintf(stderr, "gtmctl %s: expected -f FILE\n", cmd)
+			return 2
+		}
+		err = c.apply(*file, cmd == "diff" || *dry)
+	case "events":
+		err = c.events(*since, *follow, *interval)
+	default:
+		fmt.Fprintf(stderr, "gtmctl: unknown command %q\n", cmd)
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// call makes one API request; a non-2xx answer is an *apiError with the API's message.
+func (c *cli) call(method, path string, body []byte, hdr map[string]string) ([]byte, http.Header, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.server+path, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return nil, nil, &apiError{method, path, resp.StatusCode, e.Error}
+	}
+	return b, resp.Header, nil
+}
+
+func (c *cli) getJSON(path string, v any) error {
+	b, _, err := c.call("GET", path, nil, nil)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+type statusDoc struct {
+	Domains []struct {
+		Name, Pinned string
+		Routes       []struct {
+			Selector, Select, Current string
+			Pools                     []string
+			FailOpen                  bool `json:"fail_open"`
+		}
+	}
+	Pools []struct {
+		Name, LB  string
+		Available bool
+		Up        int
+		Addresses []struct {
+			Address, Mode         string
+			LastError             string `json:"last_error"`
+			Up, Healthy, Disabled bool
+		}
+	}
+}
+
+func (c *cli) status() error {
+	var s statusDoc
+	if err := c.getJSON("/api/v1/status", &s); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "DOMAINS")
+	for _, d := range s.Domains {
+		pin := ""
+		if d.Pinned != "" {
+			pin = "  pinned to " + d.Pinned
+		}
+		fmt.Fprintf(c.out, "  %s%s\n", d.Name, pin)
+		for _, r := range d.Routes {
+			fo := ""
+			if r.FailOpen {
+				fo = " (FAIL-OPEN)"
+			}
+			fmt.Fprintf(c.out, "    route %s -> %s [%s]: now %s%s\n", r.Selector, strings.Join(r.Pools, " "), r.Select, r.Current, fo)
+		}
+	}
+	fmt.Fprintln(c.out, "POOLS")
+	for _, p := range s.Pools {
+		state := "available"
+		if !p.Available {
+			state = "UNAVAILABLE"
+		}
+		fmt.Fprintf(c.out, "  %s  %s  lb %s  %d up\n", p.Name, state, p.LB, p.Up)
+		for _, a := range p.Addresses {
+			st := "up"
+			if !a.Up {
+				st = "DOWN"
+			}
+			extra := ""
+			if a.Mode != "auto" {
+				extra += " mode " + a.Mode
+			}
+			if a.Disabled {
+				extra += " disabled"
+			}
+			if !a.Healthy && a.LastError != "" {
+				extra += " (" + a.LastError + ")"
+			}
+			fmt.Fprintf(c.out, "    %-40s %s%s\n", a.Address, st, extra)
+		}
+	}
+	return nil
+}
+
+func (c *cli) explain(domain, qtype, subnet, client string) error {
+	q := url.Values{"domain": {domain}, "type": {qtype}}
+	if subnet != "" {
+		q.Set("subnet", subnet)
+	}
+	if client != "" {
+		q.Set("client", client)
+	}
+	b, _, err := c.call("GET", "/api/v1/explain?"+q.Encode(), nil, nil)
+	if err != nil {
+		return err
+	}
+	_, err = c.out.Write(b)
+	return err
+}
+
+func (c *cli) setMode(addr, pool, mode string) error {
+	pools := []string{pool}
+	if pool == "" {
+		pools = nil
+		var s statusDoc
+		if err := c.getJSON("/api/v1/status", &s); err != nil {
+			return err
+		}
+		for _, p := range s.Pools {
+			for _, a := range p.Addresses {
+				if strings.EqualFold(a.Address, addr) {
+					pools = append(pools, p.Name)
+				}
+			}
+		}
+		if len(pools) == 0 {
+			return fmt.Errorf("no pool has address %q (give --pool POOL)", addr)
+		}
+	}
+	body, _ := json.Marshal(map[string]string{"mode": mode})
+	for _, p := range pools {
+		if _, _, err := c.call("PUT", "/api/v1/pools/"+url.PathEscape(p)+"/addresses/"+url.PathEscape(addr)+"/mode", body, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.out, "pool %s address %s: mode %s\n", p, addr, mode)
+	}
+	return nil
+}
+
+func (c *cli) pin(domain, pool string) error {
+	body, _ := json.Marshal(map[string]string{"pool": pool})
+	if _, _, err := c.call("PUT", "/api/v1/domains/"+url.PathEscape(domain)+"/pin", body, nil); err != nil {
+		return err
+	}
+	if pool == "" {
+		fmt.Fprintf(c.out, "domain %s unpinned\n", domain)
+	} else {
+		fmt.Fprintf(c.out, "domain %s pinned to pool %s\n", domain, pool)
+	}
+	return nil
+}
+
+func (c *cli) get(args []string) error {
+	path := "/api/v1/config"
+	if len(args) == 2 {
+		path += "/" + url.PathEscape(args[0]) + "/" + url.PathEscape(args[1])
+	}
+	b, _, err := c.call("GET", path, nil, nil)
+	if err != nil {
+		return err
+	}
+	if len(args) == 1 {
+		if _, ok := config.ParseKind(args[0]); !ok {
+			return fmt.Errorf("no such resource kind %q: expected healthchecks, pools or domains", args[0])
+		}
+		var all map[string]json.RawMessage
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+		b = all[args[0]]
+	}
+	var out bytes.Buffer
+	json.Indent(&out, b, "", "  ")
+	out.WriteByte('\n')
+	_, err = c.out.Write(out.Bytes())
+	return err
+}
+
+func (c *cli) events(since uint64, follow bool, every time.Duration) error {
+	for {
+		var doc struct {
+			Events []map[string]any
+			Last   uint64
+		}
+		if err := c.getJSON(fmt.Sprintf("/api/v1/events?since=%d", since), &doc); err != nil {
+			return err
+		}
+		for _, e := range doc.Events {
+			fmt.Fprintf(c.out, "%v %v %v %v\n", e["id"], e["time"], e["kind"], e["message"])
+		}
+		if doc.Last > since {
+			since = doc.Last
+		}
+		if !follow {
+			return nil
+		}
+		time.Sleep(every)
+	}
+}
+
+// resource is one API resource of a kind: its canonical settings and ETag.
+type resource struct {
+	canon  map[string]any
+	etag   string
+	source string
+}
+
+// change is one write apply makes.
+type change struct {
+	op         string // create, update, delete
+	kind, name string
+	body       []byte
+	etag       string
+	lines      []string
+}
+
+// canonical decodes a resource body as the server does and returns its canonical form.
+func canonical(kind config.Kind, name string, body []byte, ttl uint32) (map[string]any, []byte, error) {
+	r, err := config.Decode(kind, name, body, ttl)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := config.Encode(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m map[string]any
+	err = json.Unmarshal(b, &m)
+	return m, b, err
+}
+
+// plan reads FILE and the server's resources and lists the writes that make them equal.
+func (c *cli) plan(file string) ([]change, []string, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", file, err)
+	}
+	var want map[string]map[string]map[string]any
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(js, &top); err != nil {
+		return nil, nil, fmt.Errorf("%s: expected {healthchecks: {NAME: {...}}, pools: {...}, domains: {...}}: %v", file, err)
+	}
+	want = map[string]map[string]map[string]any{}
+	for k, v := range top {
+		if k == "revision" {
+			continue
+		}
+		if _, ok := config.ParseKind(k); !ok {
+			return nil, nil, fmt.Errorf("%s: unknown kind %q: expected healthchecks, pools or domains", file, k)
+		}
+		m := map[string]map[string]any{}
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, nil, fmt.Errorf("%s: %s: %v", file, k, err)
+		}
+		want[k] = m
+	}
+	var have map[string]json.RawMessage
+	if err := c.getJSON("/api/v1/config", &have); err != nil {
+		return nil, nil, err
+	}
+	var notes []string
+	var creates, deletes []change
+	for _, kind := range config.Kinds {
+		k := string(kind)
+		cur := map[string]map[string]any{}
+		if b, ok := have[k]; ok {
+			json.Unmarshal(b, &cur)
+		}
+		desired := map[string]map[string]any{}
+		for name, body := range want[k] {
+			if kind == config.KindDomain {
+				fq, ok := config.DomainName(name)
+				if !ok {
+					return nil, nil, fmt.Errorf("%s: domain %q is not a domain name", file, name)
+				}
+				name = fq
+			}
+			desired[name] = body
+		}
+		for _, name := range sortedKeys(desired) {
+			body := desired[name]
+			src, _ := body["source"].(string)
+			delete(body, "source")
+			if now, ok := cur[name]; ok && now["source"] == "corefile" || src == "corefile" {
+				if src != "corefile" {
+					notes = append(notes, fmt.Sprintf("! %s/%s is defined in the Corefile: left alone", k, name))
+				}
+				continue
+			}
+			b, _ := json.Marshal(body)
+			if _, ok := cur[name]; !ok {
+				if _, canon, err := canonical(kind, name, b, 1); err != nil {
+					return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+				} else {
+					b = canon
+				}
+				creates = append(creates, change{op: "create", kind: k, name: name, body: b})
+				continue
+			}
+			// The resource's current version and ETag, read together.
+			cb, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			var now map[string]any
+			json.Unmarshal(cb, &now)
+			delete(now, "source")
+			nb, _ := json.Marshal(now)
+			ttl := uint32(1)
+			if t, ok := now["ttl"].(float64); ok {
+				ttl = uint32(t) // a domain without ttl in FILE keeps the one in force
+			}
+			haveC, _, err := canonical(kind, name, nb, ttl)
+			if err != nil {
+				return nil, nil, err
+			}
+			wantC, canon, err := canonical(kind, name, b, ttl)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+			}
+			if lines := fieldDiff(haveC, wantC); len(lines) > 0 {
+				creates = append(creates, change{op: "update", kind: k, name: name, body: canon, etag: hdr.Get("ETag"), lines: lines})
+			}
+		}
+		for _, name := range sortedKeys(cur) {
+			if _, ok := desired[name]; ok || cur[name]["source"] != "api" {
+				continue
+			}
+			_, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
+			if err != nil {
+				return nil, nil, err
+			}
+			deletes = append(deletes, change{op: "delete", kind: k, name: name, etag: hdr.Get("ETag")})
+		}
+	}
+	slices.Reverse(deletes) // domains, then pools, then health checks
+	return append(creates, deletes...), notes, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// fieldDiff lists the top-level fields that differ, as "field: OLD -> NEW".
+func fieldDiff(have, want map[string]any) []string {
+	keys := map[string]bool{}
+	for k := range have {
+		keys[k] = true
+	}
+	for k := range want {
+		keys[k] = true
+	}
+	var out []string
+	for _, k := range sortedKeys(keys) {
+		a, _ := json.Marshal(have[k])
+		b, _ := json.Marshal(want[k])
+		if !bytes.Equal(a, b) {
+			out = append(out, fmt.Sprintf("%s: %s -> %s", k, a, b))
+		}
+	}
+	return out
+}
+
+func (c *cli) apply(file string, dry bool) error {
+	plan, notes, err := c.plan(file)
+	if err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(c.out, n)
+	}
+	if len(plan) == 0 {
+		fmt.Fprintln(c.out, "no changes")
+		return nil
+	}
+	sign := map[string]string{"create": "+", "update": "~", "delete": "-"}
+	for _, ch := range plan {
+		fmt.Fprintf(c.out, "%s %s/%s (%s)\n", sign[ch.op], ch.kind, ch.name, ch.op)
+		for _, l := range ch.lines {
+			fmt.Fprintf(c.out, "    %s\n", l)
+		}
+		if ch.op == "create" {
+			fmt.Fprintf(c.out, "    %s\n", ch.body)
+		}
+	}
+	if dry {
+		return nil
+	}
+	for _, ch := range plan {
+		path := "/api/v1/config/" + ch.kind + "/" + url.PathEscape(ch.name)
+		var err error
+		switch ch.op {
+		case "create":
+			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-None-Match": "*"})
+		case "update":
+			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-Match": ch.etag})
+		case "delete":
+			_, _, err = c.call("DELETE", path, nil, map[string]string{"If-Match": ch.etag})
+		}
+		if err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.code == http.StatusPreconditionFailed {
+				return fmt.Errorf("%w (changed on the server since it was read: run again)", err)
+			}
+			return err
+		}
+	}
+	fmt.Fprintf(c.out, "applied %d changes\n", len(plan))
+	return nil
+}
