@@ -403,13 +403,6 @@ func (c *cli) events(since uint64, follow bool, every time.Duration) error {
 	}
 }
 
-// resource is one API resource of a kind: its canonical settings and ETag.
-type resource struct {
-	canon  map[string]any
-	etag   string
-	source string
-}
-
 // change is one write apply makes.
 type change struct {
 	op         string // create, update, delete
