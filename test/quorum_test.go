@@ -51,9 +51,9 @@ func quorumCorefile(node, region, source, endpoint, apiAddr, token string, port,
             protocol http
             port %d
             source %s
-            interval 200ms
-            timeout 100ms
-            fall 1
+            interval 300ms
+            timeout 250ms
+            fall 2
             rise 1
         }
         pool primary {
