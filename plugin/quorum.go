@@ -144,10 +144,11 @@ func (v *voter) poke() {
 	}
 }
 
-// loop recomputes the verdicts after every change, and at least every few seconds (votes of
-// nodes whose lease just expired stop counting without an event of their own).
+// loop recomputes the verdicts after every change (votes, nodes, connection: an expired
+// lease arrives as deletes), and every 10 s as a backstop. At 10,000 cells a pass costs
+// ~50 ms (docs/BENCHMARKS.md), so the backstop is not more often.
 func (v *voter) loop() {
-	tick := time.NewTicker(2 * time.Second)
+	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
