@@ -169,9 +169,8 @@ func (v *voter) decideAll() {
 	v.mu.Unlock()
 	connected := v.be.Connected()
 	var all map[string][]etcd.Vote
-	var live map[string]bool
 	if connected {
-		all, live = v.be.Votes(), v.be.LiveNodes()
+		all = v.be.Votes()
 	}
 	node := v.be.Node()
 	for _, c := range cells {
@@ -180,24 +179,23 @@ func (v *voter) decideAll() {
 			continue
 		}
 		local := t.Healthy()
-		// This node's own vote is its verdict now (its write to etcd may lag).
-		votes := make([]etcd.Vote, 0, len(all[c.key])+1)
-		for _, vt := range all[c.key] {
-			if vt.Node != node {
-				votes = append(votes, vt)
-			}
-		}
+		// The verdict is the backend's rule (this node's own vote is its verdict now, its
+		// write may lag; partitioned, it decides alone); the votes are kept for the status.
+		down, n, of := v.be.Quorum(c.key, local, percent)
+		var votes []etcd.Vote
 		if connected {
-			me := etcd.Vote{Node: node, Healthy: local, At: time.Now()}
-			if st := t.Status(); !local {
-				me.Error = st.LastError
+			votes = make([]etcd.Vote, 0, len(all[c.key])+1)
+			for _, vt := range all[c.key] {
+				if vt.Node != node {
+					votes = append(votes, vt)
+				}
 			}
-			live = withNode(live, node)
+			me := etcd.Vote{Node: node, Healthy: local, At: time.Now()}
+			if !local {
+				me.Error = t.Status().LastError
+			}
 			votes = append(votes, me)
-		} else {
-			votes = nil // partitioned: decide alone
 		}
-		down, n, of := etcd.Decide(local, votes, live, percent)
 		sort.Slice(votes, func(i, j int) bool { return votes[i].Node < votes[j].Node })
 		c.mu.Lock()
 		c.votes, c.downN, c.of, c.differ = votes, n, of, down == local
@@ -209,18 +207,6 @@ func (v *voter) decideAll() {
 			noteQuorum(t, down, votes, n, of)
 		}
 	}
-}
-
-func withNode(live map[string]bool, node string) map[string]bool {
-	if live[node] {
-		return live
-	}
-	out := make(map[string]bool, len(live)+1)
-	for k := range live {
-		out[k] = true
-	}
-	out[node] = true
-	return out
 }
 
 func (c *votedHealth) target() *healthcheck.Target {
