@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -57,7 +58,7 @@ func JSONError(err error) string {
 	var se *json.SemanticError
 	var syn *jsontext.SyntacticError
 	switch {
-	case asErr(err, &se) && se.JSONPointer != "":
+	case errors.As(err, &se) && se.JSONPointer != "":
 		what := se.Err
 		msg := "bad value"
 		if what != nil {
@@ -66,7 +67,7 @@ func JSONError(err error) string {
 			msg = fmt.Sprintf("JSON %s cannot be %s", se.JSONKind, goKind(se.GoType.String()))
 		}
 		return fmt.Sprintf("%s: %s", fieldPath(string(se.JSONPointer)), msg)
-	case asErr(err, &syn):
+	case errors.As(err, &syn):
 		return "malformed JSON: " + strings.TrimPrefix(syn.Error(), "jsontext: ")
 	}
 	return "bad JSON: " + strings.TrimPrefix(err.Error(), "json: ")
