@@ -38,6 +38,7 @@ type block struct {
 	cluster *clusterConfig
 	ns      []nsHost       // `ns`: the apex NS set (none: ns1.ZONE)
 	soa     *soaConfig     // `soa`: the apex SOA's names and negative TTL
+	dnssec  *signer        // `dnssec`: the zones' keys (nil: answers are not signed)
 	res     *config.Config // the Corefile's healthchecks, pools and domains
 }
 
@@ -282,7 +283,7 @@ func (b *block) path(p string) string {
 func parseDirective(c *caddy.Controller, b *block) error {
 	dir := c.Val()
 	args, isBlock := lineArgs(c)
-	if isBlock && dir != "api" && dir != "healthcheck" && dir != "pool" && dir != "domain" && dir != "cluster" {
+	if isBlock && dir != "api" && dir != "healthcheck" && dir != "pool" && dir != "domain" && dir != "cluster" && dir != "dnssec" {
 		return c.Errf("%q does not take a block", dir)
 	}
 	switch dir {
@@ -323,6 +324,8 @@ func parseDirective(c *caddy.Controller, b *block) error {
 		return parseAPI(c, b, args, isBlock)
 	case "cluster":
 		return parseCluster(c, b, args, isBlock)
+	case "dnssec":
+		return parseDNSSEC(c, b, args, isBlock)
 	case "healthcheck":
 		return parseCheck(c, b, args, isBlock)
 	case "pool":
@@ -330,7 +333,7 @@ func parseDirective(c *caddy.Controller, b *block) error {
 	case "domain":
 		return parseDomain(c, b, args, isBlock)
 	default:
-		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, fallthrough, healthcheck, pool or domain", dir)
+		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, dnssec, fallthrough, healthcheck, pool or domain", dir)
 	}
 	return nil
 }

@@ -360,6 +360,10 @@ func (g *GTM) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, 
 	if ctx.Value(handedOnKey{}) == nil {
 		ctx = context.WithValue(ctx, handedOnKey{}, true)
 	}
+	w, answered := g.dnssecNext(w, r)
+	if answered {
+		return dns.RcodeSuccess, nil
+	}
 	return plugin.NextOrFailure(g.Name(), g.Next, ctx, w, r)
 }
 
@@ -392,6 +396,7 @@ func (g *GTM) locate(d *policy.Domain, cl *policy.Client) {
 
 // reply adds our OPT record (echoing ECS with scope when the query had one) and writes m.
 func (g *GTM) reply(state *request.Request, m *dns.Msg, subnet *geo.ClientSubnet, scope int) {
+	m = g.signed(state, m)
 	if state.Req.IsEdns0() != nil {
 		// Our own OPT, never the request's: SizeAndDo normalises it (size, DO bit) and keeps
 		// its options, so only the ECS answer we mean is echoed.
