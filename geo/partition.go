@@ -195,29 +195,39 @@ func Uniform(is6 bool, v int32) Ranges {
 // -1 where none does. Within a range, every address is held by the same prefixes of nets.
 func NetLayer(nets []netip.Prefix, is6 bool) Ranges {
 	cuts := []u128{{}}
-	var fam []int
+	index := map[netip.Prefix]int32{}
+	var lens []int // the prefix lengths nets have, longest first
 	for i, n := range nets {
 		if n.Addr().Is6() != is6 {
 			continue
 		}
-		fam = append(fam, i)
+		n = n.Masked()
+		if _, dup := index[n]; !dup {
+			index[n] = int32(i)
+			if !slices.Contains(lens, n.Bits()) {
+				lens = append(lens, n.Bits())
+			}
+		}
 		first, last := prefixRange(n)
 		cuts = append(cuts, first)
 		if last != top(is6) {
 			cuts = append(cuts, last.inc())
 		}
 	}
+	slices.SortFunc(lens, func(a, b int) int { return b - a })
 	sort.Slice(cuts, func(i, j int) bool { return cuts[i].less(cuts[j]) })
 	r := Ranges{is6: is6}
 	for k, x := range cuts {
 		if k > 0 && x == cuts[k-1] {
 			continue
 		}
-		best, bestBits := int32(-1), -1
+		best := int32(-1)
 		a := x.addr(is6)
-		for _, i := range fam {
-			if n := nets[i]; n.Bits() > bestBits && n.Masked().Contains(a) {
-				best, bestBits = int32(i), n.Bits()
+		for _, l := range lens {
+			p, _ := a.Prefix(l)
+			if i, ok := index[p]; ok {
+				best = i
+				break
 			}
 		}
 		r.add(x, best)
