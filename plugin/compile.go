@@ -35,6 +35,9 @@ type compiled struct {
 	revision         atomic.Int64   // the state revision in force (modes and pins included)
 	stamp            stamp          // which API resources it was compiled from
 
+	// the ECS scope partitions, once built (scope.go)
+	scopes atomic.Pointer[scopeTable]
+
 	// what each compiled pool and domain was made from, so the next compile reuses what did
 	// not change (resources are never changed after decoding: the same pointer is the same
 	// resource), and the templates pools were compiled with.

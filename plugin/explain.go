@@ -12,7 +12,7 @@ import (
 )
 
 // Explain implements api.Explainer: what a query for q.Domain from that client gets and
-// why. It decides with the query path's own code (clientOf, locate, decide, Scope) and
+// why. It decides with the query path's own code (clientOf, locate, decide, scope) and
 // follows CNAMEs to managed names as ServeDNS does; it counts no answers.
 func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	cs := g.snap.Load()
@@ -175,7 +175,7 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 		}
 	}
 	if len(answer) > 0 && !pinned {
-		step.Scope = d.Scope(cl)
+		step.Scope = cs.scope(d, cl)
 	}
 	return step, answer, target
 }

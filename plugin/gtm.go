@@ -30,6 +30,7 @@ type GTM struct {
 	snap    atomic.Pointer[compiled]
 	started time.Time
 	control
+	scoper
 }
 
 // Name implements plugin.Handler.
@@ -309,7 +310,7 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	}
 	n = len(m.Answer) - before
 	if n > 0 && !pinned {
-		scope = d.Scope(cl)
+		scope = cs.scope(d, cl)
 	}
 	return n, scope, target
 }

@@ -39,6 +39,7 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 	}
 	cs := compile(cfg, cfg.res, registry, newMemStore(tb), nil)
 	g.snap.Store(cs)
+	g.buildScopes(cs)
 	tb.Cleanup(func() { cs.release(registry); g.closeDBs() })
 	return g
 }

@@ -218,6 +218,7 @@ func (g *GTM) start() error {
 	g.pending = nil
 	g.snap.Store(cs)
 	g.mu.Unlock()
+	g.buildScopes(cs)
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
 	g.serve()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
@@ -251,6 +252,7 @@ func (g *GTM) serve() {
 // stop releases what start acquired. It is safe on a block that never started.
 func (g *GTM) stop() {
 	setInstance(g, false)
+	g.scopeGen.Add(1) // a scope partition build in flight gives up
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -342,6 +344,7 @@ func (g *GTM) rebuild(d *state.Data) error {
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
 	g.snap.Store(cs)
+	g.buildScopes(cs)
 	old.forgetSeries(cs)
 	old.handOver(registry, cs)
 	return nil

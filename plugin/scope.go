@@ -1,0 +1,314 @@
+package gtm
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gtm-dns/coredns-gtm/geo"
+	"github.com/gtm-dns/coredns-gtm/policy"
+)
+
+// The ECS scope of an answer is the widest prefix around the client over which the answer
+// cannot change (gdnsd's merged networks), not merely the database network that held the
+// client. After each snapshot swap, every client-routed domain gets a partition of the
+// address space into the coarsest ranges that its route matching answers alike, made from
+// the databases' facts (geo.Facts, one walk per database file) and the boundaries of its
+// net: terms. Domains with the same routes share one partition. Until it is built (in the
+// background, for large databases) answers carry the database network's scope, as before.
+
+// Partition values besides a route class.
+const (
+	scopeNoRoute int32 = -1 // no route matches: geo-fenced, the answer is empty
+	scopeKeep    int32 = -2 // the database network's scope: select nearest, IPv4 aliases
+)
+
+// scoper is a block's partition builder.
+type scoper struct {
+	scopeMu    sync.Mutex              // one build at a time; guards scopeCache
+	scopeGen   atomic.Uint64           // bumped per swap (and at stop): an older build gives up
+	scopeCache map[string]*domainScope // by route signature, for this block's databases
+}
+
+// scopeTable says which partition answers each client-routed domain of a snapshot.
+type scopeTable map[*policy.Domain]*domainScope
+
+// domainScope is one partition and what its lookups need to know about it.
+type domainScope struct {
+	part geo.Partition
+	// narrowV4: the whole IPv4 space is one answer, but IPv6 clients get others. An IPv4
+	// client then gets /1, not /0: an IPv4-mapped ECS subnet's scope is 96 plus the IPv4
+	// one, and /96 must not become /0 (every IPv6 client).
+	narrowV4 bool
+}
+
+// scope is the ECS scope of d's answer for cl (located): from d's partition when it is
+// built and the client's range is not one that keeps the database network's scope, else
+// d.Scope. It runs on the query path: one map read, a binary search, no allocation.
+func (cs *compiled) scope(d *policy.Domain, cl *policy.Client) int {
+	if t := cs.scopes.Load(); t != nil && cl.Known && cl.Addr.IsValid() {
+		if ds := (*t)[d]; ds != nil {
+			if v, bits := ds.part.Lookup(cl.Addr); v != scopeKeep {
+				if bits == 0 && ds.narrowV4 {
+					bits = 1
+				}
+				return bits
+			}
+		}
+	}
+	return d.Scope(cl)
+}
+
+// cheapScopes bounds what is built before the swap returns: small databases (the demo's,
+// tests') and few domains take well under a millisecond.
+const (
+	cheapTreeNodes = 20000
+	cheapDomains   = 200
+)
+
+// buildScopes starts the partitions of a snapshot just swapped in: at once when that is
+// cheap, else in the background, where a later swap (or stop) makes it give up.
+func (g *GTM) buildScopes(cs *compiled) {
+	gen := g.scopeGen.Add(1)
+	cheap := (g.geo == nil || g.geo.TreeNodes() < cheapTreeNodes) && (g.asn == nil || g.asn.TreeNodes() < cheapTreeNodes)
+	if n := countClientRouted(cs); n == 0 {
+		return
+	} else if cheap && n <= cheapDomains {
+		g.runScopes(cs, gen)
+		return
+	}
+	go g.runScopes(cs, gen)
+}
+
+func countClientRouted(cs *compiled) int {
+	n := 0
+	for _, d := range cs.Domains {
+		if d.DependsOnClient() {
+			n++
+		}
+	}
+	return n
+}
+
+// runScopes builds the partitions of cs that the cache does not hold, and publishes them.
+func (g *GTM) runScopes(cs *compiled, gen uint64) {
+	g.scopeMu.Lock()
+	defer g.scopeMu.Unlock()
+	stale := func() bool { return g.scopeGen.Load() != gen }
+	if stale() {
+		return
+	}
+	began := time.Now()
+	groups := map[string][]*policy.Domain{}
+	var order []string
+	for _, d := range cs.Domains {
+		if !d.DependsOnClient() {
+			continue
+		}
+		sig := routeSignature(d)
+		if groups[sig] == nil {
+			order = append(order, sig)
+		}
+		groups[sig] = append(groups[sig], d)
+	}
+	var geoF, asnF *geo.Facts
+	facts := func(db *geo.DB, f **geo.Facts) bool {
+		if *f != nil {
+			return true
+		}
+		var err error
+		if *f, err = db.Facts(); err != nil {
+			log.Errorf("ECS scope: %v; answers keep the database network's scope", err)
+			return false
+		}
+		return true
+	}
+	cache := make(map[string]*domainScope, len(order))
+	table := make(scopeTable, len(groups))
+	built := 0
+	for _, sig := range order {
+		ds := g.scopeCache[sig]
+		if ds == nil {
+			d := groups[sig][0]
+			var gf, af *geo.Facts
+			if g.geo != nil && d.NeedsGeo() && usesGeoTerms(d) {
+				if !facts(g.geo, &geoF) {
+					continue
+				}
+				gf = geoF
+			}
+			if g.asn != nil && d.NeedsASN() {
+				if !facts(g.asn, &asnF) {
+					continue
+				}
+				af = asnF
+			}
+			if ds = partitionOf(d, gf, af, stale); ds == nil {
+				return // a newer snapshot is being built
+			}
+			built++
+		}
+		cache[sig] = ds
+		if g.scopeCache == nil {
+			g.scopeCache = map[string]*domainScope{}
+		}
+		g.scopeCache[sig] = ds // kept for a newer build, should this one be overtaken
+		for _, d := range groups[sig] {
+			table[d] = ds
+		}
+	}
+	g.scopeCache = cache // what the snapshot in force uses, nothing older
+	cs.scopes.Store(&table)
+	if built > 0 {
+		log.Debugf("ECS scope: %d partitions built for %d domains in %s", built, len(table), time.Since(began).Round(time.Millisecond))
+	}
+}
+
+// usesGeoTerms reports whether some route of d matches by continent, country or region.
+func usesGeoTerms(d *policy.Domain) bool {
+	for _, r := range d.Routes {
+		s := &r.Selector
+		if len(s.Regions)+len(s.Countries)+len(s.Continents) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// routeClasses numbers d's routes by their answer: routes with the same pools in the same
+// order and the same select mode answer every client alike, so their clients share a range.
+func routeClasses(d *policy.Domain) []int32 {
+	cls := make([]int32, len(d.Routes))
+	for i, r := range d.Routes {
+		cls[i] = int32(i)
+		for j := range i {
+			if sameAnswer(r, d.Routes[j]) {
+				cls[i] = cls[j]
+				break
+			}
+		}
+	}
+	return cls
+}
+
+func sameAnswer(a, b *policy.Route) bool {
+	if a.Select != b.Select || len(a.Pools) != len(b.Pools) {
+		return false
+	}
+	for i := range a.Pools {
+		if a.Pools[i] != b.Pools[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// routeSignature is what d's partition depends on: each route's terms, its answer class
+// and whether it selects by distance. Domains with equal signatures share a partition.
+func routeSignature(d *policy.Domain) string {
+	var b strings.Builder
+	cls := routeClasses(d)
+	for i, r := range d.Routes {
+		for _, t := range r.Selector.Terms() {
+			b.WriteString(t)
+			b.WriteByte(',')
+		}
+		b.WriteByte('=')
+		b.WriteString(strconv.Itoa(int(cls[i])))
+		if r.Select == policy.SelectNearest {
+			b.WriteByte('n')
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// partitionOf builds d's partition over the facts of its databases (nil: not used),
+// evaluating d.Match, the query path's own matching, once per distinct combination of facts
+// and net: terms. It returns nil when stop says so.
+func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *domainScope {
+	var nets []netip.Prefix
+	for _, r := range d.Routes {
+		nets = append(nets, r.Selector.Nets...)
+	}
+	cls := routeClasses(d)
+	value := func(r *policy.Route) int32 {
+		if r == nil {
+			return scopeNoRoute
+		}
+		if r.Select == policy.SelectNearest {
+			return scopeKeep // the pool follows the location: the database network decides
+		}
+		for i, x := range d.Routes {
+			if x == r {
+				return cls[i]
+			}
+		}
+		return scopeNoRoute
+	}
+	half := func(is6 bool) (geo.Ranges, bool) {
+		none := geo.Uniform(is6, 0)
+		gl, al := &none, &none
+		if geoF != nil {
+			gl = pick(geoF, is6)
+		}
+		if asnF != nil {
+			al = pick(asnF, is6)
+		}
+		nl := geo.NetLayer(nets, is6)
+		aliases := geo.Uniform(is6, -1)
+		if is6 {
+			aliases = geo.NetLayer(geo.Aliased(), true)
+		}
+		memo := map[[4]int32]int32{}
+		return geo.Sweep(is6, []*geo.Ranges{gl, al, &nl, &aliases}, stop, func(start netip.Addr, vals []int32) int32 {
+			if vals[3] >= 0 {
+				return scopeKeep // looked up as the IPv4 address inside: not this range's facts
+			}
+			k := [4]int32{vals[0], vals[1], vals[2]}
+			if v, ok := memo[k]; ok {
+				return v
+			}
+			c := policy.Client{Addr: start, Bits: start.BitLen(), Known: true}
+			if geoF != nil {
+				f := geoF.Fact(vals[0])
+				c.GeoFound, c.Continent, c.Country, c.Region = f.Found, f.Continent, f.Country, f.Region
+			}
+			if asnF != nil {
+				f := asnF.Fact(vals[1])
+				c.ASNFound, c.ASN = f.Found, f.ASN
+			}
+			v := value(d.Match(&c))
+			memo[k] = v
+			return v
+		})
+	}
+	v4, ok := half(false)
+	if !ok {
+		return nil
+	}
+	v6, ok := half(true)
+	if !ok {
+		return nil
+	}
+	ds := &domainScope{part: geo.Partition{V4: v4, V6: v6}}
+	if v4.Len() == 1 {
+		for i := range v6.Len() {
+			if v := v6.Value(i); v != v4.Value(0) && v != scopeKeep {
+				ds.narrowV4 = true
+				break
+			}
+		}
+	}
+	return ds
+}
+
+func pick(f *geo.Facts, is6 bool) *geo.Ranges {
+	if is6 {
+		return &f.V6
+	}
+	return &f.V4
+}
