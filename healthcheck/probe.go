@@ -49,6 +49,8 @@ func (p *prober) probe(ctx context.Context) (Result, error) {
 		return probeTCP(ctx, p.addr, p.tmpl)
 	case ICMP:
 		return probeICMP(ctx, p.addr, p.tmpl)
+	case DNS:
+		return probeDNS(ctx, p.addr, p.tmpl)
 	default:
 		if p.client == nil {
 			p.client = newHTTPClient(p.addr, p.tmpl)
@@ -174,7 +176,7 @@ func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Templat
 		scheme = "https"
 	}
 	url := scheme + "://" + net.JoinHostPort(addr, strconv.Itoa(t.port())) + t.path()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, t.method(), url, nil)
 	if err != nil {
 		return ResultError, err
 	}
@@ -182,6 +184,14 @@ func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Templat
 		req.Host = t.Host
 	}
 	req.Header.Set("User-Agent", "coredns-gtm healthcheck")
+	for _, h := range t.Headers {
+		// net/http sends req.Host, never a Host in req.Header.
+		if strings.EqualFold(h.Name, "Host") {
+			req.Host = h.Value
+			continue
+		}
+		req.Header.Add(h.Name, h.Value)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return classify(ctx, err), err
@@ -217,10 +227,14 @@ func probeICMP(ctx context.Context, addr string, t *Template) (Result, error) {
 		err = sourceError(t.Source, addr, err)
 		return classify(ctx, err), err
 	}
-	p.Count = 1
+	count := t.count()
+	p.Count = count
 	p.SetPrivileged(icmpPrivileged)
 	if dl, ok := ctx.Deadline(); ok {
 		p.Timeout = time.Until(dl)
+		// Send every request within the first half of the timeout, so the last one has
+		// the other half for its reply.
+		p.Interval = min(time.Second, max(p.Timeout/time.Duration(2*count), time.Millisecond))
 	}
 	if err := p.RunWithContext(ctx); err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
@@ -229,8 +243,22 @@ func probeICMP(ctx context.Context, addr string, t *Template) (Result, error) {
 		err = sourceError(t.Source, addr, err)
 		return classify(ctx, err), err
 	}
-	if p.Statistics().PacketsRecv == 0 {
-		return ResultTimeout, errors.New("no echo reply")
+	return icmpVerdict(count, p.Statistics().PacketsRecv, t.Loss)
+}
+
+// icmpVerdict judges a probe of count echo requests of which recv were answered: up while
+// the loss is at most maxLoss percent (requests never sent before the timeout count as lost).
+func icmpVerdict(count, recv, maxLoss int) (Result, error) {
+	recv = min(recv, count) // duplicates are not replies to more requests
+	lost := count - recv
+	switch {
+	case recv == 0:
+		if count == 1 {
+			return ResultTimeout, errors.New("no echo reply")
+		}
+		return ResultTimeout, fmt.Errorf("no echo reply to %d requests", count)
+	case lost*100 > maxLoss*count:
+		return ResultTimeout, fmt.Errorf("%d of %d echo requests lost (%d%%, more than loss %d%%)", lost, count, lost*100/count, maxLoss)
 	}
 	return ResultOK, nil
 }

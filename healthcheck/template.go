@@ -1,4 +1,4 @@
-// Package healthcheck probes servers (HTTP, HTTPS, TCP, ICMP) and keeps their health state.
+// Package healthcheck probes servers (HTTP, HTTPS, TCP, ICMP, DNS) and keeps their health state.
 //
 // One prober runs per distinct (address, template), shared by every pool that uses it and
 // kept across configuration reloads through reference counting. A prober made for a changed
@@ -24,6 +24,7 @@ const (
 	HTTPS Protocol = "https"
 	TCP   Protocol = "tcp"
 	ICMP  Protocol = "icmp"
+	DNS   Protocol = "dns"
 )
 
 // CodeRange is an inclusive range of HTTP status codes.
@@ -60,7 +61,15 @@ type Template struct {
 	Expect      []CodeRange    // default 200-399
 	Body        *regexp.Regexp // nil: no body check; matched against the first 64 KiB
 	TLSInsecure bool
-	Source      netip.Addr // the local address probes leave from; invalid (zero): the system's choice
+	Source      netip.Addr     // the local address probes leave from; invalid (zero): the system's choice
+	Method      string         // http(s): GET (default), HEAD or POST
+	Headers     []Header       // http(s): extra request headers, in order; Host sets the request's Host
+	Query       string         // dns: the question's name, an FQDN
+	QType       uint16         // dns: the question's type; 0: A
+	Rcodes      []int          // dns: the accepted rcodes; default NOERROR
+	Answer      *regexp.Regexp // dns: nil, or some answer record's text must match
+	Count       int            // icmp: echo requests per probe; 0: 1
+	Loss        int            // icmp: the most loss in percent that still counts as up
 	Interval    time.Duration
 	Timeout     time.Duration
 	Fall, Rise  int
@@ -74,7 +83,7 @@ func (t *Template) Fingerprint() string {
 		body = t.Body.String()
 	}
 	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s|%s|%s|%d|%d", t.Protocol, t.port(), t.path(), t.Host,
-		t.expect(), body, t.TLSInsecure, t.source(), t.Interval, t.Timeout, t.Fall, t.Rise)
+		t.expect(), body, t.TLSInsecure, t.source(), t.Interval, t.Timeout, t.Fall, t.Rise) + t.extra()
 }
 
 // checkKey identifies what a probe sends and how its answer is judged, without the timing
@@ -85,8 +94,47 @@ func (t *Template) checkKey() string {
 	if t.Body != nil {
 		body = t.Body.String()
 	}
-	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s", t.Protocol, t.port(), t.path(), t.Host, t.expect(), body, t.TLSInsecure, t.source())
+	return fmt.Sprintf("%s|%d|%s|%s|%v|%q|%v|%s", t.Protocol, t.port(), t.path(), t.Host, t.expect(), body, t.TLSInsecure, t.source()) + t.extra()
 }
+
+// extra is the identity of the settings added after the first release (method, headers,
+// dns and icmp settings), empty when they are all at their defaults: a template that does
+// not use them keeps the fingerprint it always had, so nodes of a fleet that run different
+// versions during an upgrade still vote on the same key.
+func (t *Template) extra() string {
+	var b strings.Builder
+	if m := t.method(); m != "GET" {
+		fmt.Fprintf(&b, "|method=%s", m)
+	}
+	for _, h := range t.Headers {
+		fmt.Fprintf(&b, "|header=%q:%q", h.Name, h.Value)
+	}
+	if t.Protocol == DNS {
+		fmt.Fprintf(&b, "|query=%s/%d|rcodes=%v", t.Query, t.qtype(), t.rcodes())
+		if t.Answer != nil {
+			fmt.Fprintf(&b, "|answer=%q", t.Answer.String())
+		}
+	}
+	if t.Protocol == ICMP && (t.count() != 1 || t.Loss != 0) {
+		fmt.Fprintf(&b, "|count=%d|loss=%d", t.count(), t.Loss)
+	}
+	return b.String()
+}
+
+// Header is one extra request header of an http(s) check.
+type Header struct{ Name, Value string }
+
+// Methods are the request methods an http(s) check may use.
+var Methods = []string{"GET", "HEAD", "POST"}
+
+func (t *Template) method() string {
+	if t.Method == "" {
+		return "GET"
+	}
+	return t.Method
+}
+
+func (t *Template) count() int { return max(t.Count, 1) }
 
 func (t *Template) port() int {
 	switch {
@@ -96,6 +144,8 @@ func (t *Template) port() int {
 		return 80
 	case t.Protocol == HTTPS:
 		return 443
+	case t.Protocol == DNS:
+		return 53
 	}
 	return 0
 }
