@@ -7,8 +7,9 @@
 //	config/healthchecks/NAME   the JSON form of an API-managed template
 //	config/pools/NAME          ... of a pool
 //	config/domains/NAME        ... of a domain (lower-case FQDN)
-//	modes/POOL/ADDRESS         {"mode":"down"}
-//	pins/DOMAIN                {"pool":"b"}
+//	modes/POOL/ADDRESS         {"mode":"down"}, timed: {"mode":"down","from":T,"until":T}
+//	poolmodes/POOL             {"mode":"down"} (every address of POOL whose own mode is auto)
+//	pins/DOMAIN                {"pool":"b"}, timed like modes
 //
 // Every key carries the revision that last wrote it (etcd's ModRevision): it is the ETag of
 // a resource and the precondition of an optimistic write. The query path never reads the
@@ -22,6 +23,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -31,6 +33,8 @@ const (
 	ConfigPrefix = "config/"
 	ModesPrefix  = "modes/"
 	PinsPrefix   = "pins/"
+	// PoolModesPrefix keys a whole pool's mode.
+	PoolModesPrefix = "poolmodes/"
 )
 
 // Entry is a key's value and the revision that wrote it.
@@ -82,14 +86,17 @@ type Watcher interface {
 	Watch(ctx context.Context, fn func(*Data))
 }
 
-// ModeValue is the JSON value of a modes/ key.
+// ModeValue is the JSON value of a modes/ or poolmodes/ key. Values written before timed
+// overrides ({"mode":"down"}) have no window: in force until cleared.
 type ModeValue struct {
 	Mode string `json:"mode"`
+	Window
 }
 
 // PinValue is the JSON value of a pins/ key.
 type PinValue struct {
 	Pool string `json:"pool"`
+	Window
 }
 
 // ModeKey is the key of an address's mode.
@@ -97,6 +104,9 @@ func ModeKey(pool, addr string) string { return ModesPrefix + pool + "/" + addr 
 
 // PinKey is the key of a domain's pin.
 func PinKey(domain string) string { return PinsPrefix + domain }
+
+// PoolModeKey is the key of a pool's mode.
+func PoolModeKey(pool string) string { return PoolModesPrefix + pool }
 
 // ConfigKey is the key of an API-managed resource.
 func ConfigKey(kind, name string) string { return ConfigPrefix + kind + "/" + name }
@@ -115,6 +125,8 @@ type Store struct {
 	pins  map[string]*policy.PinCell
 	subs  map[int]func(*Data)
 	next  int
+
+	sched schedule // the timer of the next override start or end (schedule.go)
 }
 
 // Open loads the state from be.
@@ -123,7 +135,14 @@ func Open(ctx context.Context, be Backend) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openWith(be, d, SystemClock)
+}
+
+// openWith makes the store of be's state d, timed overrides run by clock.
+func openWith(be Backend, d *Data, clock Clock) (*Store, error) {
 	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, subs: map[int]func(*Data){}}
+	s.sched.clock = clock
+	s.sched.last = clock.Now()
 	s.install(d)
 	if w, ok := be.(Watcher); ok {
 		go w.Watch(context.Background(), s.applyExternal)
@@ -202,41 +221,80 @@ func (s *Store) publish(d *Data) {
 	}
 }
 
-// install makes d the state in force and brings every cell in line with it; s.mu held.
+// install makes d the state in force and brings every cell in line with it at the
+// clock's now (timed overrides in their window only), then sets the timer for the next
+// start or end; s.mu held. The effective mode of an address is its own mode unless that
+// is auto, then its pool's: the query path reads the result, never the time.
 func (s *Store) install(d *Data) {
 	s.data = d
-	for k, c := range s.modes {
-		if _, ok := d.Entries[k]; !ok {
-			c.Set(policy.ModeAuto)
-		}
-	}
-	for k, c := range s.pins {
-		if _, ok := d.Entries[k]; !ok {
-			c.Set("")
-		}
-	}
+	now := s.sched.clock.Now()
+	var next time.Time
+	var own, pool map[string]policy.Mode
+	pins := map[string]string{}
 	for k, e := range d.Entries {
 		switch {
-		case strings.HasPrefix(k, ModesPrefix):
+		case strings.HasPrefix(k, ModesPrefix), strings.HasPrefix(k, PoolModesPrefix):
 			var v ModeValue
 			m := policy.ModeAuto
 			if json.Unmarshal(e.Value, &v) == nil {
 				m, _ = policy.ParseMode(v.Mode)
 			}
-			cell(s.modes, k).Set(m)
+			next = v.Window.next(now, next)
+			if strings.HasPrefix(k, PoolModesPrefix) {
+				if v.Active(now) {
+					pool = setIn(pool, strings.TrimPrefix(k, PoolModesPrefix), m)
+				}
+				continue
+			}
+			cell(s.modes, k)
+			if v.Active(now) {
+				own = setIn(own, k, m)
+			}
 		case strings.HasPrefix(k, PinsPrefix):
 			var v PinValue
 			json.Unmarshal(e.Value, &v)
-			cell(s.pins, k).Set(v.Pool)
+			next = v.Window.next(now, next)
+			cell(s.pins, k)
+			if v.Active(now) {
+				pins[k] = v.Pool
+			}
 		}
 	}
+	for k, c := range s.modes {
+		m := own[k]
+		if m == policy.ModeAuto && pool != nil {
+			p, _, _ := strings.Cut(strings.TrimPrefix(k, ModesPrefix), "/")
+			m = pool[p]
+		}
+		c.Set(m)
+	}
+	for k, c := range s.pins {
+		c.Set(pins[k])
+	}
+	s.sched.arm(s, now, next)
+}
+
+func setIn(m map[string]policy.Mode, k string, v policy.Mode) map[string]policy.Mode {
+	if m == nil {
+		m = map[string]policy.Mode{}
+	}
+	m[k] = v
+	return m
 }
 
 // ModeCell returns the override cell of an address of a pool; the same cell every time.
 func (s *Store) ModeCell(pool, addr string) *policy.ModeCell {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return cell(s.modes, ModeKey(pool, addr))
+	k := ModeKey(pool, addr)
+	c, ok := s.modes[k]
+	if !ok {
+		// A new address of a pool under a pool mode (the compile of a resource written
+		// through the API runs after the write's install): its mode is in force at once.
+		c = cell(s.modes, k)
+		c.Set(s.data.Mode(pool, addr, s.sched.clock.Now()))
+	}
+	return c
 }
 
 // PinCell returns the pin cell of a domain (a lower-case FQDN); the same cell every time.
@@ -257,18 +315,38 @@ func cell[C any](m map[string]*C, key string) *C {
 
 // SetMode persists an address's mode (auto deletes the override), then puts it in force.
 func (s *Store) SetMode(ctx context.Context, pool, addr string, m policy.Mode) error {
-	op := Op{Key: ModeKey(pool, addr)}
+	return s.SetModeWindow(ctx, pool, addr, m, Window{})
+}
+
+// SetModeWindow persists an address's mode in force during w (auto deletes the override).
+func (s *Store) SetModeWindow(ctx context.Context, pool, addr string, m policy.Mode, w Window) error {
+	return s.commitOne(ctx, modeOp(ModeKey(pool, addr), m, w))
+}
+
+// SetPoolMode persists the mode of every address of pool whose own mode is auto, in force
+// during w (auto deletes it).
+func (s *Store) SetPoolMode(ctx context.Context, pool string, m policy.Mode, w Window) error {
+	return s.commitOne(ctx, modeOp(PoolModeKey(pool), m, w))
+}
+
+func modeOp(key string, m policy.Mode, w Window) Op {
+	op := Op{Key: key}
 	if m != policy.ModeAuto {
-		op.Value, _ = json.Marshal(ModeValue{Mode: m.String()})
+		op.Value, _ = json.Marshal(ModeValue{Mode: m.String(), Window: w.utc()})
 	}
-	return s.commitOne(ctx, op)
+	return op
 }
 
 // SetPin persists a domain's pin ("" unpins), then puts it in force.
 func (s *Store) SetPin(ctx context.Context, domain, pool string) error {
+	return s.SetPinWindow(ctx, domain, pool, Window{})
+}
+
+// SetPinWindow persists a domain's pin in force during w ("" unpins).
+func (s *Store) SetPinWindow(ctx context.Context, domain, pool string, w Window) error {
 	op := Op{Key: PinKey(domain)}
 	if pool != "" {
-		op.Value, _ = json.Marshal(PinValue{Pool: pool})
+		op.Value, _ = json.Marshal(PinValue{Pool: pool, Window: w.utc()})
 	}
 	return s.commitOne(ctx, op)
 }
