@@ -219,6 +219,7 @@ func (g *GTM) start() error {
 	g.snap.Store(cs)
 	g.mu.Unlock()
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
+	g.startHolder()
 	g.serve()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
 		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.file, strings.Join(left, ", "))
@@ -251,6 +252,7 @@ func (g *GTM) serve() {
 // stop releases what start acquired. It is safe on a block that never started.
 func (g *GTM) stop() {
 	setInstance(g, false)
+	g.stopHolder()
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -538,6 +540,7 @@ func onHealthChange(ch healthcheck.Change) {
 	}
 	t := ch.Target
 	healthChangesTotal.WithLabelValues(t.Template().Name, state).Inc()
+	pokeHolders()
 	if ch.First && ch.Healthy {
 		return // the expected first verdict is not news
 	}
@@ -594,4 +597,6 @@ type control struct {
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
 	nextSOA     sync.Map // zone -> *cachedSOA: the next plugin's SOA, for negative answers
+
+	holder atomic.Pointer[holder] // failback holds and slow-start ramps (failback.go)
 }

@@ -9,6 +9,7 @@
 //	config/domains/NAME        ... of a domain (lower-case FQDN)
 //	modes/POOL/ADDRESS         {"mode":"down"}
 //	pins/DOMAIN                {"pool":"b"}
+//	holds/DOMAIN               {"routes":{"default":{"pool":"b","since":"2026-12-01T10:00:00Z"}}}
 //
 // Every key carries the revision that last wrote it (etcd's ModRevision): it is the ETag of
 // a resource and the precondition of an optimistic write. The query path never reads the
@@ -31,6 +32,7 @@ const (
 	ConfigPrefix = "config/"
 	ModesPrefix  = "modes/"
 	PinsPrefix   = "pins/"
+	HoldsPrefix  = "holds/"
 )
 
 // Entry is a key's value and the revision that wrote it.
@@ -113,6 +115,7 @@ type Store struct {
 	data  *Data
 	modes map[string]*policy.ModeCell
 	pins  map[string]*policy.PinCell
+	holds map[string]*policy.HoldCell // by holdCellKey(domain, route)
 	subs  map[int]func(*Data)
 	next  int
 }
@@ -123,7 +126,7 @@ func Open(ctx context.Context, be Backend) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, subs: map[int]func(*Data){}}
+	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, holds: map[string]*policy.HoldCell{}, subs: map[int]func(*Data){}}
 	s.install(d)
 	if w, ok := be.(Watcher); ok {
 		go w.Watch(context.Background(), s.applyExternal)
@@ -215,6 +218,7 @@ func (s *Store) install(d *Data) {
 			c.Set("")
 		}
 	}
+	s.installHolds(d)
 	for k, e := range d.Entries {
 		switch {
 		case strings.HasPrefix(k, ModesPrefix):
