@@ -62,6 +62,7 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/events", h.events)
 	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/addresses/{address}/mode", h.setMode)
 	h.mux.HandleFunc("PUT /api/v1/domains/{domain}/pin", h.setPin)
+	h.mux.HandleFunc("POST /api/v1/domains/{domain}/failback", h.failback)
 	h.mux.HandleFunc("GET /api/v1/cluster", h.cluster)
 	h.mux.HandleFunc("GET /api/v1/explain", h.explain)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
@@ -97,7 +98,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on *; allowed: OPTIONS")
 			return
 		}
-		hd.Set("Allow", "GET, HEAD, PUT, DELETE, OPTIONS") // keep in step with the routes of NewHandler
+		hd.Set("Allow", "GET, HEAD, PUT, POST, DELETE, OPTIONS") // keep in step with the routes of NewHandler
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -192,6 +193,11 @@ type DomainDoc struct {
 	// DanglingPin is a pin to a pool that no longer exists: not in force.
 	DanglingPin string     `json:"dangling_pin,omitempty"`
 	Routes      []RouteDoc `json:"routes"`
+	// The domain's failover settings: fallback (open, nodata, servfail or a pool), failback
+	// (auto, manual or a duration) and the degraded TTL when it has one.
+	Fallback    string  `json:"fallback"`
+	Failback    string  `json:"failback"`
+	TTLDegraded *uint32 `json:"ttl_degraded,omitempty"`
 }
 
 // RouteDoc describes a route and the pool it selects now.
@@ -201,6 +207,13 @@ type RouteDoc struct {
 	Pools    []string `json:"pools"`
 	Current  string   `json:"current"`   // the pool answered now (a client of unknown location)
 	FailOpen bool     `json:"fail_open"` // no pool of the route is available
+	// Held is the pool a failback hold keeps the route on (failback manual or DURATION),
+	// since HeldSince; "" when not held.
+	Held      string     `json:"held,omitempty"`
+	HeldSince *time.Time `json:"held_since,omitempty"`
+	// Fallback is the domain's fallback in force while no pool is available (open, nodata,
+	// servfail or pool); "" while some pool is.
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // PoolDoc describes a pool.
@@ -284,6 +297,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 	doc.Zones = append(doc.Zones, s.Zones...)
 	for _, d := range s.Domains {
 		dd := DomainDoc{Name: d.Name, TTL: d.TTL, Routes: []RouteDoc{}}
+		domainFailover(&dd, d)
 		var pinned *policy.Pool
 		if pin := d.Pin.Get(); pin != "" {
 			if pinned = s.Pool(pin); pinned != nil {
@@ -299,6 +313,9 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 			}
 			if p, failOpen := r.Current(); p != nil {
 				rd.Current, rd.FailOpen = p.Name, failOpen
+			}
+			if pinned == nil {
+				routeFailover(&rd, d, r)
 			}
 			if pinned != nil {
 				// As the query path does: a pinned pool that is not available fails open.

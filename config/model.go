@@ -146,6 +146,11 @@ type Pool struct {
 	HealthCheck  string    `json:"healthcheck,omitzero"`
 	MinAvailable int       `json:"min_available"`
 	Weight       int       `json:"weight"`
+
+	// MinAvailablePercent, when set, replaces MinAvailable: `min_available P%`, a share of
+	// the enabled addresses, rounded up. JSON writes it as the string "P%" in min_available.
+	MinAvailablePercent *int     `json:"-"`
+	SlowStart           Duration `json:"slow_start,omitzero"` // weighted lb: ramp-up of a recovered address
 }
 
 // Route maps clients (a selector) to an ordered list of pools.
@@ -162,6 +167,12 @@ type Domain struct {
 	Echo
 	TTL    uint32  `json:"ttl"`
 	Routes []Route `json:"routes"`
+
+	// TTLDegraded is the TTL while the answer is not the route's first choice or comes from
+	// fail-open or fallback (`ttl SECONDS DEGRADED`); nil: TTL always.
+	TTLDegraded *uint32 `json:"ttl_degraded,omitzero"`
+	Fallback    string  `json:"fallback,omitzero"` // open (""), nodata, servfail or a pool name
+	Failback    string  `json:"failback,omitzero"` // auto (""), manual or a duration
 }
 
 // Defaults of the Corefile that the JSON forms share.

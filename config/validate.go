@@ -328,7 +328,7 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 		c.add(p, "location", at("location"), "location %v %v: expected latitude -90..90 and longitude -180..180", l.Lat, l.Lon)
 	}
 	if _, ok := policy.ParseLB(p.LB); !ok {
-		c.add(p, "lb", at("lb"), "lb %q: expected all, weighted, priority, random or fastest", p.LB)
+		c.add(p, "lb", at("lb"), "lb %q: expected all, weighted, priority, random, fastest or hashed", p.LB)
 	}
 	if p.Answers < 0 || p.Answers > MaxAnswers {
 		c.add(p, "answers", at("answers"), "answers %q: expected a number from 1 to %d", itoa(p.Answers), MaxAnswers)
@@ -337,11 +337,18 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 		name string
 		v    int
 	}{{"min_available", p.MinAvailable}, {"weight", p.Weight}} {
+		if f.name == "min_available" && p.MinAvailablePercent != nil {
+			c.poolFailover(p)
+			continue
+		}
 		if f.v < 1 || f.v > MaxWeight {
 			c.add(p, f.name, at(f.name), "%s %q: expected a number from 1 to %d", f.name, itoa(f.v), MaxWeight)
 		}
 	}
-	if len(p.Addresses) > 0 && p.MinAvailable > len(p.Addresses) {
+	if p.MinAvailablePercent == nil {
+		c.poolFailover(p)
+	}
+	if len(p.Addresses) > 0 && p.MinAvailablePercent == nil && p.MinAvailable > len(p.Addresses) {
 		c.add(p, "min_available", p.Line, "min_available %d exceeds its %d addresses", p.MinAvailable, len(p.Addresses))
 	}
 	if hasName && !hasIP && p.Answers > 1 {
@@ -400,6 +407,7 @@ func (c *checker) domain(d *Domain, cfg *Config, env Env) {
 	if len(d.Routes) == 0 {
 		c.add(d, "routes", d.Line, "no route")
 	}
+	c.domainFailover(d, cfg)
 	for i, r := range d.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		line := r.Line

@@ -162,6 +162,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		if l := pc.Location; l != nil {
 			p.HasLocation, p.Lat, p.Lon = true, l.Lat, l.Lon
 		}
+		poolFailover(p, pc)
 		tmpl := templates[pc.HealthCheck]
 		p.Addrs = make([]*policy.Address, len(pc.Addresses))
 		addrs := make([]policy.Address, len(pc.Addresses)) // one allocation for the pool
@@ -187,6 +188,9 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 					a.Health = c
 				}
 			}
+			if p.SlowStart > 0 {
+				a.Ramp = rampCell(pc.Name, text)
+			}
 			p.Addrs[i] = a
 		}
 		pools[pc.Name] = p
@@ -198,6 +202,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		if od := old.reusableDomain(dc, pools); od != nil && v == nil {
 			// A new Domain (Index finishes it) over the same, unchanged routes.
 			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes}
+			domainFailover(d, dc, pools)
 			for _, r := range d.Routes {
 				for _, p := range r.Pools {
 					k := answerKey{r, p}
@@ -210,11 +215,15 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			continue
 		}
 		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
+		domainFailover(d, dc, pools)
 		d.Routes = make([]*policy.Route, 0, len(dc.Routes))
 		for _, rc := range dc.Routes {
 			sel, _ := policy.ParseSelector(rc.Selector)
 			mode, _ := policy.ParseSelect(rc.Select)
 			r := &policy.Route{Selector: sel, Select: mode, Pools: make([]*policy.Pool, 0, len(rc.Pools))}
+			if mode == policy.SelectFailover && (d.FailbackManual || d.FailbackAfter > 0) {
+				r.Hold = store.HoldCell(dc.Name, sel.Text)
+			}
 			for _, pn := range rc.Pools {
 				r.Pools = append(r.Pools, pools[pn])
 				cs.answers[answerKey{r, pools[pn]}] = &lazyCounter{domain: domain, pool: pn, route: sel.Text}
@@ -318,6 +327,9 @@ func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
 func (cs *compiled) forgetSeries(keep ...*compiled) {
 	for _, d := range cs.Domains {
 		domain := strings.TrimSuffix(d.Name, ".")
+		if !hasDomain(keep, d.Name) {
+			forgetFallbackSeries(domain)
+		}
 		for _, r := range d.Routes {
 			route := r.Selector.Text
 			if !hasSeries(keep, d.Name, "", route) {

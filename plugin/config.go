@@ -597,10 +597,12 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 			p.Location = &config.Location{Lat: lat, Lon: lon}
 		case "lb":
 			if len(args) != 1 {
-				return c.Errf("%s: expected all, weighted, priority, random or fastest", what)
+				return c.Errf("%s: expected all, weighted, priority, random, fastest or hashed", what)
 			}
 			p.LB = args[0]
-		case "answers", "min_available", "weight":
+		case "min_available", "slow_start":
+			return parsePoolFailover(c, p, dir, args)
+		case "answers", "weight":
 			if len(args) != 1 {
 				return c.Errf("%s: expected a positive number", what)
 			}
@@ -614,8 +616,6 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 					return c.Errf("%s %q: expected a number from 1 to %d", what, args[0], config.MaxAnswers)
 				}
 				p.Answers = n
-			case "min_available":
-				p.MinAvailable = n
 			default:
 				p.Weight = n
 			}
@@ -625,7 +625,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 			}
 			p.HealthCheck = args[0]
 		default:
-			return c.Errf("pool %s: unknown directive %q; expected address, location, lb, answers, healthcheck, min_available or weight", name, dir)
+			return c.Errf("pool %s: unknown directive %q; expected address, location, lb, answers, healthcheck, min_available, slow_start or weight", name, dir)
 		}
 		return nil
 	})
@@ -690,16 +690,25 @@ func parseDomain(c *caddy.Controller, b *block, args []string, isBlock bool) err
 			}
 			d.Routes = append(d.Routes, r)
 		case "ttl":
-			if len(args) != 1 {
-				return c.Errf("domain %s: ttl: expected SECONDS", name)
+			if len(args) != 1 && len(args) != 2 {
+				return c.Errf("domain %s: ttl: expected SECONDS [DEGRADED]", name)
 			}
 			t, err := parseTTL(args[0])
 			if err != nil {
 				return c.Errf("domain %s: ttl: %v", name, err)
 			}
+			if len(args) == 2 {
+				dt, err := parseTTL(args[1])
+				if err != nil {
+					return c.Errf("domain %s: ttl %s: DEGRADED: %v", name, args[0], err)
+				}
+				d.TTLDegraded = &dt
+			}
 			d.TTL, d.Lines["ttl"] = t, c.Line()
+		case "fallback", "failback":
+			return parseDomainFailover(c, d, dir, args)
 		default:
-			return c.Errf("domain %s: unknown directive %q; expected route or ttl", name, dir)
+			return c.Errf("domain %s: unknown directive %q; expected route, ttl, fallback or failback", name, dir)
 		}
 		return nil
 	})

@@ -310,7 +310,7 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		{"unknown template", "pool eu {\n address 192.0.2.1\n healthcheck nope\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"nope"}`, `pool eu: unknown healthcheck "nope" (healthchecks: web)`},
 		{"min_available", "pool eu {\n address 192.0.2.1\n min_available 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"min_available":2}`, `pool eu: min_available 2 exceeds its 1 addresses`},
 		{"cname answers", "pool eu {\n address x.example.org\n answers 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"x.example.org"}],"answers":2}`, `pool eu: a pool of domain names answers one CNAME; answers must be 1`},
-		{"bad lb", "pool eu {\n address 192.0.2.1\n lb roundrobin\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"roundrobin"}`, `pool eu: lb "roundrobin": expected all, weighted, priority, random or fastest`},
+		{"bad lb", "pool eu {\n address 192.0.2.1\n lb roundrobin\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"roundrobin"}`, `pool eu: lb "roundrobin": expected all, weighted, priority, random, fastest or hashed`},
 		{"tcp port", "healthcheck h {\n protocol tcp\n}", config.KindHealthCheck, "h", `{"protocol":"tcp"}`, `healthcheck h: protocol tcp needs a port`},
 		{"timeout", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", config.KindHealthCheck, "h", `{"protocol":"http","interval":"2s","timeout":"2s"}`, `healthcheck h: timeout 2s must be less than interval 2s`},
 		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp or icmp`},

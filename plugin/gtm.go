@@ -171,7 +171,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
 		scope = max(scope, s)
 	}
-	if n == 0 {
+	if n == 0 && m.Rcode != dns.RcodeServerFailure { // SERVFAIL: `fallback servfail`
 		// NODATA (or NXDOMAIN) for the last name of the chain, with the zone's SOA: the next
 		// plugin's when it holds the zone's data (fallthrough), else gtm's own.
 		m.Ns = []dns.RR{g.negativeSOA(ctx, w, cs, zone)}
@@ -292,25 +292,35 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	if res.Pool != nil {
 		cs.account(d, route, &res)
 	}
+	if res.FailOpen || res.InFallback || res.Episode != 0 {
+		cs.accountFallback(d, route, &res)
+		if res.InFallback && res.Fallback == policy.FallbackServFail {
+			m.Rcode = dns.RcodeServerFailure
+		}
+	}
+	ttl := d.TTLOf(&res)
 
 	before := len(m.Answer)
 	switch {
 	case len(res.Addrs) == 0:
 	case res.Pool.CNAME:
 		target = res.Addrs[0].Target
-		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, d.TTL), Target: target})
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target})
 	case qtype == dns.TypeA:
 		for _, a := range res.Addrs {
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, d.TTL), A: a.Raw})
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: a.Raw})
 		}
 	case qtype == dns.TypeAAAA:
 		for _, a := range res.Addrs {
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, d.TTL), AAAA: a.Raw})
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: a.Raw})
 		}
 	}
 	n = len(m.Answer) - before
 	if n > 0 && !pinned {
 		scope = cs.scope(d, cl)
+	}
+	if n > 0 {
+		scope = max(scope, res.HashBits) // lb hashed: the hashed network, when narrower
 	}
 	return n, scope, target
 }
@@ -322,11 +332,11 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 func decide(cs *compiled, d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
 	if pin := d.Pin.Get(); pin != "" {
 		if p := cs.Pool(pin); p != nil {
-			return policy.PickPool(p, fam, buf), nil, true
+			return policy.PickPoolFor(p, cl, fam, buf), nil, true
 		}
 	}
 	if route = d.Match(cl); route != nil {
-		res = route.Pick(cl, fam, buf)
+		res = d.Decide(route, cl, fam, buf)
 	}
 	return res, route, false
 }

@@ -290,5 +290,6 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 	}
 	healthy := !down
 	quorumChangesTotal.Inc()
+	pokeHolders()
 	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
 }

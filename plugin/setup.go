@@ -220,6 +220,7 @@ func (g *GTM) start() error {
 	g.mu.Unlock()
 	g.buildScopes(cs)
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
+	g.startHolder()
 	g.serve()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
 		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.file, strings.Join(left, ", "))
@@ -253,6 +254,7 @@ func (g *GTM) serve() {
 func (g *GTM) stop() {
 	setInstance(g, false)
 	g.scopeGen.Add(1) // a scope partition build in flight gives up
+	g.stopHolder()
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -541,6 +543,7 @@ func onHealthChange(ch healthcheck.Change) {
 	}
 	t := ch.Target
 	healthChangesTotal.WithLabelValues(t.Template().Name, state).Inc()
+	pokeHolders()
 	if ch.First && ch.Healthy {
 		return // the expected first verdict is not news
 	}
@@ -597,4 +600,6 @@ type control struct {
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
 	nextSOA     sync.Map // zone -> *cachedSOA: the next plugin's SOA, for negative answers
+
+	holder atomic.Pointer[holder] // failback holds and slow-start ramps (failback.go)
 }

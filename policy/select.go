@@ -174,6 +174,13 @@ type Result struct {
 	Addrs    []*Address // the addresses to answer, in order
 	FailOpen bool       // no pool of the route was available
 	Switched bool       // the route answers from another pool than last time (a failover)
+
+	Held       bool         // a failback hold kept the route on a later pool than it would pick
+	InFallback bool         // no pool was available and the domain's fallback (not open) answered
+	Fallback   FallbackKind // ... which one; Pool is nil for nodata and servfail
+	Degraded   bool         // not the route's first choice, or fail-open/fallback: TTLOf's degraded TTL
+	HashBits   int          // lb hashed: the client prefix the address depends on (an ECS scope)
+	Episode    int8         // +1: this answer began a fail-open/fallback episode, -1: it ended one
 }
 
 // Pick chooses the pools and addresses of route r for client c. Addresses are filtered by
@@ -194,18 +201,24 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 				// parser rejects such routes, this keeps a hand-built one valid.
 				continue
 			}
-			buf = p.pick(fam, buf, false)
+			buf = p.pickFor(c, fam, buf, false)
+			res.HashBits = max(res.HashBits, hashBitsOf(p, c))
 		}
 	default:
 		first = r.choose(c, fam)
+		if r.Hold != nil && r.Select == SelectFailover {
+			first, res.Held = r.held(first, fam)
+		}
 		if first != nil {
-			buf = first.pick(fam, buf, false)
+			buf = first.pickFor(c, fam, buf, false)
+			res.HashBits = hashBitsOf(first, c)
 		}
 	}
 	if first == nil && len(r.Pools) > 0 {
 		first = r.Pools[0]
 		res.FailOpen = true
-		buf = first.pick(fam, buf, true)
+		buf = first.pickFor(c, fam, buf, true)
+		res.HashBits = hashBitsOf(first, c)
 	}
 	res.Pool, res.Addrs = first, buf
 	// Only failover routes have a "current" pool whose change is news; weighted and
@@ -301,15 +314,31 @@ func (r *Route) choose(c *Client, fam Family) *Pool {
 	return nil
 }
 
-// pick appends the pool's answer for family fam to buf. failOpen treats every enabled
+// pickFor appends the pool's answer for family fam to buf. failOpen treats every enabled
 // address as healthy (addresses forced down by an operator stay out unless that leaves none).
-func (p *Pool) pick(fam Family, buf []*Address, failOpen bool) []*Address {
+// c is the client lb hashed hashes the network of (nil: none).
+func (p *Pool) pickFor(c *Client, fam Family, buf []*Address, failOpen bool) []*Address {
 	var scratch [32]*Address
 	cand := p.candidates(fam, scratch[:0], failOpen)
 	if len(cand) == 0 {
 		return buf
 	}
+	switch {
+	case p.LB == LBHashed:
+		return p.chooseHashed(c, cand, buf, p.answersOf(len(cand)))
+	case p.SlowStart > 0 && (p.LB == LBWeighted || p.LB == LBPriority):
+		return p.chooseRamped(cand, buf, p.answersOf(len(cand)))
+	}
 	return p.choose(cand, buf)
+}
+
+// answersOf is how many of n candidates an answer holds.
+func (p *Pool) answersOf(n int) int {
+	k := p.Answers
+	if p.CNAME || k <= 0 {
+		k = 1
+	}
+	return min(k, n)
 }
 
 // Candidates returns the addresses pick chooses among for family fam (failOpen as pick's):
@@ -565,6 +594,11 @@ func parseUint32(s string) (uint32, error) {
 // PickPool answers from one pool directly, as for a domain pinned to it by an operator. An
 // unavailable pool fails open.
 func PickPool(p *Pool, fam Family, buf []*Address) Result {
+	return PickPoolFor(p, nil, fam, buf)
+}
+
+// PickPoolFor is PickPool for client c (lb hashed hashes its network).
+func PickPoolFor(p *Pool, c *Client, fam Family, buf []*Address) Result {
 	open := !p.AvailableFor(fam)
-	return Result{Pool: p, Addrs: p.pick(fam, buf, open), FailOpen: open}
+	return Result{Pool: p, Addrs: p.pickFor(c, fam, buf, open), FailOpen: open, HashBits: hashBitsOf(p, c), Degraded: open}
 }

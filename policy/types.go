@@ -102,9 +102,10 @@ const (
 	LBPriority
 	LBRandom
 	LBFastest
+	LBHashed
 )
 
-var lbNames = [...]string{"weighted", "all", "priority", "random", "fastest"}
+var lbNames = [...]string{"weighted", "all", "priority", "random", "fastest", "hashed"}
 
 // String returns the Corefile spelling.
 func (l LB) String() string { return lbNames[l] }
@@ -157,6 +158,7 @@ type Address struct {
 	Disabled bool
 	Health   Health    // nil when the pool has no health check: healthy
 	Mode     *ModeCell // never nil
+	Ramp     *RampCell // slow_start: when the address last became up; nil without slow_start
 }
 
 // Up reports whether the address may be answered: enabled, and healthy or forced up.
@@ -201,9 +203,11 @@ type Pool struct {
 	MinAvailable int
 	Weight       int
 	HasLocation  bool
-	Lat, Lon     float64 // degrees
-	CNAME        bool    // addresses are domain names
-	HealthCheck  string  // template name, "" for none
+	Lat, Lon     float64       // degrees
+	CNAME        bool          // addresses are domain names
+	HealthCheck  string        // template name, "" for none
+	MinPercent   int           // min_available P%: replaces MinAvailable when > 0
+	SlowStart    time.Duration // weighted lb: a recovered address ramps up over this long
 
 	rotate atomic.Uint32 // LBAll rotation
 }
@@ -221,6 +225,9 @@ func (p *Pool) UpCount() int {
 
 // Available reports whether at least MinAvailable addresses are up.
 func (p *Pool) Available() bool {
+	if p.MinPercent > 0 {
+		return p.AvailableFor(0)
+	}
 	need := p.MinAvailable
 	if need < 1 {
 		need = 1
@@ -242,7 +249,7 @@ func (p *Pool) Available() bool {
 // empty, while a pool with no IPv6 at all still answers AAAA with NODATA (RFC 2308).
 func (p *Pool) AvailableFor(fam Family) bool {
 	need := max(p.MinAvailable, 1)
-	up, famUp, famHeld := 0, p.CNAME, p.CNAME // names answer every family
+	up, enabled, famUp, famHeld := 0, 0, p.CNAME, p.CNAME // names answer every family
 	for _, a := range p.Addrs {
 		isFam := a.Family() == fam
 		famHeld = famHeld || isFam
@@ -250,6 +257,12 @@ func (p *Pool) AvailableFor(fam Family) bool {
 			up++
 			famUp = famUp || isFam
 		}
+		if p.MinPercent > 0 && a.Enabled() {
+			enabled++
+		}
+	}
+	if p.MinPercent > 0 {
+		need = NeedOf(p.MinPercent, enabled)
 	}
 	return up >= need && (famUp || !famHeld)
 }
@@ -289,8 +302,10 @@ type Route struct {
 	Selector Selector
 	Pools    []*Pool
 	Select   SelectMode
+	Hold     *HoldCell // failback manual or DURATION: the pool the route is held on; nil for auto
 
-	last [2]atomic.Pointer[Pool] // the pool answered last per family (IPv4, IPv6), to count failovers
+	last   [2]atomic.Pointer[Pool] // the pool answered last per family (IPv4, IPv6), to count failovers
+	fallen atomic.Bool             // the last answer was fail-open or fallback: an episode is on
 }
 
 // Domain is a managed name.
@@ -299,6 +314,13 @@ type Domain struct {
 	Routes []*Route
 	TTL    uint32
 	Pin    *PinCell // never nil
+
+	TTLDegraded    uint32        // the TTL of degraded answers, when HasTTLDegraded
+	HasTTLDegraded bool          // `ttl SECONDS DEGRADED`
+	Fallback       FallbackKind  // when no pool of a route is available
+	FallbackPool   *Pool         // FallbackPoolKind: the pool answered then, its health ignored
+	FailbackManual bool          // failback manual
+	FailbackAfter  time.Duration // failback DURATION (0 with auto and manual)
 
 	nets                      []netip.Prefix // every net: term, shortest first, for ECS scope
 	needNet, needASN, needGeo bool           // which client facts the routes use

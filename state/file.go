@@ -158,7 +158,7 @@ func (f *File) decode(b []byte) error {
 		f.data.Revision = v.Revision
 		for k, e := range v.Entries {
 			if !validKey(k) || len(e.Value) == 0 {
-				return fmt.Errorf(": entry %q: expected a key under config/, modes/, poolmodes/ or pins/ with a value", k)
+				return fmt.Errorf(": entry %q: expected a key under config/, modes/, poolmodes/, pins/ or holds/ with a value", k)
 			}
 			f.data.Entries[k] = Entry{Value: []byte(e.Value), Revision: e.Revision}
 		}
@@ -176,7 +176,7 @@ func (f *File) decode(b []byte) error {
 
 func validKey(k string) bool {
 	return strings.HasPrefix(k, ConfigPrefix) || strings.HasPrefix(k, ModesPrefix) || strings.HasPrefix(k, PinsPrefix) ||
-		strings.HasPrefix(k, PoolModesPrefix)
+		strings.HasPrefix(k, PoolModesPrefix) || strings.HasPrefix(k, HoldsPrefix)
 }
 
 // Path is the file written.

@@ -10,6 +10,7 @@
 //	modes/POOL/ADDRESS         {"mode":"down"}, timed: {"mode":"down","from":T,"until":T}
 //	poolmodes/POOL             {"mode":"down"} (every address of POOL whose own mode is auto)
 //	pins/DOMAIN                {"pool":"b"}, timed like modes
+//	holds/DOMAIN               {"routes":{"default":{"pool":"b","since":"2026-12-01T10:00:00Z"}}}
 //
 // Every key carries the revision that last wrote it (etcd's ModRevision): it is the ETag of
 // a resource and the precondition of an optimistic write. The query path never reads the
@@ -35,6 +36,8 @@ const (
 	PinsPrefix   = "pins/"
 	// PoolModesPrefix keys a whole pool's mode.
 	PoolModesPrefix = "poolmodes/"
+	// HoldsPrefix keys a domain's routes held on their standby (failback manual|DURATION).
+	HoldsPrefix = "holds/"
 )
 
 // Entry is a key's value and the revision that wrote it.
@@ -123,6 +126,7 @@ type Store struct {
 	data  *Data
 	modes map[string]*policy.ModeCell
 	pins  map[string]*policy.PinCell
+	holds map[string]*policy.HoldCell // by holdCellKey(domain, route)
 	subs  map[int]func(*Data)
 	next  int
 
@@ -140,7 +144,7 @@ func Open(ctx context.Context, be Backend) (*Store, error) {
 
 // openWith makes the store of be's state d, timed overrides run by clock.
 func openWith(be Backend, d *Data, clock Clock) (*Store, error) {
-	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, subs: map[int]func(*Data){}}
+	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, holds: map[string]*policy.HoldCell{}, subs: map[int]func(*Data){}}
 	s.sched.clock = clock
 	s.sched.last = clock.Now()
 	s.install(d)
@@ -231,6 +235,7 @@ func (s *Store) install(d *Data) {
 	var next time.Time
 	var own, pool map[string]policy.Mode
 	pins := map[string]string{}
+	s.installHolds(d)
 	for k, e := range d.Entries {
 		switch {
 		case strings.HasPrefix(k, ModesPrefix), strings.HasPrefix(k, PoolModesPrefix):
