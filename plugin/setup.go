@@ -233,6 +233,7 @@ func (g *GTM) start() error {
 // of its API listener.
 func (g *GTM) serve() {
 	setInstance(g, true)
+	g.serveWebhooks()
 	if g.listener == nil {
 		return
 	}
@@ -251,6 +252,7 @@ func (g *GTM) serve() {
 // stop releases what start acquired. It is safe on a block that never started.
 func (g *GTM) stop() {
 	setInstance(g, false)
+	g.stopWebhooks()
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -594,4 +596,6 @@ type control struct {
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
 	nextSOA     sync.Map // zone -> *cachedSOA: the next plugin's SOA, for negative answers
+	// hooks are the api block's running webhooks (webhook.go).
+	hooks []liveHook
 }
