@@ -61,6 +61,7 @@ func (ev *Events) Add(e Event) uint64 {
 		ev.ring[ev.head] = e
 		ev.head = (ev.head + 1) % len(ev.ring)
 	}
+	ev.notify(e)
 	return e.ID
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/webhook"
 )
 
 // Config is what the handler works with.
@@ -183,6 +184,8 @@ type StatusDoc struct {
 	// longer configured ("modes/POOL/ADDRESS", "pins/DOMAIN"): not in force, and cleared
 	// with mode auto or pin "".
 	Dangling []string `json:"dangling"`
+	// Webhooks reports each webhook of the api block (left out without any).
+	Webhooks []webhook.Status `json:"webhooks,omitempty"`
 }
 
 // DomainDoc describes a managed domain.
@@ -366,6 +369,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Control != nil {
 		doc.Dangling = append(doc.Dangling, Dangling(snap, h.cfg.Control.Store().Data())...)
 	}
+	doc.Webhooks = h.webhookStatus()
 	writeJSON(w, http.StatusOK, doc)
 }
 

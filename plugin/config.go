@@ -77,6 +77,7 @@ type apiConfig struct {
 	token      string
 	publicRead bool
 	state      string
+	webhooks   []webhookConfig
 }
 
 // env is what validating a resource of this block needs to know.
@@ -415,8 +416,10 @@ func parseAPI(c *caddy.Controller, b *block, args []string, isBlock bool) error 
 	if !isBlock {
 		return nil
 	}
-	return eachLine(c, "api", func(dir string, args []string) error {
+	return eachEntry(c, "api", "webhook", func(dir string, args []string, isBlock bool) error {
 		switch dir {
+		case "webhook":
+			return parseWebhook(c, b, a, args, isBlock)
 		case "token_file":
 			if len(args) != 1 {
 				return c.Errf("api: token_file: expected FILE")
@@ -440,7 +443,7 @@ func parseAPI(c *caddy.Controller, b *block, args []string, isBlock bool) error 
 			}
 			a.state, a.stateLine = b.path(args[0]), c.Line()
 		default:
-			return c.Errf("api: unknown directive %q; expected token_file, public_read or state", dir)
+			return c.Errf("api: unknown directive %q; expected token_file, public_read, state or webhook", dir)
 		}
 		return nil
 	})

@@ -235,6 +235,7 @@ func (g *GTM) start() error {
 // of its API listener.
 func (g *GTM) serve() {
 	setInstance(g, true)
+	g.serveWebhooks()
 	if g.listener == nil {
 		return
 	}
@@ -255,6 +256,7 @@ func (g *GTM) stop() {
 	setInstance(g, false)
 	g.scopeGen.Add(1) // a scope partition build in flight gives up
 	g.stopHolder()
+	g.stopWebhooks()
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -602,4 +604,6 @@ type control struct {
 	nextSOA     sync.Map // zone -> *cachedSOA: the next plugin's SOA, for negative answers
 
 	holder atomic.Pointer[holder] // failback holds and slow-start ramps (failback.go)
+	// hooks are the api block's running webhooks (webhook.go).
+	hooks []liveHook
 }
