@@ -20,6 +20,9 @@ type Fact struct {
 type Facts struct {
 	V4, V6 Ranges // values index List
 	List   []Fact // List[0] is the fact of an address the database does not know
+	// Aliased: an IPv6 tree, whose lookups in the Aliased networks find IPv4 data that the
+	// IPv6 ranges do not show. (An IPv4 tree knows no IPv6 address at all.)
+	Aliased bool
 }
 
 // Fact returns the fact a range's value stands for.
@@ -108,6 +111,7 @@ func (d *DB) walk() (*Facts, error) {
 	if f.V6, err = d.walkFamily(netip.MustParsePrefix("::/0"), fact); err != nil {
 		return nil, err
 	}
+	f.Aliased = true
 	return f, nil
 }
 

@@ -260,7 +260,8 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 		}
 		nl := geo.NetLayer(nets, is6)
 		aliases := geo.Uniform(is6, -1)
-		if is6 {
+		if is6 && (geoF != nil && geoF.Aliased || asnF != nil && asnF.Aliased) {
+			// Lookups there find the IPv4 data, which the IPv6 facts do not show.
 			aliases = geo.NetLayer(geo.Aliased(), true)
 		}
 		memo := map[[4]int32]int32{}
