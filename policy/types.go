@@ -205,6 +205,9 @@ type Pool struct {
 	CNAME        bool    // addresses are domain names
 	HealthCheck  string  // template name, "" for none
 
+	HealthChecks []string // every template name in order (HealthCheck is the first)
+	Require      string   // how many of them must pass: "all", "any" or N
+
 	rotate atomic.Uint32 // LBAll rotation
 }
 
