@@ -228,6 +228,8 @@ type PoolDoc struct {
 	LB           string       `json:"lb"`
 	Weight       int          `json:"weight"`
 	HealthCheck  string       `json:"healthcheck"`
+	HealthChecks []string     `json:"healthchecks,omitempty"` // every check (healthcheck is the first)
+	Require      string       `json:"require,omitempty"`      // all, any or N
 	Location     *[2]float64  `json:"location,omitempty"`
 	RTTMillis    float64      `json:"rtt_ms"`
 	Addresses    []AddressDoc `json:"addresses"`
@@ -255,6 +257,7 @@ type AddressDoc struct {
 	Votes        []VoteDoc  `json:"votes,omitempty"`
 	Quorum       *QuorumDoc `json:"quorum,omitempty"`
 	LocalHealthy *bool      `json:"local_healthy,omitempty"`
+	Checks       []CheckDoc `json:"checks,omitempty"` // every check of the address: which pass
 }
 
 // VoteDoc is one node's verdict on an address's check.
@@ -332,6 +335,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 		pd := PoolDoc{
 			Name: p.Name, Available: p.Available(), Up: p.UpCount(), MinAvailable: max(p.MinAvailable, 1),
 			LB: p.LB.String(), Weight: p.Weight, HealthCheck: p.HealthCheck, RTTMillis: ms(p.RTT()),
+			HealthChecks: p.HealthChecks, Require: p.Require,
 			Addresses: []AddressDoc{},
 		}
 		if p.HasLocation {
@@ -356,6 +360,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 				}
 				ad.Votes, ad.Quorum, ad.LocalHealthy = votes, &QuorumDoc{Down: down, Of: of}, &local
 			}
+			ad.Checks = checksOf(p, a)
 			pd.Addresses = append(pd.Addresses, ad)
 		}
 		doc.Pools = append(doc.Pools, pd)

@@ -109,6 +109,12 @@ func FuzzDecode(f *testing.F) {
 		`{"protocol":"http","port":8080,"path":"/h","expect":"200-399","body":"ok","interval":"10s","timeout":"2s","fall":3,"rise":2}`,
 		`{"ttl":30,"routes":[{"selector":"continent:EU,net:10.0.0.0/8","pools":["eu","us"],"select":"failover"}]}`,
 		`{"addresses":[{"address":"x.example.org"}],"answers":2}`, `{}`, `[]`, `null`, "\x00",
+		`{"protocol":"dns","query":"www.example.com AAAA","expect":"NOERROR,NXDOMAIN","answer":"^2001:db8::1$"}`,
+		`{"protocol":"http","method":"POST","header":[{"name":"X-A","value":"1"},{"name":"Host","value":"h.example"}]}`,
+		`{"protocol":"icmp","count":5,"loss":20}`,
+		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web","dns"],"require":"any"}`,
+		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":1}`,
+		`{"addresses":[],"healthcheck":[1],"require":null}`,
 	} {
 		f.Add(s)
 	}

@@ -118,6 +118,19 @@ type HealthCheck struct {
 
 	// `source` in the Corefile; not "source" in JSON, where API answers already carry "source":"corefile|api".
 	SourceAddress string `json:"source_address,omitzero"`
+
+	Method string   `json:"method,omitzero"` // http(s): GET (default), HEAD or POST
+	Header []Header `json:"header,omitzero"` // http(s): extra request headers, in order
+	Query  string   `json:"query,omitzero"`  // dns: "NAME [TYPE]", as in the Corefile
+	Answer string   `json:"answer,omitzero"` // dns: a regexp some answer record's text must match
+	Count  int      `json:"count,omitzero"`  // icmp: echo requests per probe; 0: 1
+	Loss   int      `json:"loss,omitzero"`   // icmp: the most loss in percent that still counts as up
+}
+
+// Header is one `header NAME VALUE` of an http(s) check; JSON {"name":"X-A","value":"1"}.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // Location is a pool's datacenter in degrees.
@@ -143,7 +156,8 @@ type Pool struct {
 	Location     *Location `json:"location,omitzero"`
 	LB           string    `json:"lb"`
 	Answers      int       `json:"answers,omitzero"` // 0: all for lb all, else 1
-	HealthCheck  string    `json:"healthcheck,omitzero"`
+	HealthCheck  Checks    `json:"healthcheck,omitzero"`
+	Require      Require   `json:"require,omitzero"`
 	MinAvailable int       `json:"min_available"`
 	Weight       int       `json:"weight"`
 

@@ -179,12 +179,12 @@ func (c *checker) name(r Resource, seen map[string]bool) {
 func (c *checker) healthCheck(h *HealthCheck) {
 	at := h.lineOf
 	switch h.Protocol {
-	case "http", "https", "tcp", "icmp":
+	case "http", "https", "tcp", "icmp", "dns":
 	case "":
-		c.add(h, "protocol", h.Line, "missing protocol (http, https, tcp or icmp)")
+		c.add(h, "protocol", h.Line, "missing protocol (http, https, tcp, icmp or dns)")
 		return
 	default:
-		c.add(h, "protocol", at("protocol"), "protocol %q: expected http, https, tcp or icmp", h.Protocol)
+		c.add(h, "protocol", at("protocol"), "protocol %q: expected http, https, tcp, icmp or dns", h.Protocol)
 		return
 	}
 	httpish := h.Protocol == "http" || h.Protocol == "https"
@@ -194,7 +194,7 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		c.add(h, "path", at("path"), "path %q: expected an absolute path starting with /", h.Path)
 	}
-	if h.Expect != "" {
+	if h.Expect != "" && h.Protocol != "dns" { // a dns check's rcodes: checkSettings
 		if _, err := healthcheck.ParseExpect(h.Expect); err != nil {
 			c.add(h, "expect", at("expect"), "expect %q: %v", h.Expect, err)
 		}
@@ -213,13 +213,14 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	switch {
 	case h.Protocol == "tcp" && h.Port == 0:
 		c.add(h, "port", h.Line, "protocol tcp needs a port")
-	case !httpish && (h.Expect != "" || h.Body != "" || h.Path != "" || h.Host != ""):
+	case !httpish && h.Protocol != "dns" && (h.Expect != "" || h.Body != "" || h.Path != "" || h.Host != ""):
 		c.add(h, "protocol", h.Line, "path, host, expect and body apply only to http and https")
 	case h.Protocol != "https" && h.TLSInsecure:
 		c.add(h, "tls_insecure", h.Line, "tls_insecure applies only to https")
 	case h.Protocol == "icmp" && h.Port != 0:
 		c.add(h, "port", h.Line, "icmp takes no port")
 	}
+	c.checkSettings(h)
 	timing := max(at("interval"), at("timeout"))
 	switch {
 	case h.Interval <= 0:
@@ -354,9 +355,7 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 	if hasName && !hasIP && p.Answers > 1 {
 		c.add(p, "answers", p.Line, "a pool of domain names answers one CNAME; answers must be 1")
 	}
-	if p.HealthCheck != "" && c.checks[p.HealthCheck] == nil {
-		c.add(p, "healthcheck", at("healthcheck"), "unknown healthcheck %q (healthchecks: %s)", p.HealthCheck, listOrNone(names(cfg.HealthChecks)))
-	}
+	c.poolChecks(p, cfg)
 }
 
 // IsCNAME reports whether the pool holds domain names (it answers CNAME).
@@ -477,7 +476,7 @@ func References(c *Config, k Kind, name string) []string {
 	switch k {
 	case KindHealthCheck:
 		for _, p := range c.Pools {
-			if p.HealthCheck == name {
+			if p.HealthCheck.Has(name) {
 				out = append(out, Label(p))
 			}
 		}

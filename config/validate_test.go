@@ -31,8 +31,8 @@ func TestValidateLookups(t *testing.T) {
 		{"duplicate name, case and dot", &Config{Pools: []*Pool{pool("a", "Edge.example.org", "edge.example.org.")}}, []string{`pool a: duplicate address "edge.example.org."`}},
 		{"distinct", &Config{Pools: []*Pool{pool("a", "192.0.2.1", "192.0.2.2")}}, nil},
 		{"unknown pool", &Config{Pools: []*Pool{pool("b", "192.0.2.1"), pool("a", "192.0.2.2")}, Domains: []*Domain{domain("a", "nope")}}, []string{`domain www.gtm.example.net.: route: unknown pool "nope" (pools: a, b)`}},
-		{"unknown healthcheck", &Config{Pools: []*Pool{func() *Pool { p := pool("a", "192.0.2.1"); p.HealthCheck = "web"; return p }()}}, []string{`pool a: unknown healthcheck "web" (healthchecks: none defined)`}},
-		{"known healthcheck", &Config{HealthChecks: []*HealthCheck{func() *HealthCheck { h := NewHealthCheck("web"); h.Protocol = "icmp"; h.Normalize(); return h }()}, Pools: []*Pool{func() *Pool { p := pool("a", "192.0.2.1"); p.HealthCheck = "web"; return p }()}}, nil},
+		{"unknown healthcheck", &Config{Pools: []*Pool{func() *Pool { p := pool("a", "192.0.2.1"); p.HealthCheck = Checks{"web"}; return p }()}}, []string{`pool a: unknown healthcheck "web" (healthchecks: none defined)`}},
+		{"known healthcheck", &Config{HealthChecks: []*HealthCheck{func() *HealthCheck { h := NewHealthCheck("web"); h.Protocol = "icmp"; h.Normalize(); return h }()}, Pools: []*Pool{func() *Pool { p := pool("a", "192.0.2.1"); p.HealthCheck = Checks{"web"}; return p }()}}, nil},
 		{"the first of a duplicated pool", &Config{Pools: []*Pool{pool("a", "edge.example.org"), pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}, Domains: []*Domain{func() *Domain { d := domain("a", "b"); d.Routes[0].Select = "all"; return d }()}},
 			[]string{`pool: duplicate name "a"`, `select all cannot mix pools of addresses (b) with pools of domain names (a)`}},
 	}

@@ -145,9 +145,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
 		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
 			for _, a := range p.Addrs {
-				if t, ok := a.Health.(*healthcheck.Target); ok {
-					cs.targets = append(cs.targets, t) // handed over by old (handOver)
-				}
+				cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
 			}
 			pools[pc.Name] = p
 			cs.fromPool[pc] = p
@@ -157,13 +155,14 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		lb, _ := policy.ParseLB(pc.LB)
 		p := &policy.Pool{
 			Name: pc.Name, LB: lb, Answers: pc.Answers, MinAvailable: pc.MinAvailable,
-			Weight: pc.Weight, CNAME: pc.IsCNAME(), HealthCheck: pc.HealthCheck,
+			Weight: pc.Weight, CNAME: pc.IsCNAME(), HealthCheck: firstCheck(pc.HealthCheck),
+			HealthChecks: pc.HealthCheck, Require: requireText(pc),
 		}
 		if l := pc.Location; l != nil {
 			p.HasLocation, p.Lat, p.Lon = true, l.Lat, l.Lon
 		}
 		poolFailover(p, pc)
-		tmpl := templates[pc.HealthCheck]
+		tmpls := poolTemplates(templates, pc)
 		p.Addrs = make([]*policy.Address, len(pc.Addresses))
 		addrs := make([]policy.Address, len(pc.Addresses)) // one allocation for the pool
 		for i, ac := range pc.Addresses {
@@ -178,15 +177,8 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
 			}
 			// Disabled addresses are never answered, so they are not probed either.
-			if tmpl != nil && !ac.Disabled {
-				t := reg.Acquire(text, tmpl)
-				cs.targets = append(cs.targets, t)
-				a.Health = t
-				if v != nil {
-					c := v.cell(t)
-					cs.voted = append(cs.voted, c)
-					a.Health = c
-				}
+			if len(tmpls) > 0 && !ac.Disabled {
+				a.Health = cs.acquireHealth(reg, v, text, tmpls, pc)
 			}
 			if p.SlowStart > 0 {
 				a.Ramp = rampCell(pc.Name, text)
@@ -247,7 +239,7 @@ func (old *compiled) reusablePool(pc *config.Pool, checks map[string]*config.Hea
 		return nil
 	}
 	p := old.fromPool[pc]
-	if p == nil || pc.HealthCheck != "" && old.checks[pc.HealthCheck] != checks[pc.HealthCheck] {
+	if p == nil || !reusableChecks(old.checks, checks, pc) {
 		return nil
 	}
 	return p
@@ -287,6 +279,7 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 	if h.Body != "" {
 		t.Body = mustRegexp(h.Body)
 	}
+	applyCheckSettings(t, h)
 	return t
 }
 

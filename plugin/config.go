@@ -493,7 +493,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 			var err error
 			var v string
 			switch dir {
-			case "protocol", "path", "host", "expect", "source":
+			case "protocol", "path", "host", "source", "method":
 				if v, err = one(); err != nil {
 					return err
 				}
@@ -507,7 +507,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 				case "host":
 					h.Host = v
 				default:
-					h.Expect = v
+					h.Method = v
 				}
 			case "port", "fall", "rise":
 				if v, err = one(); err != nil {
@@ -533,6 +533,8 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					return c.Errf("%s: expected REGEXP", what)
 				}
 				h.Body = strings.Join(args, " ")
+			case "expect", "header", "query", "answer", "count", "loss":
+				return parseCheckSetting(c, h, what, dir, args)
 			case "tls_insecure":
 				if len(args) != 0 {
 					return c.Errf("%s takes no arguments", what)
@@ -552,7 +554,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					h.Timeout = config.Duration(d)
 				}
 			default:
-				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, source, interval, timeout, fall or rise", name, dir)
+				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, method, header, query, answer, count, loss, source, interval, timeout, fall or rise", name, dir)
 			}
 			return nil
 		})
@@ -623,10 +625,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 				p.Weight = n
 			}
 		case "healthcheck":
-			if len(args) != 1 {
-				return c.Errf("%s: expected NAME", what)
-			}
-			p.HealthCheck = args[0]
+			return parsePoolChecks(c, p, what, args)
 		default:
 			return c.Errf("pool %s: unknown directive %q; expected address, location, lb, answers, healthcheck, min_available, slow_start or weight", name, dir)
 		}

@@ -157,7 +157,7 @@ func TestParseErrors(t *testing.T) {
 		{"negative weight", "pool a {\n address 192.0.2.1\n weight -2\n}", 4, []string{`"-2"`, "from 1"}},
 		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 5, []string{"timeout 2s must be less than interval 2s"}},
 		{"tcp without port", "healthcheck h {\n protocol tcp\n}", 2, []string{"tcp needs a port"}},
-		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp or icmp"}},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp, icmp or dns"}},
 		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", 4, []string{`"700"`}},
 		{"bad regexp", "healthcheck h {\n protocol http\n body (\n}", 4, []string{"body", "("}},
 		{"domain outside zones", "pool a {\n address 192.0.2.1\n}\ndomain www.example.com {\n route default a\n}", 5, []string{"www.example.com", "outside the zones"}},
@@ -183,7 +183,16 @@ func TestParseErrors(t *testing.T) {
 		{"bad source", "healthcheck h {\n protocol tcp\n port 80\n source localhost\n}", 5, []string{`healthcheck h: source "localhost": expected a local IP address such as 127.0.0.2`}},
 		{"source with a zone", "healthcheck h {\n protocol icmp\n source fe80::1%eth0\n}", 4, []string{`source "fe80::1%eth0"`, "local IP address"}},
 		{"two sources in one", "healthcheck h {\n protocol icmp\n source 127.0.0.2 127.0.0.3\n}", 4, []string{"source: expected one argument, got 2"}},
-		{"unknown healthcheck directive", "healthcheck h {\n protocol tcp\n sauce 127.0.0.2\n}", 4, []string{`"sauce"`, "tls_insecure, source, interval"}},
+		{"unknown healthcheck directive", "healthcheck h {\n protocol tcp\n sauce 127.0.0.2\n}", 4, []string{`"sauce"`, "tls_insecure, method, header, query, answer, count, loss, source, interval"}},
+		{"bad rcode line", "healthcheck h {\n protocol dns\n query www.example.com\n expect NOERROR\n expect NOPE\n}", 6, []string{`expect "NOPE": unknown rcode "NOPE"`}},
+		{"dns without query line", "healthcheck h {\n protocol dns\n}", 2, []string{"protocol dns needs a query"}},
+		{"query without name", "healthcheck h {\n protocol dns\n query\n}", 4, []string{"healthcheck h: query: expected NAME [TYPE]"}},
+		{"header without value", "healthcheck h {\n protocol http\n header X-A\n}", 4, []string{"healthcheck h: header: expected NAME VALUE"}},
+		{"count zero", "healthcheck h {\n protocol icmp\n count 0\n}", 4, []string{`healthcheck h: count "0": expected a number from 1 to 100`}},
+		{"loss word", "healthcheck h {\n protocol icmp\n loss some\n}", 4, []string{`healthcheck h: loss "some": expected a number`}},
+		{"require not last", "healthcheck h {\n protocol icmp\n}\npool a {\n address 192.0.2.1\n healthcheck h require any h\n}", 7, []string{"pool a: healthcheck: require: expected require all|any|N at the end"}},
+		{"require without names", "pool a {\n address 192.0.2.1\n healthcheck require any\n}", 4, []string{"pool a: healthcheck: expected NAME [NAME...] [require all|any|N]"}},
+		{"require above checks", "healthcheck h {\n protocol icmp\n}\nhealthcheck g {\n protocol icmp\n}\npool a {\n address 192.0.2.1\n healthcheck h g require 3\n}", 10, []string{"pool a: require 3 exceeds its 2 healthchecks"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,6 +224,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("gtm {\n pool a {\n address 192.0.2.1\n }\n}")
 	f.Add("gtm example.org {\n domain a.example.org {\n route default\n }\n}")
 	f.Add("gtm . {\n healthcheck h {\n protocol https\n expect 200-299,304\n }\n}")
+	f.Add("gtm . {\n healthcheck d {\n protocol dns\n query a.example AAAA\n expect NOERROR NXDOMAIN\n answer ^x$\n }\n healthcheck h {\n protocol http\n method HEAD\n header X-A 1 2\n }\n healthcheck i {\n protocol icmp\n count 3\n loss 33\n }\n pool p {\n address 192.0.2.1\n healthcheck d h i require 2\n }\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		// Must never panic; errors are fine.
 		parse(caddy.NewTestController("dns", input))
@@ -313,7 +323,7 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		{"bad lb", "pool eu {\n address 192.0.2.1\n lb roundrobin\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"roundrobin"}`, `pool eu: lb "roundrobin": expected all, weighted, priority, random, fastest or hashed`},
 		{"tcp port", "healthcheck h {\n protocol tcp\n}", config.KindHealthCheck, "h", `{"protocol":"tcp"}`, `healthcheck h: protocol tcp needs a port`},
 		{"timeout", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", config.KindHealthCheck, "h", `{"protocol":"http","interval":"2s","timeout":"2s"}`, `healthcheck h: timeout 2s must be less than interval 2s`},
-		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp or icmp`},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp, icmp or dns`},
 		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", config.KindHealthCheck, "h", `{"protocol":"http","expect":"700"}`, `healthcheck h: expect "700"`},
 		{"body on tcp", "healthcheck h {\n protocol tcp\n port 1\n body ok\n}", config.KindHealthCheck, "h", `{"protocol":"tcp","port":1,"body":"ok"}`, `healthcheck h: path, host, expect and body apply only to http and https`},
 		{"unknown pool", "domain www.gtm.test {\n route default nope\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["nope"]}]}`, `route: unknown pool "nope" (pools: core)`},
@@ -321,6 +331,24 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		{"geo without db", "domain www.gtm.test {\n route country:DE core\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"country:DE","pools":["core"]}]}`, `route country:DE: continent, country and region selectors need a geoip database`},
 		{"bad select", "domain www.gtm.test {\n route default core select closest\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["core"],"select":"closest"}]}`, `select "closest": expected failover, weighted, nearest, fastest or all`},
 		{"no route", "domain www.gtm.test {\n ttl 5\n}", config.KindDomain, "www.gtm.test.", `{"ttl":5,"routes":[]}`, `domain www.gtm.test.: no route`},
+		{"dns without query", "healthcheck h {\n protocol dns\n}", config.KindHealthCheck, "h", `{"protocol":"dns"}`, `healthcheck h: protocol dns needs a query`},
+		{"dns bad rcode", "healthcheck h {\n protocol dns\n query www.example.com\n expect NOERROR BOGUS\n}", config.KindHealthCheck, "h", `{"protocol":"dns","query":"www.example.com","expect":"NOERROR,BOGUS"}`, `healthcheck h: expect "NOERROR,BOGUS": unknown rcode "BOGUS": expected rcode names such as NOERROR, NXDOMAIN or SERVFAIL`},
+		{"dns bad type", "healthcheck h {\n protocol dns\n query www.example.com BOGUS\n}", config.KindHealthCheck, "h", `{"protocol":"dns","query":"www.example.com BOGUS"}`, `healthcheck h: query "www.example.com BOGUS": unknown type "BOGUS"`},
+		{"dns bad answer", "healthcheck h {\n protocol dns\n query www.example.com\n answer (\n}", config.KindHealthCheck, "h", `{"protocol":"dns","query":"www.example.com","answer":"("}`, `healthcheck h: answer "(": error parsing regexp`},
+		{"query on http", "healthcheck h {\n protocol http\n query www.example.com\n}", config.KindHealthCheck, "h", `{"protocol":"http","query":"www.example.com"}`, `healthcheck h: query and answer apply only to dns`},
+		{"bad method", "healthcheck h {\n protocol http\n method PUT\n}", config.KindHealthCheck, "h", `{"protocol":"http","method":"PUT"}`, `healthcheck h: method "PUT": expected GET, HEAD or POST`},
+		{"method on tcp", "healthcheck h {\n protocol tcp\n port 1\n method GET\n}", config.KindHealthCheck, "h", `{"protocol":"tcp","port":1,"method":"GET"}`, `healthcheck h: method applies only to http and https`},
+		{"head with body", "healthcheck h {\n protocol http\n method HEAD\n body ok\n}", config.KindHealthCheck, "h", `{"protocol":"http","method":"HEAD","body":"ok"}`, `healthcheck h: body does not apply to method HEAD`},
+		{"bad header name", "healthcheck h {\n protocol http\n header X(A) 1\n}", config.KindHealthCheck, "h", `{"protocol":"http","header":[{"name":"X(A)","value":"1"}]}`, `healthcheck h: header "X(A)": not a valid header name`},
+		{"two hosts", "healthcheck h {\n protocol http\n host a.example\n header Host b.example\n}", config.KindHealthCheck, "h", `{"protocol":"http","host":"a.example","header":[{"name":"Host","value":"b.example"}]}`, `healthcheck h: header Host and host both set the Host header: use one`},
+		{"count on http", "healthcheck h {\n protocol http\n count 3\n}", config.KindHealthCheck, "h", `{"protocol":"http","count":3}`, `healthcheck h: count and loss apply only to icmp`},
+		{"count too big", "healthcheck h {\n protocol icmp\n count 1000\n}", config.KindHealthCheck, "h", `{"protocol":"icmp","count":1000}`, `healthcheck h: count "1000": expected a number from 1 to 100`},
+		{"loss 100", "healthcheck h {\n protocol icmp\n count 3\n loss 100\n}", config.KindHealthCheck, "h", `{"protocol":"icmp","count":3,"loss":100}`, `healthcheck h: loss "100": expected a percentage from 0 to 99`},
+		{"unknown second check", "pool eu {\n address 192.0.2.1\n healthcheck web nope\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web","nope"]}`, `pool eu: unknown healthcheck "nope" (healthchecks: web)`},
+		{"check listed twice", "pool eu {\n address 192.0.2.1\n healthcheck web web\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web","web"]}`, `pool eu: healthcheck "web" listed twice`},
+		{"require too many", "pool eu {\n address 192.0.2.1\n healthcheck web require 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":2}`, `pool eu: require 2 exceeds its 1 healthchecks`},
+		{"require zero", "pool eu {\n address 192.0.2.1\n healthcheck web require 0\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web"],"require":"0"}`, `pool eu: require "0": expected all, any or a number from 1 to the number of healthchecks`},
+		{"require word", "pool eu {\n address 192.0.2.1\n healthcheck web require most\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":"most"}`, `pool eu: require "most": expected all, any or a number`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, cerr := parse(caddy.NewTestController("dns", "gtm gtm.test {\n"+base+tc.corefile+"\n}"))

@@ -209,6 +209,9 @@ type Pool struct {
 	MinPercent   int           // min_available P%: replaces MinAvailable when > 0
 	SlowStart    time.Duration // weighted lb: a recovered address ramps up over this long
 
+	HealthChecks []string // every template name in order (HealthCheck is the first)
+	Require      string   // how many of them must pass: "all", "any" or N
+
 	rotate atomic.Uint32 // LBAll rotation
 }
 
