@@ -109,6 +109,9 @@ func FuzzDecode(f *testing.F) {
 		`{"protocol":"http","port":8080,"path":"/h","expect":"200-399","body":"ok","interval":"10s","timeout":"2s","fall":3,"rise":2}`,
 		`{"ttl":30,"routes":[{"selector":"continent:EU,net:10.0.0.0/8","pools":["eu","us"],"select":"failover"}]}`,
 		`{"addresses":[{"address":"x.example.org"}],"answers":2}`, `{}`, `[]`, `null`, "\x00",
+		`{"addresses":[{"address":"192.0.2.1"}],"min_available":"50%","slow_start":"30s","lb":"hashed"}`,
+		`{"min_available":"%"}`, `{"min_available":"-%"}`, `{"min_available":2.5}`, `{"min_available":null}`,
+		`{"ttl":30,"ttl_degraded":5,"fallback":"nodata","failback":"5m","routes":[{"selector":"default","pools":["a"]}]}`,
 	} {
 		f.Add(s)
 	}
