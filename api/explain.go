@@ -74,6 +74,13 @@ type HopDoc struct {
 	Chosen      []string          `json:"chosen"`     // the addresses (or CNAME target) chosen
 	Overrides   []string          `json:"overrides"`  // address modes and disabled addresses that applied
 	Scope       int               `json:"scope"`
+	// Failover in depth: the fallback that answered when no pool was available (nodata,
+	// servfail, pool), the pool a failback hold kept the route on, the client network lb
+	// hashed hashed, and whether the answer is degraded (its TTL then the degraded one).
+	Fallback     string `json:"fallback,omitempty"`
+	Held         string `json:"held,omitempty"`
+	HashedPrefix string `json:"hashed_prefix,omitempty"`
+	Degraded     bool   `json:"degraded"`
 }
 
 // ExplainRouteDoc is one route of the domain and whether it matched.

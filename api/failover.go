@@ -124,3 +124,17 @@ func domainFailover(dd *DomainDoc, d *policy.Domain) {
 		dd.TTLDegraded = &t
 	}
 }
+
+// poolFailover reports a pool's min_available share and what it asks now.
+func poolFailover(pd *PoolDoc, p *policy.Pool) {
+	if p.MinPercent <= 0 {
+		return
+	}
+	enabled := 0
+	for _, a := range p.Addrs {
+		if a.Enabled() {
+			enabled++
+		}
+	}
+	pd.MinAvailablePercent, pd.MinAvailable = p.MinPercent, policy.NeedOf(p.MinPercent, enabled)
+}

@@ -23,8 +23,13 @@ func FuzzAPIBodies(f *testing.F) {
 		for _, path := range []string{
 			"/api/v1/pools/" + pool + "/addresses/" + addr + "/mode",
 			"/api/v1/domains/" + domain + "/pin",
+			"/api/v1/domains/" + domain + "/failback",
 		} {
-			req, err := http.NewRequest("PUT", "http://x"+path, strings.NewReader(body))
+			method := "PUT"
+			if strings.HasSuffix(path, "/failback") {
+				method = "POST"
+			}
+			req, err := http.NewRequest(method, "http://x"+path, strings.NewReader(body))
 			if err != nil {
 				return // not a URL at all: the HTTP server would reject it first
 			}

@@ -233,6 +233,9 @@ type PoolDoc struct {
 	Location     *[2]float64  `json:"location,omitempty"`
 	RTTMillis    float64      `json:"rtt_ms"`
 	Addresses    []AddressDoc `json:"addresses"`
+
+	// MinAvailablePercent is `min_available P%`; MinAvailable is then what it asks now.
+	MinAvailablePercent int `json:"min_available_percent,omitempty"`
 }
 
 // AddressDoc describes an address of a pool.
@@ -341,6 +344,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 		if p.HasLocation {
 			pd.Location = &[2]float64{p.Lat, p.Lon}
 		}
+		poolFailover(&pd, p)
 		for _, a := range p.Addrs {
 			ad := AddressDoc{
 				Address: a.Text, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),

@@ -115,6 +115,9 @@ func FuzzDecode(f *testing.F) {
 		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web","dns"],"require":"any"}`,
 		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":1}`,
 		`{"addresses":[],"healthcheck":[1],"require":null}`,
+		`{"addresses":[{"address":"192.0.2.1"}],"min_available":"50%","slow_start":"30s","lb":"hashed"}`,
+		`{"min_available":"%"}`, `{"min_available":"-%"}`, `{"min_available":2.5}`, `{"min_available":null}`,
+		`{"ttl":30,"ttl_degraded":5,"fallback":"nodata","failback":"5m","routes":[{"selector":"default","pools":["a"]}]}`,
 	} {
 		f.Add(s)
 	}

@@ -193,6 +193,13 @@ func TestParseErrors(t *testing.T) {
 		{"require not last", "healthcheck h {\n protocol icmp\n}\npool a {\n address 192.0.2.1\n healthcheck h require any h\n}", 7, []string{"pool a: healthcheck: require: expected require all|any|N at the end"}},
 		{"require without names", "pool a {\n address 192.0.2.1\n healthcheck require any\n}", 4, []string{"pool a: healthcheck: expected NAME [NAME...] [require all|any|N]"}},
 		{"require above checks", "healthcheck h {\n protocol icmp\n}\nhealthcheck g {\n protocol icmp\n}\npool a {\n address 192.0.2.1\n healthcheck h g require 3\n}", 10, []string{"pool a: require 3 exceeds its 2 healthchecks"}},
+		{"fallback to an unknown pool", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a\n fallback zz\n}", 7, []string{`fallback "zz"`, "pools: a"}},
+		{"failback not a duration", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a\n failback soon\n}", 7, []string{`failback "soon"`, "auto, manual or a duration"}},
+		{"min_available share out of range", "pool a {\n address 192.0.2.1\n min_available 101%\n}", 4, []string{`min_available "101%"`, "1% to 100%"}},
+		{"min_available not a share", "pool a {\n address 192.0.2.1\n min_available half\n}", 4, []string{`min_available "half"`, "50%"}},
+		{"slow_start not a duration", "pool a {\n address 192.0.2.1\n slow_start 5\n}", 4, []string{`slow_start "5"`, "duration"}},
+		{"ttl degraded not a number", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a\n ttl 30 short\n}", 7, []string{`"short"`, "DEGRADED"}},
+		{"ttl with three arguments", "pool a {\n address 192.0.2.1\n}\ndomain www.gtm.example.net {\n route default a\n ttl 30 5 1\n}", 7, []string{"ttl: expected SECONDS [DEGRADED]"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,6 +232,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("gtm example.org {\n domain a.example.org {\n route default\n }\n}")
 	f.Add("gtm . {\n healthcheck h {\n protocol https\n expect 200-299,304\n }\n}")
 	f.Add("gtm . {\n healthcheck d {\n protocol dns\n query a.example AAAA\n expect NOERROR NXDOMAIN\n answer ^x$\n }\n healthcheck h {\n protocol http\n method HEAD\n header X-A 1 2\n }\n healthcheck i {\n protocol icmp\n count 3\n loss 33\n }\n pool p {\n address 192.0.2.1\n healthcheck d h i require 2\n }\n}")
+	f.Add("gtm . {\n pool a {\n address 192.0.2.1\n min_available 50%\n slow_start 1s\n lb hashed\n }\n domain a. {\n route default a\n ttl 30 5\n fallback a\n failback manual\n }\n}")
 	f.Fuzz(func(t *testing.T, input string) {
 		// Must never panic; errors are fine.
 		parse(caddy.NewTestController("dns", input))
@@ -349,6 +357,12 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		{"require too many", "pool eu {\n address 192.0.2.1\n healthcheck web require 2\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":2}`, `pool eu: require 2 exceeds its 1 healthchecks`},
 		{"require zero", "pool eu {\n address 192.0.2.1\n healthcheck web require 0\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web"],"require":"0"}`, `pool eu: require "0": expected all, any or a number from 1 to the number of healthchecks`},
 		{"require word", "pool eu {\n address 192.0.2.1\n healthcheck web require most\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":"most"}`, `pool eu: require "most": expected all, any or a number`},
+		{"min_available share above 100%", "pool eu {\n address 192.0.2.1\n min_available 150%\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"min_available":"150%"}`, `pool eu: min_available "150%": expected a count from 1 to 1000000 or a share from 1% to 100%`},
+		{"min_available share 0%", "pool eu {\n address 192.0.2.1\n min_available 0%\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"min_available":"0%"}`, `pool eu: min_available "0%": expected a count from 1 to 1000000 or a share from 1% to 100%`},
+		{"slow_start on lb all", "pool eu {\n address 192.0.2.1\n lb all\n slow_start 30s\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"all","slow_start":"30s"}`, `pool eu: slow_start applies to lb weighted and priority, not lb all`},
+		{"unknown fallback pool", "domain www.gtm.test {\n route default core\n fallback nope\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["core"]}],"fallback":"nope"}`, `domain www.gtm.test.: fallback "nope": expected open, nodata, servfail or a pool (pools: core)`},
+		{"bad failback", "domain www.gtm.test {\n route default core\n failback later\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["core"]}],"failback":"later"}`, `domain www.gtm.test.: failback "later": expected auto, manual or a duration such as 5m`},
+		{"negative failback", "domain www.gtm.test {\n route default core\n failback -5m\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["core"]}],"failback":"-5m"}`, `failback "-5m": expected auto, manual or a duration such as 5m`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, cerr := parse(caddy.NewTestController("dns", "gtm gtm.test {\n"+base+tc.corefile+"\n}"))
@@ -370,5 +384,70 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 				t.Errorf("JSON: %v, want %q", jerr, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseFailoverDirectives(t *testing.T) {
+	in := `gtm gtm.example.net {
+    pool a {
+        address 192.0.2.1
+        address 192.0.2.2
+        address 192.0.2.3
+        min_available 50%
+        slow_start 30s
+    }
+    pool b {
+        address 192.0.2.9
+        lb hashed
+        min_available 1
+    }
+    domain www.gtm.example.net {
+        route default a b
+        ttl 60 5
+        fallback b
+        failback 2m
+    }
+    domain api.gtm.example.net {
+        route default a
+        fallback servfail
+        failback manual
+    }
+}`
+	b, err := parse(caddy.NewTestController("dns", in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, p := b.res.Pool("a"), b.res.Pool("b")
+	if a.MinAvailablePercent == nil || *a.MinAvailablePercent != 50 || time.Duration(a.SlowStart) != 30*time.Second || a.MinAvailableText() != "50%" {
+		t.Errorf("pool a: %+v", a)
+	}
+	if p.LB != "hashed" || p.MinAvailablePercent != nil || p.MinAvailable != 1 {
+		t.Errorf("pool b: %+v", p)
+	}
+	www := b.res.Domain("www.gtm.example.net.")
+	if www.TTL != 60 || www.TTLDegraded == nil || *www.TTLDegraded != 5 || www.Fallback != "b" || www.Failback != "2m" {
+		t.Errorf("www: %+v", www)
+	}
+	api := b.res.Domain("api.gtm.example.net.")
+	if api.Fallback != "servfail" || api.Failback != "manual" || api.TTLDegraded != nil {
+		t.Errorf("api: %+v", api)
+	}
+	// The JSON form says the same and reads back the same.
+	for _, r := range []config.Resource{a, www} {
+		js, err := config.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := config.Decode(r.Kind(), config.MetaOf(r).Name, js, 30)
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		js2, _ := config.Encode(back)
+		if string(js) != string(js2) {
+			t.Errorf("round trip: %s != %s", js, js2)
+		}
+	}
+	if errs := config.Validate(b.res, b.env()); len(errs) > 0 {
+		t.Errorf("valid config: %v", errs)
 	}
 }

@@ -53,6 +53,9 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 		step, answer, target := g.explainHop(cs, d, name, q.Type, &cl)
 		doc.Steps = append(doc.Steps, step)
 		doc.Answer = append(doc.Answer, answer...)
+		if step.Fallback == "servfail" {
+			doc.Rcode = "SERVFAIL"
+		}
 		scope = max(scope, step.Scope)
 		if target == "" || q.Type == dns.TypeCNAME || hop+1 > maxChase {
 			break
@@ -103,9 +106,13 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 	var buf [8]*policy.Address
 	res, route, pinned := decide(cs, d, cl, fam, buf[:0])
 	cs.accountSwitch(d, route, &res)
+	if res.Episode != 0 {
+		cs.accountFallback(d, route, &res) // explain saw the transition: no query will
+	}
 
-	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTL, Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
+	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTLOf(&res), Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
 		Candidates: []string{}, Chosen: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}
+	explainFailover(&step, &res, cl)
 	if pin := d.Pin.Get(); pin != "" {
 		if pinned {
 			step.Pinned = pin
@@ -176,6 +183,9 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 	}
 	if len(answer) > 0 && !pinned {
 		step.Scope = cs.scope(d, cl)
+	}
+	if len(answer) > 0 {
+		step.Scope = max(step.Scope, res.HashBits)
 	}
 	return step, answer, target
 }
