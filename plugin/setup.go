@@ -219,6 +219,7 @@ func (g *GTM) start() error {
 	g.snap.Store(cs)
 	g.mu.Unlock()
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
+	g.st.OnChange(noteOverrideChange)
 	g.serve()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
 		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.file, strings.Join(left, ", "))
