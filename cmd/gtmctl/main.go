@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		if !need(1, "ADDRESS (or --pool POOL alone for the whole pool)") {
 			return 2
 		}
-		err = c.setModeWindow(rest[0], *pool, mode, win)
+		err = c.setMode(rest[0], *pool, mode, win)
 	case "pin":
 		if !need(2, "DOMAIN POOL") {
 			return 2
@@ -337,9 +337,7 @@ func (c *cli) explain(domain, qtype, subnet, client string) error {
 	return err
 }
 
-func (c *cli) setMode(addr, pool, mode string) error { return c.setModeWindow(addr, pool, mode, nil) }
-
-func (c *cli) setModeWindow(addr, pool, mode string, win map[string]string) error {
+func (c *cli) setMode(addr, pool, mode string, win map[string]string) error {
 	pools := []string{pool}
 	if pool == "" {
 		pools = nil
