@@ -64,6 +64,9 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/addresses/{address}/mode", h.setMode)
 	h.mux.HandleFunc("PUT /api/v1/domains/{domain}/pin", h.setPin)
 	h.mux.HandleFunc("POST /api/v1/domains/{domain}/failback", h.failback)
+	h.mux.HandleFunc("GET /api/v1/pools/{pool}/mode", h.getPoolMode)
+	h.mux.HandleFunc("PUT /api/v1/pools/{pool}/mode", h.setPoolMode)
+	h.mux.HandleFunc("DELETE /api/v1/pools/{pool}/mode", h.deletePoolMode)
 	h.mux.HandleFunc("GET /api/v1/cluster", h.cluster)
 	h.mux.HandleFunc("GET /api/v1/explain", h.explain)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
@@ -201,6 +204,10 @@ type DomainDoc struct {
 	Fallback    string  `json:"fallback"`
 	Failback    string  `json:"failback"`
 	TTLDegraded *uint32 `json:"ttl_degraded,omitempty"`
+
+	// A timed pin in force: its from and until; Scheduled, a pin stored that starts later.
+	*WindowDoc
+	Scheduled *ScheduledDoc `json:"scheduled,omitempty"`
 }
 
 // RouteDoc describes a route and the pool it selects now.
@@ -236,6 +243,11 @@ type PoolDoc struct {
 
 	// MinAvailablePercent is `min_available P%`; MinAvailable is then what it asks now.
 	MinAvailablePercent int `json:"min_available_percent,omitempty"`
+	// Mode is the pool mode in force (auto: none): it applies to the addresses whose own
+	// mode is auto. Timed, its from and until; Scheduled, one stored that starts later.
+	Mode string `json:"mode"`
+	*WindowDoc
+	Scheduled *ScheduledDoc `json:"scheduled,omitempty"`
 }
 
 // AddressDoc describes an address of a pool.
@@ -261,6 +273,12 @@ type AddressDoc struct {
 	Quorum       *QuorumDoc `json:"quorum,omitempty"`
 	LocalHealthy *bool      `json:"local_healthy,omitempty"`
 	Checks       []CheckDoc `json:"checks,omitempty"` // every check of the address: which pass
+	// ModeSource is where Mode comes from: "address" (its own), "pool" (its pool's mode)
+	// or "none" (auto). A timed mode in force has from and until; Scheduled is the
+	// address's own override stored that starts later.
+	ModeSource string `json:"mode_source"`
+	*WindowDoc
+	Scheduled *ScheduledDoc `json:"scheduled,omitempty"`
 }
 
 // VoteDoc is one node's verdict on an address's check.
@@ -375,10 +393,13 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	snap := h.cfg.Snapshot()
 	doc := Status(snap, h.cfg.Events)
+	var d *state.Data
 	if h.cfg.Control != nil {
-		doc.Dangling = append(doc.Dangling, Dangling(snap, h.cfg.Control.Store().Data())...)
+		d = h.cfg.Control.Store().Data()
+		doc.Dangling = append(doc.Dangling, Dangling(snap, d)...)
 	}
 	doc.Webhooks = h.webhookStatus()
+	annotate(&doc, d, time.Now())
 	writeJSON(w, http.StatusOK, doc)
 }
 
@@ -422,6 +443,7 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		Mode *string `json:"mode"`
+		windowBody
 	}
 	if a == nil {
 		// A mode left in the state for an address no longer configured can still be
@@ -456,15 +478,20 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *body.Mode))
 		return
 	}
-	if err := h.cfg.Control.Store().SetMode(r.Context(), p.Name, a.Text, m); err != nil {
+	win, ok := windowOf(w, body.windowBody, m != policy.ModeAuto, "mode auto")
+	if !ok {
+		return
+	}
+	if err := h.cfg.Control.Store().SetModeWindow(r.Context(), p.Name, a.Text, m, win); err != nil {
 		h.cfg.Log("admin API: could not persist mode of %s in pool %s: %v", a.Text, p.Name, err)
 		writeStoreError(w, "could not persist the override", err)
 		return
 	}
-	msg := fmt.Sprintf("address %s of pool %s set to mode %s", a.Text, p.Name, m)
+	now := time.Now()
+	msg := fmt.Sprintf("address %s of pool %s set to mode %s%s", a.Text, p.Name, m, describeWindow(win))
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Message: msg})
-	writeJSON(w, http.StatusOK, map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()})
+	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Action: action(win, now), Message: msg})
+	writeJSON(w, http.StatusOK, windowFields(map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()}, win, now))
 }
 
 // Dangling lists the overrides in d whose pool, address or domain s does not have.
@@ -478,6 +505,10 @@ func Dangling(s *policy.Snapshot, d *state.Data) []string {
 		case strings.HasPrefix(k, state.ModesPrefix):
 			pool, addr, _ := strings.Cut(strings.TrimPrefix(k, state.ModesPrefix), "/")
 			if p := s.Pool(pool); p == nil || findAddress(p, addr) == nil {
+				out = append(out, k)
+			}
+		case strings.HasPrefix(k, state.PoolModesPrefix):
+			if s.Pool(strings.TrimPrefix(k, state.PoolModesPrefix)) == nil {
 				out = append(out, k)
 			}
 		case strings.HasPrefix(k, state.PinsPrefix):
@@ -538,6 +569,7 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		Pool *string `json:"pool"`
+		windowBody
 	}
 	if d == nil {
 		key := state.PinKey(name)
@@ -566,16 +598,21 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no pool %q", pool))
 		return
 	}
-	if err := h.cfg.Control.Store().SetPin(r.Context(), d.Name, pool); err != nil {
+	win, ok := windowOf(w, body.windowBody, pool != "", `pool ""`)
+	if !ok {
+		return
+	}
+	if err := h.cfg.Control.Store().SetPinWindow(r.Context(), d.Name, pool, win); err != nil {
 		h.cfg.Log("admin API: could not persist pin of %s: %v", d.Name, err)
 		writeStoreError(w, "could not persist the pin", err)
 		return
 	}
-	msg := fmt.Sprintf("domain %s pinned to pool %s", d.Name, pool)
+	now := time.Now()
+	msg := fmt.Sprintf("domain %s pinned to pool %s%s", d.Name, pool, describeWindow(win))
 	if pool == "" {
 		msg = fmt.Sprintf("domain %s unpinned", d.Name)
 	}
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "pin", Domain: d.Name, Pool: pool, Message: msg})
-	writeJSON(w, http.StatusOK, map[string]any{"domain": d.Name, "pinned": pool})
+	h.cfg.Events.Add(Event{Kind: "pin", Domain: d.Name, Pool: pool, Action: action(win, now), Message: msg})
+	writeJSON(w, http.StatusOK, windowFields(map[string]any{"domain": d.Name, "pinned": pool}, win, now))
 }

@@ -221,6 +221,7 @@ func (g *GTM) start() error {
 	g.buildScopes(cs)
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
 	g.startHolder()
+	g.st.OnChange(noteOverrideChange)
 	g.serve()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
 		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.file, strings.Join(left, ", "))

@@ -139,19 +139,16 @@ func (s *Store) OnChange(fn func(Change)) {
 	}
 }
 
-// arm sets the timer for next, or for the retry of ended overrides still in the state;
-// s.mu held (install calls it).
-func (sc *schedule) arm(s *Store, now, next time.Time) {
-	for k, e := range s.data.Entries {
-		if w, ok := WindowOf(k, e.Value); ok && w.Expired(now) {
-			at := now
-			if sc.retryAt.After(now) {
-				at = sc.retryAt
-			}
-			if next.IsZero() || at.Before(next) {
-				next = at
-			}
-			break
+// arm sets the timer for next or, with expired, for the delete of ended overrides still in
+// the state; s.mu held (install calls it).
+func (sc *schedule) arm(s *Store, now, next time.Time, expired bool) {
+	if expired {
+		at := now
+		if sc.retryAt.After(now) {
+			at = sc.retryAt
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
 		}
 	}
 	if sc.timer != nil && next.Equal(sc.at) {

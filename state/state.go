@@ -233,6 +233,7 @@ func (s *Store) install(d *Data) {
 	s.data = d
 	now := s.sched.clock.Now()
 	var next time.Time
+	expired := false // an ended override still in the state: the timer deletes it
 	var own, pool map[string]policy.Mode
 	pins := map[string]string{}
 	s.installHolds(d)
@@ -245,6 +246,7 @@ func (s *Store) install(d *Data) {
 				m, _ = policy.ParseMode(v.Mode)
 			}
 			next = v.Window.next(now, next)
+			expired = expired || v.Expired(now)
 			if strings.HasPrefix(k, PoolModesPrefix) {
 				if v.Active(now) {
 					pool = setIn(pool, strings.TrimPrefix(k, PoolModesPrefix), m)
@@ -259,6 +261,7 @@ func (s *Store) install(d *Data) {
 			var v PinValue
 			json.Unmarshal(e.Value, &v)
 			next = v.Window.next(now, next)
+			expired = expired || v.Expired(now)
 			cell(s.pins, k)
 			if v.Active(now) {
 				pins[k] = v.Pool
@@ -276,7 +279,7 @@ func (s *Store) install(d *Data) {
 	for k, c := range s.pins {
 		c.Set(pins[k])
 	}
-	s.sched.arm(s, now, next)
+	s.sched.arm(s, now, next, expired)
 }
 
 func setIn(m map[string]policy.Mode, k string, v policy.Mode) map[string]policy.Mode {

@@ -20,6 +20,16 @@
     return s < 60 ? s + "s ago" : s < 3600 ? Math.round(s / 60) + "m ago" : Math.round(s / 3600) + "h ago";
   };
 
+  // Timed overrides: " until 14:00" for one in force, " · scheduled down 01:00–03:00" for one
+  // that starts later.
+  const clock = (t) => new Date(t).toLocaleString();
+  const timed = (o) => {
+    let s = o.until ? " until " + clock(o.until) : "";
+    const w = o.scheduled;
+    if (w) s += " · scheduled " + (w.mode || "pin " + w.pool) + " from " + clock(w.from) + (w.until ? " until " + clock(w.until) : "");
+    return s;
+  };
+
   async function get(path) {
     const r = await fetch(path, { cache: "no-store" });
     if (r.status === 401) throw new Error("unauthorized: the API needs a bearer token (configure public_read, or a proxy that adds it)");
@@ -47,6 +57,7 @@
       d.routes.forEach((r, i) => {
         const now = el("td", {}, r.current || "—");
         if (d.pinned) now.append(badge("pinned", "pin"));
+        if (i === 0 && (d.until || d.scheduled)) now.append(el("span", { class: "muted" }, timed(d)));
         if (r.fail_open) now.append(badge("fail-open", "failopen"));
         rows.push(el("tr", { "data-domain": d.name },
           el("td", {}, i === 0 ? d.name : ""), el("td", {}, r.selector), el("td", {}, r.select),
@@ -73,7 +84,8 @@
           el("td", {}, el("span", { class: "dot " + cls })),
           el("td", {}, a.address, a.weight !== 1 ? el("span", { class: "muted" }, " w" + a.weight) : ""),
           el("td", {}, badge(state, state === "up" ? "up" : "down")),
-          el("td", {}, a.mode === "auto" ? "auto" : badge(a.mode, "pin")),
+          el("td", {}, a.mode === "auto" ? "auto" : badge(a.mode, "pin"), a.mode_source === "pool" ? " (pool)" : "",
+            el("span", { class: "muted" }, timed(a))),
           el("td", { class: "num" }, a.rtt_ms ? a.rtt_ms.toFixed(2) + " ms" : "—"),
           el("td", { class: "muted" }, result),
           el("td", { class: "muted" }, ago(a.last_change))));
@@ -82,6 +94,8 @@
       return el("div", { class: "pool", "data-pool": p.name },
         el("h3", {}, el("span", { class: "dot " + (p.available ? "" : "down") }), p.name,
           badge(p.available ? "available" : "unavailable", p.available ? "up" : "down"),
+          p.mode && p.mode !== "auto" ? badge("pool mode " + p.mode, "pin") : "",
+          p.until || p.scheduled ? el("span", { class: "muted" }, timed(p)) : "",
           el("span", { class: "meta" }, `${p.up}/${p.addresses.length} up · min ${p.min_available} · lb ${p.lb}` + (p.healthcheck ? " · " + p.healthcheck : ""))),
         table);
     });

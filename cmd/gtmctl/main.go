@@ -29,10 +29,18 @@ commands:
   status                          domains, pools and addresses with their state
   explain DOMAIN [--type A|AAAA|CNAME] (--subnet CIDR | --client IP)
                                   what that client gets and why
-  drain ADDRESS [--pool POOL]     take an address out (mode down), in POOL or every pool holding it
+  drain ADDRESS [--pool POOL] [--from WHEN] [--until WHEN]
+                                  take an address out (mode down), in POOL or every pool holding it;
+                                  --until: back to auto then; --from: a maintenance window starting later
+  drain --pool POOL [--from WHEN] [--until WHEN]
+                                  drain a whole pool (pool mode down): every address whose own mode is auto
   restore ADDRESS [--pool POOL]   give it back to its health checks (mode auto)
-  pin DOMAIN POOL                 answer DOMAIN from POOL only
+  restore --pool POOL             clear the pool mode
+  pin DOMAIN POOL [--from WHEN] [--until WHEN]
+                                  answer DOMAIN from POOL only (--until: unpinned then)
   unpin DOMAIN
+
+WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
   get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
   diff -f FILE                    what apply -f FILE would change
   apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
@@ -86,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	file := fs.String("f", "", "configuration file (diff, apply)")
 	dry := fs.Bool("dry-run", false, "apply: print the changes without writing them")
 	pool := fs.String("pool", "", "drain, restore: the pool")
+	from := fs.String("from", "", "drain, pin: start later, at this RFC 3339 time or after this duration")
+	until := fs.String("until", "", "drain, pin: end at this RFC 3339 time or after this duration")
 	qtype := fs.String("type", "A", "explain: the query type")
 	subnet := fs.String("subnet", "", "explain: the client's ECS subnet")
 	client := fs.String("client", "", "explain: the client's address (no ECS)")
@@ -138,19 +148,33 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		}
 		err = c.explain(rest[0], *qtype, *subnet, *client)
 	case "drain", "restore":
-		if !need(1, "ADDRESS") {
+		win, werr := window(*from, *until, time.Now())
+		if werr != nil {
+			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, werr)
 			return 2
 		}
 		mode := "down"
 		if cmd == "restore" {
 			mode = "auto"
 		}
-		err = c.setMode(rest[0], *pool, mode)
+		if len(rest) == 0 && *pool != "" {
+			err = c.setPoolMode(*pool, mode, win)
+			break
+		}
+		if !need(1, "ADDRESS (or --pool POOL alone for the whole pool)") {
+			return 2
+		}
+		err = c.setMode(rest[0], *pool, mode, win)
 	case "pin":
 		if !need(2, "DOMAIN POOL") {
 			return 2
 		}
-		err = c.pin(rest[0], rest[1])
+		win, werr := window(*from, *until, time.Now())
+		if werr != nil {
+			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, werr)
+			return 2
+		}
+		err = c.pinWindow(rest[0], rest[1], win)
 	case "unpin":
 		if !need(1, "DOMAIN") {
 			return 2
@@ -313,7 +337,7 @@ func (c *cli) explain(domain, qtype, subnet, client string) error {
 	return err
 }
 
-func (c *cli) setMode(addr, pool, mode string) error {
+func (c *cli) setMode(addr, pool, mode string, win map[string]string) error {
 	pools := []string{pool}
 	if pool == "" {
 		pools = nil
@@ -332,27 +356,82 @@ func (c *cli) setMode(addr, pool, mode string) error {
 			return fmt.Errorf("no pool has address %q (give --pool POOL)", addr)
 		}
 	}
-	body, _ := json.Marshal(map[string]string{"mode": mode})
+	body, _ := json.Marshal(withWindow(map[string]string{"mode": mode}, win))
 	for _, p := range pools {
 		if _, _, err := c.call("PUT", "/api/v1/pools/"+url.PathEscape(p)+"/addresses/"+url.PathEscape(addr)+"/mode", body, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.out, "pool %s address %s: mode %s\n", p, addr, mode)
+		fmt.Fprintf(c.out, "pool %s address %s: mode %s%s\n", p, addr, mode, describe(win))
 	}
 	return nil
 }
 
-func (c *cli) pin(domain, pool string) error {
-	body, _ := json.Marshal(map[string]string{"pool": pool})
+func (c *cli) pin(domain, pool string) error { return c.pinWindow(domain, pool, nil) }
+
+func (c *cli) pinWindow(domain, pool string, win map[string]string) error {
+	body, _ := json.Marshal(withWindow(map[string]string{"pool": pool}, win))
 	if _, _, err := c.call("PUT", "/api/v1/domains/"+url.PathEscape(domain)+"/pin", body, nil); err != nil {
 		return err
 	}
 	if pool == "" {
 		fmt.Fprintf(c.out, "domain %s unpinned\n", domain)
 	} else {
-		fmt.Fprintf(c.out, "domain %s pinned to pool %s\n", domain, pool)
+		fmt.Fprintf(c.out, "domain %s pinned to pool %s%s\n", domain, pool, describe(win))
 	}
 	return nil
+}
+
+// setPoolMode sets (or, with auto, clears) the mode of a whole pool.
+func (c *cli) setPoolMode(pool, mode string, win map[string]string) error {
+	body, _ := json.Marshal(withWindow(map[string]string{"mode": mode}, win))
+	if _, _, err := c.call("PUT", "/api/v1/pools/"+url.PathEscape(pool)+"/mode", body, nil); err != nil {
+		return err
+	}
+	if mode == "auto" {
+		fmt.Fprintf(c.out, "pool %s: pool mode cleared\n", pool)
+	} else {
+		fmt.Fprintf(c.out, "pool %s: pool mode %s%s (every address whose own mode is auto)\n", pool, mode, describe(win))
+	}
+	return nil
+}
+
+// window turns --from and --until (RFC 3339, or a duration from now) into the API's
+// from/until fields.
+func window(from, until string, now time.Time) (map[string]string, error) {
+	win := map[string]string{}
+	for _, f := range []struct{ name, v string }{{"from", from}, {"until", until}} {
+		if f.v == "" {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339, f.v); err == nil {
+			win[f.name] = t.Format(time.RFC3339Nano)
+			continue
+		}
+		d, err := time.ParseDuration(f.v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--%s %q: expected an RFC 3339 time (2026-12-01T22:00:00Z) or a positive duration from now (30m, 2h)", f.name, f.v)
+		}
+		win[f.name] = now.Add(d).UTC().Format(time.RFC3339)
+	}
+	return win, nil
+}
+
+func withWindow(body, win map[string]string) map[string]string {
+	for k, v := range win {
+		body[k] = v
+	}
+	return body
+}
+
+func describe(win map[string]string) string {
+	out := ""
+	if v, ok := win["from"]; ok {
+		out += " from " + v
+	}
+	if v, ok := win["until"]; ok {
+		out += " until " + v
+	}
+	return out
 }
 
 func (c *cli) get(args []string) error {
