@@ -88,3 +88,12 @@ func TestParseWebhookErrors(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseWebhook(f *testing.F) {
+	f.Add("gtm gtm.example.net {\n api 127.0.0.1:8080 {\n webhook https://h.example/x {\n events health pin\n name a\n }\n }\n}")
+	f.Add("gtm gtm.example.net {\n api 127.0.0.1:8080 {\n webhook http://h.example/ {\n }\n webhook http://[::1]:9/ \n }\n}")
+	f.Fuzz(func(t *testing.T, input string) {
+		// Must never panic; errors are fine.
+		parse(caddy.NewTestController("dns", input))
+	})
+}

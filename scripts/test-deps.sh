@@ -14,6 +14,17 @@ if ! command -v chromium >/dev/null 2>&1; then
 	fi
 fi
 
+# promtool checks and unit-tests docs/prometheus-alerts.yaml (Debian's prometheus package).
+if ! command -v promtool >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing prometheus (promtool, for the alert rules test)"
+		(apt-get update -qq || true) >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	else
+		echo "promtool is missing and cannot be installed here (need root and apt-get)" >&2
+	fi
+fi
+
 # Linter.
 if [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
 	echo "installing staticcheck"

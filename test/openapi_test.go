@@ -36,8 +36,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	dir := t.TempDir()
 	token := writeFile(t, filepath.Join(dir, "token"), "oa-token")
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	start(t, healthCorefile(port, fmt.Sprintf("api %s {\n token_file %s\n state %s\n }\n pool geo {\n address 2001:db8::1\n location 50.1 8.6\n }",
-		apiAddr, token, filepath.Join(dir, "state.json"))))
+	start(t, healthCorefile(port, fmt.Sprintf("api %s {\n token_file %s\n state %s\n webhook http://127.0.0.1:%d/closed {\n name oa\n }\n }\n pool geo {\n address 2001:db8::1\n location 50.1 8.6\n }",
+		apiAddr, token, filepath.Join(dir, "state.json"), freePort(t))))
 	base := "http://" + apiAddr
 	noState := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // a second block, without state FILE
 	doc.Servers = openapi3.Servers{{URL: base}, {URL: "http://" + noState}}
