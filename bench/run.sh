@@ -2,6 +2,11 @@
 # End-to-end DNS benchmark on loopback (not part of `make test`):
 #   bash bench/run.sh [SECONDS_PER_RUN] [RUNS]
 #   BENCH_ONLY="c d" bash bench/run.sh 8 4     # a subset of the scenarios
+#   BENCH_BIN=/tmp/gtm-a bash bench/run.sh     # a prebuilt binary instead of `go build`
+#   BENCH_PROFILE=DIR bash bench/run.sh        # also profile each server under saturation:
+#       DIR/NAME.pprof (Go CPU profile through CoreDNS's pprof plugin, during the first
+#       run) and DIR/NAME.perf.data (perf record -e cpu-clock -g, during the second run)
+# The server inherits the environment (GOGC=100 bash bench/run.sh: the Go runtime defaults).
 # Every server is pinned to CPU 0, dnsperf to CPU 1. Each scenario runs RUNS times for
 # SECONDS_PER_RUN; the median QPS is reported with its latency and the server's RSS.
 # Scenarios:
@@ -9,6 +14,7 @@
 #   b) same binary, file: 4 A records               TCP health checks running
 #   c) gtm weighted pool of 4                    e) gdnsd geoip -> weighted, tcp_connect monitors
 #                                                f) PowerDNS LUA pickwrandom (packet cache off / on)
+#   d2) d with server and dnsperf both on CPUs 0-1  d2m) d2 with `multisocket 2` (SO_REUSEPORT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -35,7 +41,21 @@ fi
 pkill -x gdnsd 2>/dev/null || true
 pkill -x pdns_server 2>/dev/null || true
 
-go build -o "$work/coredns-gtm" ./cmd/coredns-gtm
+if [ -n "${BENCH_BIN:-}" ]; then
+	cp "$BENCH_BIN" "$work/coredns-gtm"
+else
+	go build -o "$work/coredns-gtm" ./cmd/coredns-gtm
+fi
+prof=${BENCH_PROFILE:-}
+if [ -n "$prof" ]; then
+	mkdir -p "$prof"
+	prof=$(cd "$prof" && pwd)
+fi
+pprof_port=16060
+go_pprof=0 # the server under test is a coredns-gtm (it has the pprof plugin)
+# The CPUs of the server and of dnsperf (d2, d2m put both on both).
+srv_cpus=0
+perf_cpus=1
 go run ./internal/mkgeodb -city "$work/city.mmdb" -asn "$work/asn.mmdb" >/dev/null
 
 port=15300
@@ -70,7 +90,17 @@ measure() {
 	for i in $(seq 0 $((runs - 1))); do
 		local opt=()
 		if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[$((i % ${#ecs[@]}))]}"); fi
-		out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" 2>&1)
+		local bg=()
+		if [ -n "$prof" ] && [ "$i" = 0 ] && [ "$go_pprof" = 1 ]; then
+			curl -s -o "$prof/${name%% *}.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=$((secs > 3 ? secs - 2 : 1))" &
+			bg+=($!)
+		fi
+		if [ -n "$prof" ] && [ "$i" = 1 ] && command -v perf >/dev/null; then
+			perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$prof/${name%% *}.perf.data" -- sleep $((secs > 3 ? secs - 2 : 1)) >/dev/null 2>&1 &
+			bg+=($!)
+		fi
+		out=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" 2>&1)
+		for b in "${bg[@]}"; do wait "$b" || true; done
 		q=$(echo "$out" | awk '/Queries per second/ {print $4}')
 		l=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000000}')
 		lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
@@ -86,7 +116,7 @@ measure() {
 	local rate
 	rate=$(awk -v q="$q" 'BEGIN { r = int(q / 2); if (r > 20000) r = 20000; if (r < 100) r = 100; print r }')
 	if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[0]}"); else opt=(); fi
-	PCT[$name]=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l 5 -c 16 -Q "$rate" -v "${opt[@]}" 2>/dev/null |
+	PCT[$name]=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l 5 -c 16 -Q "$rate" -v "${opt[@]}" 2>/dev/null |
 		awk '/^> / { print $NF * 1000000 }' | sort -n |
 		awk -v rate="$rate" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
 			printf "%d | %.0f | %.0f | %.0f | %.0f", rate, v[int(NR * 0.50) + 1], v[int(NR * 0.90) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }')
@@ -96,7 +126,11 @@ measure() {
 start_coredns() { # NAME COREFILE_BODY
 	local conf="$work/$1.Corefile"
 	printf '%s\n' "$2" > "$conf"
-	taskset -c 0 "$work/coredns-gtm" -conf "$conf" > "$work/$1.log" 2>&1 &
+	if [ -n "$prof" ]; then # the pprof plugin in the (only) server block, for the CPU profile
+		sed -i "0,/{\$/s//{\n  pprof 127.0.0.1:$pprof_port/" "$conf"
+	fi
+	go_pprof=1
+	taskset -c "$srv_cpus" "$work/coredns-gtm" -conf "$conf" > "$work/$1.log" 2>&1 &
 	pids+=($!)
 	CUR=$!
 	wait_port "$port"
@@ -158,20 +192,20 @@ measure "c gtm weighted" "$CUR" "$port"
 stop "$CUR"
 fi
 
-if want d; then
 # (d) gtm geo + ASN + ECS + health checks (TCP connects to this server's own port on the
-# pool addresses, every second)
-pools=""
-for dc in 1:asia 2:europe 3:america; do
-	n=${dc%%:*}
-	pools+="
+# pool addresses, every second). geo_corefile EXTRA: EXTRA is more lines for the block.
+geo_corefile() {
+	local pools=""
+	for dc in 1:asia 2:europe 3:america; do
+		n=${dc%%:*}
+		pools+="
     pool ${dc#*:} {
       healthcheck tcp
       address 127.0.$n.1 weight 1
       address 127.0.$n.2 weight 3
     }"
-done
-start_coredns geo "bench.test:$port {
+	done
+	echo "bench.test:$port {${1:-}
   gtm {
     geoip $work/city.mmdb
     asn $work/asn.mmdb
@@ -190,8 +224,30 @@ start_coredns geo "bench.test:$port {
     }
   }
 }"
+}
+if want d; then
+start_coredns geo "$(geo_corefile)"
 measure "d gtm geo+ECS+health" "$CUR" "$port" "${ecs[@]}"
 stop "$CUR"
+fi
+
+# (d2, d2m) d on both CPUs, dnsperf beside the server on the same two: one socket (one
+# reading goroutine), and `multisocket 2` (two SO_REUSEPORT sockets, the kernel spreads
+# the flows). Per core is QPS / 2.
+if want d2; then
+srv_cpus=0,1 perf_cpus=0,1
+start_coredns geo2 "$(geo_corefile)"
+measure "d2 gtm geo, 2 CPUs shared" "$CUR" "$port" "${ecs[@]}"
+stop "$CUR"
+srv_cpus=0 perf_cpus=1
+fi
+if want d2m; then
+srv_cpus=0,1 perf_cpus=0,1
+start_coredns geo2m "$(geo_corefile "
+  multisocket 2")"
+measure "d2m gtm geo, multisocket 2" "$CUR" "$port" "${ecs[@]}"
+stop "$CUR"
+srv_cpus=0 perf_cpus=1
 fi
 
 if want e; then
@@ -261,7 +317,8 @@ ns1 A 127.0.0.1
 www 30 DYNA geoip!www
 EOF
 if gdnsd -c "$work/gdnsd" checkconf > "$work/gdnsd.check" 2>&1; then
-	taskset -c 0 gdnsd -c "$work/gdnsd" -f start > "$work/gdnsd.log" 2>&1 &
+	go_pprof=0
+	taskset -c "$srv_cpus" gdnsd -c "$work/gdnsd" -f start > "$work/gdnsd.log" 2>&1 &
 	pids+=($!)
 	CUR=$!
 	if wait_port "$port"; then
@@ -306,7 +363,8 @@ guardian=no
 daemon=no
 disable-syslog=yes
 EOF
-	taskset -c 0 pdns_server --config-dir="$work/pdns" > "$work/pdns.log" 2>&1 &
+	go_pprof=0
+	taskset -c "$srv_cpus" pdns_server --config-dir="$work/pdns" > "$work/pdns.log" 2>&1 &
 	pids+=($!)
 	CUR=$!
 	wait_port "$port"
@@ -322,7 +380,7 @@ date=$(date -u +%Y-%m-%d)
 {
 	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)"; do
+	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2"; do
 		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
 	done
 	echo

@@ -306,14 +306,8 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	case res.Pool.CNAME:
 		target = res.Addrs[0].Target
 		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target})
-	case qtype == dns.TypeA:
-		for _, a := range res.Addrs {
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: a.Raw})
-		}
-	case qtype == dns.TypeAAAA:
-		for _, a := range res.Addrs {
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: a.Raw})
-		}
+	case qtype == dns.TypeA || qtype == dns.TypeAAAA:
+		m.Answer = appendAddrs(m.Answer, name, qtype, ttl, res.Addrs)
 	}
 	n = len(m.Answer) - before
 	if n > 0 && !pinned {
@@ -418,8 +412,7 @@ func (g *GTM) reply(state *request.Request, m *dns.Msg, subnet *geo.ClientSubnet
 		m.Extra = append(m.Extra, o)
 		state.SizeAndDo(m)
 	}
-	m = state.Scrub(m)
-	state.W.WriteMsg(m)
+	write(state, m)
 }
 
 // formErr answers a query whose ECS option is invalid (RFC 7871 section 7.1.1).
