@@ -292,6 +292,10 @@ func TestDNSSECEndToEnd(t *testing.T) {
 			t.Errorf("nope without DO: %s, want NXDOMAIN", dns.RcodeToString[m.Rcode])
 		}
 	}
+	// The keys are published without DO too (dig DNSKEY | dnssec-dsfromkey -f - works).
+	if m := s.ask(query{name: signedZoneName, qtype: dns.TypeDNSKEY}); len(m.Answer) != 2 {
+		t.Errorf("DNSKEY without DO:\n%s", m)
+	}
 }
 
 // requireTool finds a validator's binary. In CI (CI=true) a missing one fails the test:
