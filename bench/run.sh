@@ -15,6 +15,7 @@
 #   c) gtm weighted pool of 4                    e) gdnsd geoip -> weighted, tcp_connect monitors
 #                                                f) PowerDNS LUA pickwrandom (packet cache off / on)
 #   d2) d with server and dnsperf both on CPUs 0-1  d2m) d2 with `multisocket 2` (SO_REUSEPORT)
+#   g) gtm weighted pool of 4 as (c), signed: dnssec key, queries with DO (cached RRSIGs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -34,6 +35,7 @@ command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v dig >/dev/null || need+=(bind9-dnsutils)
 command -v gdnsd >/dev/null || need+=(gdnsd)
 command -v pdns_server >/dev/null || need+=(pdns-server pdns-backend-bind)
+command -v dnssec-keygen >/dev/null || need+=(bind9-utils)
 if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -82,7 +84,9 @@ wait_port() { # wait until something answers DNS on the port
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 # measure NAME PID PORT [ECS...]: RUNS runs, one ECS option per run (cycled) if given.
+# perf_extra holds more dnsperf flags for the scenario (-D: the DO bit).
 declare -A QPS LAT RSS PCT
+perf_extra=()
 measure() {
 	local name=$1 pid=$2 p=$3
 	shift 3
@@ -99,7 +103,7 @@ measure() {
 			perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$prof/${name%% *}.perf.data" -- sleep $((secs > 3 ? secs - 2 : 1)) >/dev/null 2>&1 &
 			bg+=($!)
 		fi
-		out=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" 2>&1)
+		out=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" ${perf_extra[@]+"${perf_extra[@]}"} 2>&1)
 		for b in "${bg[@]}"; do wait "$b" || true; done
 		q=$(echo "$out" | awk '/Queries per second/ {print $4}')
 		l=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000000}')
@@ -116,7 +120,7 @@ measure() {
 	local rate
 	rate=$(awk -v q="$q" 'BEGIN { r = int(q / 2); if (r > 20000) r = 20000; if (r < 100) r = 100; print r }')
 	if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[0]}"); else opt=(); fi
-	PCT[$name]=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l 5 -c 16 -Q "$rate" -v "${opt[@]}" 2>/dev/null |
+	PCT[$name]=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l 5 -c 16 -Q "$rate" -v "${opt[@]}" ${perf_extra[@]+"${perf_extra[@]}"} 2>/dev/null |
 		awk '/^> / { print $NF * 1000000 }' | sort -n |
 		awk -v rate="$rate" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
 			printf "%d | %.0f | %.0f | %.0f | %.0f", rate, v[int(NR * 0.50) + 1], v[int(NR * 0.90) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }')
@@ -189,6 +193,32 @@ start_coredns weighted "bench.test:$port {
   }
 }"
 measure "c gtm weighted" "$CUR" "$port"
+stop "$CUR"
+fi
+
+if want g; then
+# (g) the pool of (c), signed online: one ECDSA P-256 key, every query with DO, so every
+# answer carries the A RRset's RRSIG (from the signature cache after the first).
+key=$(dnssec-keygen -q -K "$work" -a ECDSAP256SHA256 -f KSK bench.test)
+start_coredns signed "bench.test:$port {
+  gtm {
+    dnssec {
+      key file $work/$key
+    }
+    pool web {
+      address 192.0.2.1 weight 1
+      address 192.0.2.2 weight 2
+      address 192.0.2.3 weight 3
+      address 192.0.2.4 weight 4
+    }
+    domain www.bench.test {
+      route default web
+    }
+  }
+}"
+perf_extra=(-D)
+measure "g gtm weighted, signed" "$CUR" "$port"
+perf_extra=()
 stop "$CUR"
 fi
 
@@ -380,7 +410,7 @@ date=$(date -u +%Y-%m-%d)
 {
 	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2"; do
+	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed"; do
 		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
 	done
 	echo
@@ -391,5 +421,6 @@ date=$(date -u +%Y-%m-%d)
 	echo "| (c) gtm weighted / (f) pdns LUA, no cache | $(ratio "c gtm weighted" "f pdns LUA (no cache)") |"
 	echo "| (d) gtm geo / (e) gdnsd | $(ratio "d gtm geo+ECS+health" "e gdnsd geoip+weighted") |"
 	echo "| (c) gtm weighted / (a) whoami | $(ratio "c gtm weighted" "a whoami") |"
+	echo "| (g) gtm signed / (c) gtm weighted | $(ratio "g gtm weighted, signed" "c gtm weighted") |"
 	[ "$gdnsd_ok" = 1 ] || echo "(gdnsd did not run: see the messages above)"
 } | tee "$root/bench/results-$date.md"

@@ -163,40 +163,54 @@ func (s *signer) zone(name string) *zoneSigner {
 	return nil
 }
 
-// signed is the write point's signing: m, the reply to a query with DO for a signed zone,
-// with its RRSIGs, the DNSKEY RRset at the apex, and NSEC denial. Apart from reply's one
-// call it keeps ServeDNS's frame as it was.
+// signed is the write point's signing: m with the DNSKEY RRset when it answers the apex
+// DNSKEY query of a signed zone, and for a query with DO its RRSIGs and NSEC denial. Apart
+// from reply's one call it keeps ServeDNS's frame as it was.
 func (g *GTM) signed(state *request.Request, m *dns.Msg) *dns.Msg {
-	if g.block == nil || g.block.dnssec == nil || !state.Do() {
+	if g.block == nil || g.block.dnssec == nil {
 		return m
 	}
-	return g.block.dnssec.sign(state.Name(), state.QType(), m, time.Now().UTC())
+	s := g.block.dnssec
+	s.dnskey(state.Name(), state.QType(), m)
+	if !state.Do() {
+		return m
+	}
+	return s.sign(state.Name(), state.QType(), m, time.Now().UTC())
 }
 
-// dnssecNext is next's part: a query with DO for a signed zone that gtm hands to the next
-// plugin (fallthrough) gets its answer signed on the way out, as the dnssec plugin signs
-// what the plugins after it write, and the DNSKEY RRset at the apex is gtm's own, answered
-// here (answered is then true).
+// dnskey makes m the answer with the zone's DNSKEY RRset when qname is the apex of a
+// signed zone and qtype DNSKEY, with or without DO, as the dnssec plugin answers it.
+func (s *signer) dnskey(qname string, qtype uint16, m *dns.Msg) {
+	if zs, ok := s.zones[qname]; ok && qtype == dns.TypeDNSKEY {
+		// Clipped: Sign appends the RRSIGs, and must not write into the shared RRset.
+		m.Answer, m.Ns, m.Rcode = slices.Clip(zs.keys), nil, dns.RcodeSuccess
+	}
+}
+
+// dnssecNext is next's part: the DNSKEY RRset at a signed zone's apex is gtm's own, answered
+// here (answered is then true), and a query with DO for a signed zone that gtm hands to the
+// next plugin (fallthrough) gets its answer signed on the way out, as the dnssec plugin
+// signs what the plugins after it write.
 func (g *GTM) dnssecNext(w dns.ResponseWriter, r *dns.Msg) (_ dns.ResponseWriter, answered bool) {
 	if g.block == nil || g.block.dnssec == nil || len(r.Question) != 1 {
 		return w, false
 	}
 	state := request.Request{W: w, Req: r}
-	if !state.Do() {
-		return w, false
-	}
 	s := g.block.dnssec
-	qname, qtype := state.Name(), state.QType()
-	zs := s.zone(qname)
-	if zs == nil {
-		return w, false
-	}
-	if qtype == dns.TypeDNSKEY && qname == zs.name && r.Opcode == dns.OpcodeQuery {
+	qtype := state.QType()
+	if qtype == dns.TypeDNSKEY && r.Opcode == dns.OpcodeQuery && s.zones[state.Name()] != nil {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Authoritative = true
 		g.reply(&state, m, g.querySubnet(r), 0)
 		return w, true
+	}
+	if !state.Do() {
+		return w, false
+	}
+	qname := state.Name()
+	if s.zone(qname) == nil {
+		return w, false
 	}
 	return &signingWriter{ResponseWriter: w, s: s, qname: qname, qtype: qtype}, false
 }
@@ -239,15 +253,11 @@ func (w *signingWriter) WriteMsg(m *dns.Msg) error {
 // sign adds to m, the answer to qname/qtype, what a validating resolver needs: RRSIGs over
 // every RRset of our zones, and for NXDOMAIN and NODATA (also at the end of a CNAME chain)
 // an NSEC black lie with its RRSIG, which turns NXDOMAIN into NODATA, as CoreDNS's dnssec
-// plugin does. The DNSKEY query at a zone's apex is answered with the zone's keys.
+// plugin does.
 func (s *signer) sign(qname string, qtype uint16, m *dns.Msg, now time.Time) *dns.Msg {
 	zs := s.zone(qname)
 	if zs == nil {
 		return m
-	}
-	if qtype == dns.TypeDNSKEY && qname == zs.name {
-		// Clipped: Sign appends the RRSIGs, and must not write into the shared RRset.
-		m.Answer, m.Ns, m.Rcode = slices.Clip(zs.keys), nil, dns.RcodeSuccess
 	}
 	if len(m.Answer) == 0 {
 		zs.d.Sign(request.Request{Req: m, Zone: zs.name}, now, s.server)

@@ -212,16 +212,36 @@ func TestDNSSECOnlyWithDO(t *testing.T) {
 	}{
 		{"web.gtm.example.net.", dns.TypeA, dns.RcodeSuccess},
 		{"nope.gtm.example.net.", dns.TypeA, dns.RcodeNameError},
-		{"gtm.example.net.", dns.TypeDNSKEY, dns.RcodeSuccess},
 	} {
 		m := askDNSSEC(t, g, q.name, q.qtype, false, "")
 		if m.Rcode != q.rcode {
 			t.Errorf("%s: rcode %s without DO, want %s", q.name, dns.RcodeToString[m.Rcode], dns.RcodeToString[q.rcode])
 		}
 		for _, rr := range append(m.Answer, m.Ns...) {
-			if typ := rr.Header().Rrtype; typ == dns.TypeRRSIG || typ == dns.TypeNSEC || typ == dns.TypeDNSKEY {
+			if typ := rr.Header().Rrtype; typ == dns.TypeRRSIG || typ == dns.TypeNSEC {
 				t.Errorf("%s: %s without DO", q.name, rr)
 			}
+		}
+	}
+}
+
+// The apex DNSKEY RRset is answered with or without DO (signed only with DO), also when
+// fallthrough hands the apex to the next plugin.
+func TestDNSSECKeysWithoutDO(t *testing.T) {
+	for _, extra := range []string{"", "fallthrough"} {
+		g, keys := newSignedGTM(t, extra)
+		m := askDNSSEC(t, g, "gtm.example.net.", dns.TypeDNSKEY, false, "")
+		var tags []uint16
+		for _, rr := range m.Answer {
+			k, ok := rr.(*dns.DNSKEY)
+			if !ok {
+				t.Errorf("%q: %s without DO", extra, rr)
+				continue
+			}
+			tags = append(tags, k.KeyTag())
+		}
+		if want := []uint16{keys[0].KeyTag(), keys[1].KeyTag()}; len(tags) != 2 || !slices.Contains(tags, want[0]) || !slices.Contains(tags, want[1]) || !m.Authoritative {
+			t.Errorf("%q: DNSKEY without DO: tags %v, want %v:\n%s", extra, tags, want, m)
 		}
 	}
 }

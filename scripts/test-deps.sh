@@ -25,6 +25,22 @@ if ! command -v promtool >/dev/null 2>&1; then
 	fi
 fi
 
+# DNSSEC: a validating resolver (unbound) and bind9's key tools (dnssec-keygen,
+# dnssec-dsfromkey, delv) for test/dnssec_test.go.
+dnssec_need=()
+command -v unbound >/dev/null 2>&1 || dnssec_need+=(unbound)
+command -v dnssec-keygen >/dev/null 2>&1 || dnssec_need+=(bind9-utils)
+command -v delv >/dev/null 2>&1 || dnssec_need+=(bind9-dnsutils)
+if [ ${#dnssec_need[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing ${dnssec_need[*]} (DNSSEC validation tests)"
+		(apt-get update -qq || true) >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${dnssec_need[@]}" >/dev/null
+	else
+		echo "${dnssec_need[*]} missing and cannot be installed here (need root and apt-get)" >&2
+	fi
+fi
+
 # Linter.
 if [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
 	echo "installing staticcheck"
