@@ -62,14 +62,18 @@ func (cs *compiled) scope(d *policy.Domain, cl *policy.Client) int {
 	return d.Scope(cl)
 }
 
-// cheapScopes bounds what is built before the swap returns: small databases (the demo's,
+// scopeBudget bounds the memory of a block's partitions (each is 1-4 MB with a full
+// country database): past it, further route sets keep the database network's scope.
+const scopeBudget = 256 << 20
+
+// cheapTreeNodes and cheapDomains bound what is built before the swap: small databases (the demo's,
 // tests') and few domains take well under a millisecond.
 const (
 	cheapTreeNodes = 20000
 	cheapDomains   = 200
 )
 
-// buildScopes starts the partitions of a snapshot just swapped in: at once when that is
+// buildScopes starts the partitions of a snapshot about to be swapped in: at once when that is
 // cheap, else in the background, where a later swap (or stop) makes it give up.
 func (g *GTM) buildScopes(cs *compiled) {
 	gen := g.scopeGen.Add(1)
@@ -128,9 +132,13 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 	}
 	cache := make(map[string]*domainScope, len(order))
 	table := make(scopeTable, len(groups))
-	built := 0
+	built, held, over := 0, 0, 0
 	for _, sig := range order {
 		ds := g.scopeCache[sig]
+		if ds == nil && held >= scopeBudget {
+			over += len(groups[sig])
+			continue
+		}
 		if ds == nil {
 			d := groups[sig][0]
 			var gf, af *geo.Facts
@@ -151,6 +159,7 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 			}
 			built++
 		}
+		held += ds.part.Bytes()
 		cache[sig] = ds
 		if g.scopeCache == nil {
 			g.scopeCache = map[string]*domainScope{}
@@ -162,6 +171,9 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 	}
 	g.scopeCache = cache // what the snapshot in force uses, nothing older
 	cs.scopes.Store(&table)
+	if over > 0 {
+		log.Warningf("ECS scope: partitions hold %d MB, the most they may; %d domains keep the database network's scope", held>>20, over)
+	}
 	if built > 0 {
 		log.Debugf("ECS scope: %d partitions built for %d domains in %s", built, len(table), time.Since(began).Round(time.Millisecond))
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/geo/geotest"
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -420,5 +422,56 @@ func TestScopeLookupAllocs(t *testing.T) {
 	_, cl := decision(g, d, netip.MustParseAddr("81.2.69.7"), 24)
 	if n := testing.AllocsPerRun(100, func() { cs.scope(d, &cl) }); n != 0 {
 		t.Errorf("scope lookup allocates %.0f times", n)
+	}
+}
+
+// Until a snapshot's partitions are built, answers carry the database network's scope; a
+// build overtaken by a newer swap publishes nothing; an unchanged route set is not built
+// again for the next snapshot.
+func TestScopeBuilds(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteDemo(city, asn); err != nil {
+		t.Fatal(err)
+	}
+	g := newTestGTM(t, scopeBlock(city, asn))
+	cs1 := waitScopes(t, g)
+	cfg := g.snap.Load().res
+	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs2 := compile(b, cfg, registry, newMemStore(t), cs1)
+	t.Cleanup(func() { cs2.release(registry) })
+	d1, d2 := cs1.Domain("continents.gtm.example.net."), cs2.Domain("continents.gtm.example.net.")
+	_, cl := decision(g, d2, netip.MustParseAddr("81.2.69.7"), 24)
+	if got, want := cs2.scope(d2, &cl), d2.Scope(&cl); got != want || got != 24 {
+		t.Fatalf("before the build: scope %d, want the database network's %d (24)", got, want)
+	}
+
+	old := g.scopeGen.Add(1)
+	g.scopeGen.Add(1) // a newer swap
+	g.runScopes(cs2, old)
+	if cs2.scopes.Load() != nil {
+		t.Fatal("an overtaken build published its partitions")
+	}
+
+	g.runScopes(cs2, g.scopeGen.Load())
+	t2 := cs2.scopes.Load()
+	if t2 == nil {
+		t.Fatal("not built")
+	}
+	if (*t2)[d2] != (*cs1.scopes.Load())[d1] {
+		t.Error("the same route set was partitioned again")
+	}
+	if got := cs2.scope(d2, &cl); got != 3 {
+		t.Errorf("after the build: scope %d, want 3 (64.0.0.0/3 is all Europe or default)", got)
+	}
+	// An IPv4-mapped ECS subnet: 96 + the IPv4 scope, from the same partition.
+	var mc policy.Client
+	mapped := clientOf(&mc, &geo.ClientSubnet{Addr: netip.MustParseAddr("::ffff:81.2.69.0"), SourceBits: 120}, netip.Addr{})
+	g.locate(d2, &mc)
+	if got := cs2.scope(d2, &mc) + mapped; got != 99 {
+		t.Errorf("mapped: scope %d, want 99", got)
 	}
 }
