@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,13 +13,13 @@ import (
 
 // The ECS scope of an answer is the widest prefix around the client over which the answer
 // cannot change (gdnsd's merged networks), not merely the database network that held the
-// client. After each snapshot swap, every client-routed domain gets a partition of the
-// address space into the coarsest ranges that its route matching answers alike, made from
+// client. With each snapshot, every client-routed domain gets a partition of the address
+// space into the coarsest ranges that its route matching sends to the same route, made from
 // the databases' facts (geo.Facts, one walk per database file) and the boundaries of its
 // net: terms. Domains with the same routes share one partition. Until it is built (in the
 // background, for large databases) answers carry the database network's scope, as before.
 
-// Partition values besides a route class.
+// Partition values besides a route's index in its domain.
 const (
 	scopeNoRoute int32 = -1 // no route matches: geo-fenced, the answer is empty
 	scopeKeep    int32 = -2 // the database network's scope: select nearest, IPv4 aliases
@@ -190,48 +189,17 @@ func usesGeoTerms(d *policy.Domain) bool {
 	return false
 }
 
-// routeClasses numbers d's routes by their answer: routes with the same pools in the same
-// order and the same select mode answer every client alike, so their clients share a range.
-func routeClasses(d *policy.Domain) []int32 {
-	cls := make([]int32, len(d.Routes))
-	for i, r := range d.Routes {
-		cls[i] = int32(i)
-		for j := range i {
-			if sameAnswer(r, d.Routes[j]) {
-				cls[i] = cls[j]
-				break
-			}
-		}
-	}
-	return cls
-}
-
-func sameAnswer(a, b *policy.Route) bool {
-	if a.Select != b.Select || len(a.Pools) != len(b.Pools) {
-		return false
-	}
-	for i := range a.Pools {
-		if a.Pools[i] != b.Pools[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// routeSignature is what d's partition depends on: each route's terms, its answer class
-// and whether it selects by distance. Domains with equal signatures share a partition.
+// routeSignature is what d's partition depends on: each route's terms, in order, and
+// whether it selects by distance. Domains with equal signatures share a partition.
 func routeSignature(d *policy.Domain) string {
 	var b strings.Builder
-	cls := routeClasses(d)
-	for i, r := range d.Routes {
+	for _, r := range d.Routes {
 		for _, t := range r.Selector.Terms() {
 			b.WriteString(t)
 			b.WriteByte(',')
 		}
-		b.WriteByte('=')
-		b.WriteString(strconv.Itoa(int(cls[i])))
 		if r.Select == policy.SelectNearest {
-			b.WriteByte('n')
+			b.WriteString("nearest")
 		}
 		b.WriteByte(';')
 	}
@@ -246,7 +214,6 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 	for _, r := range d.Routes {
 		nets = append(nets, r.Selector.Nets...)
 	}
-	cls := routeClasses(d)
 	value := func(r *policy.Route) int32 {
 		if r == nil {
 			return scopeNoRoute
@@ -256,7 +223,7 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 		}
 		for i, x := range d.Routes {
 			if x == r {
-				return cls[i]
+				return int32(i)
 			}
 		}
 		return scopeNoRoute

@@ -1,12 +1,13 @@
 package gtm
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,8 +91,8 @@ func waitScopes(tb testing.TB, g *GTM) *compiled {
 	return cs
 }
 
-// decision is what the answer for a client depends on: the route's select mode and pools
-// (routes alike in those answer alike), and for select nearest the pool chosen.
+// decision is what the answer for a client depends on: the route (its place in the domain),
+// and for select nearest the pool chosen.
 func decision(g *GTM, d *policy.Domain, addr netip.Addr, bits int) (what string, cl policy.Client) {
 	sub := &geo.ClientSubnet{Addr: netip.PrefixFrom(addr, bits).Masked().Addr(), SourceBits: bits}
 	clientOf(&cl, sub, netip.Addr{})
@@ -102,15 +103,11 @@ func decision(g *GTM, d *policy.Domain, addr netip.Addr, bits int) (what string,
 	if r == nil {
 		return "no route", cl
 	}
-	var b strings.Builder
-	b.WriteString(r.Select.String())
-	for _, p := range r.Pools {
-		b.WriteString(" " + p.Name)
-	}
+	what = fmt.Sprintf("route %d (%s)", slices.Index(d.Routes, r), r.Selector.Text)
 	if r.Select == policy.SelectNearest {
-		b.WriteString(" -> " + r.Pick(&cl, policy.IPv4, nil).Pool.Name)
+		what += " -> " + r.Pick(&cl, policy.IPv4, nil).Pool.Name
 	}
-	return b.String(), cl
+	return what, cl
 }
 
 // randomClient is an address and ECS source prefix: half anywhere (IPv4 routable space or
@@ -443,10 +440,10 @@ func TestScopeBuilds(t *testing.T) {
 	}
 	cs2 := compile(b, cfg, registry, newMemStore(t), cs1)
 	t.Cleanup(func() { cs2.release(registry) })
-	d1, d2 := cs1.Domain("continents.gtm.example.net."), cs2.Domain("continents.gtm.example.net.")
-	_, cl := decision(g, d2, netip.MustParseAddr("81.2.69.7"), 24)
-	if got, want := cs2.scope(d2, &cl), d2.Scope(&cl); got != want || got != 24 {
-		t.Fatalf("before the build: scope %d, want the database network's %d (24)", got, want)
+	d1, d2 := cs1.Domain("www.gtm.example.net."), cs2.Domain("www.gtm.example.net.")
+	_, cl := decision(g, d2, netip.MustParseAddr("24.48.0.0"), 24) // Canada: the default route
+	if got, want := cs2.scope(d2, &cl), d2.Scope(&cl); got != want || got != 16 {
+		t.Fatalf("before the build: scope %d, want the database network's %d (16)", got, want)
 	}
 
 	old := g.scopeGen.Add(1)
@@ -464,14 +461,16 @@ func TestScopeBuilds(t *testing.T) {
 	if (*t2)[d2] != (*cs1.scopes.Load())[d1] {
 		t.Error("the same route set was partitioned again")
 	}
-	if got := cs2.scope(d2, &cl); got != 3 {
-		t.Errorf("after the build: scope %d, want 3 (64.0.0.0/3 is all Europe or default)", got)
+	// Everything from 11.0.0.0 (after net:10.0.0.0/8) to 81.2.69.127 (before the EU route's
+	// 81.2.69.0/25) takes the default route: the widest prefix of 24.48.0.0 inside is /4.
+	if got := cs2.scope(d2, &cl); got != 4 {
+		t.Errorf("after the build: scope %d, want 4 (16.0.0.0/4)", got)
 	}
 	// An IPv4-mapped ECS subnet: 96 + the IPv4 scope, from the same partition.
 	var mc policy.Client
-	mapped := clientOf(&mc, &geo.ClientSubnet{Addr: netip.MustParseAddr("::ffff:81.2.69.0"), SourceBits: 120}, netip.Addr{})
+	mapped := clientOf(&mc, &geo.ClientSubnet{Addr: netip.MustParseAddr("::ffff:24.48.0.0"), SourceBits: 120}, netip.Addr{})
 	g.locate(d2, &mc)
-	if got := cs2.scope(d2, &mc) + mapped; got != 99 {
-		t.Errorf("mapped: scope %d, want 99", got)
+	if got := cs2.scope(d2, &mc) + mapped; got != 100 {
+		t.Errorf("mapped: scope %d, want 100", got)
 	}
 }
