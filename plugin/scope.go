@@ -239,9 +239,14 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 		}
 		nl := geo.NetLayer(nets, is6)
 		aliases := geo.Uniform(is6, -1)
-		if is6 && (geoF != nil && geoF.Aliased || asnF != nil && asnF.Aliased) {
+		switch {
+		case is6 && (geoF != nil && geoF.Aliased || asnF != nil && asnF.Aliased):
 			// Lookups there find the IPv4 data, which the IPv6 facts do not show.
 			aliases = geo.NetLayer(geo.Aliased(), true)
+		case is6:
+			// IPv4-mapped clients are routed as the IPv4 clients they are: no IPv6 range
+			// may hold them (an IPv6 /0 would).
+			aliases = geo.NetLayer([]netip.Prefix{mappedNet}, true)
 		}
 		memo := map[[4]int32]int32{}
 		return geo.Sweep(is6, []*geo.Ranges{gl, al, &nl, &aliases}, stop, func(start netip.Addr, vals []int32) int32 {
@@ -285,6 +290,8 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 	}
 	return ds
 }
+
+var mappedNet = netip.MustParsePrefix("::ffff:0:0/96")
 
 func pick(f *geo.Facts, is6 bool) *geo.Ranges {
 	if is6 {

@@ -213,8 +213,10 @@ func checkScopes(t *testing.T, g *GTM, cs *compiled, nets []netip.Prefix, n int)
 				a, bits := randomClient(rng, is6, nets)
 				want, cl := decision(g, d, a, bits)
 				s, old := cs.scope(d, &cl), d.Scope(&cl)
-				if s > old && !(s == 1 && old == 0 && !is6) { // narrowV4: /1 where all IPv4 is alike
-
+				// Where the database network's scope was /0, the partition may be narrower:
+				// an IPv4 /1 (narrowV4), an IPv6 prefix that leaves ::ffff:0:0/96 out; so may it
+				// where the old prefix held ::ffff:0:0/96.
+				if s > old && old != 0 && !netip.PrefixFrom(cl.Addr, old).Masked().Overlaps(mappedNet) {
 					t.Fatalf("%s %s/%d: scope /%d narrower than the database network's /%d", d.Name, a, bits, s, old)
 				}
 				if s < old {
@@ -472,5 +474,46 @@ func TestScopeBuilds(t *testing.T) {
 	g.locate(d2, &mc)
 	if got := cs2.scope(d2, &mc) + mapped; got != 100 {
 		t.Errorf("mapped: scope %d, want 100", got)
+	}
+	// No IPv6 range holds the IPv4-mapped clients, which route as IPv4: the IPv4 side of
+	// nets.gtm is one range (its only net is IPv6), its IPv6 side is not /0 anywhere.
+	dn := cs2.Domain("nets.gtm.example.net.")
+	for addr, want := range map[string]int{"8000::": 1, "::1": 81, "2001:db8::1": 32, "192.0.2.1": 1} {
+		_, c := decision(g, dn, netip.MustParseAddr(addr), netip.MustParseAddr(addr).BitLen())
+		if got := cs2.scope(dn, &c); got != want {
+			t.Errorf("nets.gtm from %s: scope %d, want %d", addr, got, want)
+		}
+	}
+}
+
+// A background build publishes while queries read (run with -race).
+func TestScopeBackgroundBuild(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteDemo(city, asn); err != nil {
+		t.Fatal(err)
+	}
+	g := newTestGTM(t, scopeBlock(city, asn))
+	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := compile(b, g.snap.Load().res, registry, newMemStore(t), nil)
+	t.Cleanup(func() { cs.release(registry) })
+	d := cs.Domain("www.gtm.example.net.")
+	_, cl := decision(g, d, netip.MustParseAddr("24.48.0.0"), 24)
+	go g.runScopes(cs, g.scopeGen.Add(1))
+	seen := map[int]bool{}
+	for deadline := time.Now().Add(10 * time.Second); cs.scopes.Load() == nil && time.Now().Before(deadline); {
+		seen[cs.scope(d, &cl)] = true
+	}
+	seen[cs.scope(d, &cl)] = true
+	for s := range seen {
+		if s != 16 && s != 4 {
+			t.Errorf("scope %d during the build: want 16 (before) or 4 (after)", s)
+		}
+	}
+	if !seen[4] {
+		t.Error("the build never published")
 	}
 }
