@@ -2,6 +2,7 @@ package geo
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 )
@@ -36,7 +37,7 @@ var factsCache = struct {
 }{m: map[string]*factsEntry{}}
 
 type factsEntry struct {
-	id    string // what the file held: type, build time, tree size
+	id    uint64 // the file's content (contentSum)
 	facts *Facts
 }
 
@@ -45,8 +46,7 @@ type factsEntry struct {
 // IPv4 aliases in an IPv6 tree (::ffff:0:0/96, 2001::/32, 2002::/16) are not walked: in the
 // IPv6 ranges they are gaps, and a caller must not read them as misses (see Aliased).
 func (d *DB) Facts() (*Facts, error) {
-	md := &d.r.Metadata
-	id := fmt.Sprintf("%s/%d/%d/%d/%d", md.DatabaseType, md.BuildEpoch, md.NodeCount, md.IPVersion, md.RecordSize)
+	id := d.sum
 	factsCache.Lock()
 	defer factsCache.Unlock()
 	if e := factsCache.m[d.path]; e != nil && e.id == id {
@@ -75,8 +75,13 @@ func (d *DB) walk() (*Facts, error) {
 	f := &Facts{List: []Fact{{}}}
 	ids := map[Fact]int32{{}: 0}
 	byOffset := map[uintptr]int32{}
+	lastOff, lastID := ^uintptr(0), int32(0) // neighbours often share a record
 	fact := func(off uintptr, decode func(any) error) (int32, error) {
+		if off == lastOff {
+			return lastID, nil
+		}
 		if id, ok := byOffset[off]; ok {
+			lastOff, lastID = off, id
 			return id, nil
 		}
 		var rec record
@@ -97,6 +102,7 @@ func (d *DB) walk() (*Facts, error) {
 			ids[ft] = id
 		}
 		byOffset[off] = id
+		lastOff, lastID = off, id
 		return id, nil
 	}
 	var err error
@@ -155,6 +161,13 @@ func (d *DB) walkFamily(within netip.Prefix, fact func(uintptr, func(any) error)
 	r.clip()
 	return r, nil
 }
+
+// factsSeed keys contentSum for the life of the process.
+var factsSeed = maphash.MakeSeed()
+
+// contentSum identifies a database file's content: a file rewritten with the same metadata
+// (generators with a fixed build time) must not reuse the facts of the old one.
+func contentSum(b []byte) uint64 { return maphash.Bytes(factsSeed, b) }
 
 // TreeNodes is the size of the database's search tree: what a walk of its networks costs.
 func (d *DB) TreeNodes() uint { return d.r.Metadata.NodeCount }

@@ -55,6 +55,7 @@ type DB struct {
 	path string
 	r    *maxminddb.Reader
 	kind Kind
+	sum  uint64 // of the file's bytes: which content the facts cache holds (facts.go)
 
 	// Decoded records by data offset: many networks share one record, and decoding is the
 	// expensive part of a lookup. Direct-mapped, lock-free; a collision just decodes again.
@@ -98,7 +99,7 @@ func Open(path string) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("database %s has mmdb format version %d; only version 2 is supported", path, v)
 	}
-	d := &DB{path: path, r: r}
+	d := &DB{path: path, r: r, sum: contentSum(b)}
 	if d.kind, err = detect(r); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("database %s: %v", path, err)

@@ -3,9 +3,12 @@ package geo
 import (
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/gtm-dns/coredns-gtm/geo/geotest"
 )
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
@@ -328,5 +331,29 @@ func TestRealFacts(t *testing.T) {
 			t.Logf("%s: %d IPv4 and %d IPv6 ranges, %d distinct facts", c.file, f.V4.Len(), f.V6.Len(), len(f.List))
 			checkFacts(t, db, f, 20000)
 		})
+	}
+}
+
+// A file rewritten in place with the same metadata (a generator's fixed build time) gets
+// facts of its own; reopening an unchanged file reuses them.
+func TestFactsFollowTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "city.mmdb")
+	write := func(cont string) *DB {
+		if err := geotest.WriteCity(path, []geotest.CityNet{{CIDR: "1.0.16.0/20", Continent: cont, Country: "JP"}}); err != nil {
+			t.Fatal(err)
+		}
+		return open(t, path)
+	}
+	f1, err := write("AS").Facts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := open(t, path).Facts()
+	f2, _ := write("EU").Facts()
+	if again != f1 {
+		t.Error("the unchanged file was walked again")
+	}
+	if f2 == f1 || f2.Fact(f2.V4.Value(f2.V4.find(keyOf(ip("1.0.16.1"))))).Continent != "EU" {
+		t.Error("the rewritten file kept the old facts")
 	}
 }

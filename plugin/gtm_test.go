@@ -38,8 +38,8 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 		}
 	}
 	cs := compile(cfg, cfg.res, registry, newMemStore(tb), nil)
-	g.snap.Store(cs)
 	g.buildScopes(cs)
+	g.snap.Store(cs)
 	tb.Cleanup(func() { cs.release(registry); g.closeDBs() })
 	return g
 }

@@ -2,7 +2,6 @@ package gtm
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,13 +13,13 @@ import (
 
 // The ECS scope of an answer is the widest prefix around the client over which the answer
 // cannot change (gdnsd's merged networks), not merely the database network that held the
-// client. After each snapshot swap, every client-routed domain gets a partition of the
-// address space into the coarsest ranges that its route matching answers alike, made from
+// client. With each snapshot, every client-routed domain gets a partition of the address
+// space into the coarsest ranges that its route matching sends to the same route, made from
 // the databases' facts (geo.Facts, one walk per database file) and the boundaries of its
 // net: terms. Domains with the same routes share one partition. Until it is built (in the
 // background, for large databases) answers carry the database network's scope, as before.
 
-// Partition values besides a route class.
+// Partition values besides a route's index in its domain.
 const (
 	scopeNoRoute int32 = -1 // no route matches: geo-fenced, the answer is empty
 	scopeKeep    int32 = -2 // the database network's scope: select nearest, IPv4 aliases
@@ -62,14 +61,18 @@ func (cs *compiled) scope(d *policy.Domain, cl *policy.Client) int {
 	return d.Scope(cl)
 }
 
-// cheapScopes bounds what is built before the swap returns: small databases (the demo's,
+// scopeBudget bounds the memory of a block's partitions (each is 1-4 MB with a full
+// country database): past it, further route sets keep the database network's scope.
+const scopeBudget = 256 << 20
+
+// cheapTreeNodes and cheapDomains bound what is built before the swap: small databases (the demo's,
 // tests') and few domains take well under a millisecond.
 const (
 	cheapTreeNodes = 20000
 	cheapDomains   = 200
 )
 
-// buildScopes starts the partitions of a snapshot just swapped in: at once when that is
+// buildScopes starts the partitions of a snapshot about to be swapped in: at once when that is
 // cheap, else in the background, where a later swap (or stop) makes it give up.
 func (g *GTM) buildScopes(cs *compiled) {
 	gen := g.scopeGen.Add(1)
@@ -128,9 +131,13 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 	}
 	cache := make(map[string]*domainScope, len(order))
 	table := make(scopeTable, len(groups))
-	built := 0
+	built, held, over := 0, 0, 0
 	for _, sig := range order {
 		ds := g.scopeCache[sig]
+		if ds == nil && held >= scopeBudget {
+			over += len(groups[sig])
+			continue
+		}
 		if ds == nil {
 			d := groups[sig][0]
 			var gf, af *geo.Facts
@@ -151,6 +158,7 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 			}
 			built++
 		}
+		held += ds.part.Bytes()
 		cache[sig] = ds
 		if g.scopeCache == nil {
 			g.scopeCache = map[string]*domainScope{}
@@ -162,6 +170,9 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 	}
 	g.scopeCache = cache // what the snapshot in force uses, nothing older
 	cs.scopes.Store(&table)
+	if over > 0 {
+		log.Warningf("ECS scope: partitions hold %d MB, the most they may; %d domains keep the database network's scope", held>>20, over)
+	}
 	if built > 0 {
 		log.Debugf("ECS scope: %d partitions built for %d domains in %s", built, len(table), time.Since(began).Round(time.Millisecond))
 	}
@@ -178,48 +189,17 @@ func usesGeoTerms(d *policy.Domain) bool {
 	return false
 }
 
-// routeClasses numbers d's routes by their answer: routes with the same pools in the same
-// order and the same select mode answer every client alike, so their clients share a range.
-func routeClasses(d *policy.Domain) []int32 {
-	cls := make([]int32, len(d.Routes))
-	for i, r := range d.Routes {
-		cls[i] = int32(i)
-		for j := range i {
-			if sameAnswer(r, d.Routes[j]) {
-				cls[i] = cls[j]
-				break
-			}
-		}
-	}
-	return cls
-}
-
-func sameAnswer(a, b *policy.Route) bool {
-	if a.Select != b.Select || len(a.Pools) != len(b.Pools) {
-		return false
-	}
-	for i := range a.Pools {
-		if a.Pools[i] != b.Pools[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// routeSignature is what d's partition depends on: each route's terms, its answer class
-// and whether it selects by distance. Domains with equal signatures share a partition.
+// routeSignature is what d's partition depends on: each route's terms, in order, and
+// whether it selects by distance. Domains with equal signatures share a partition.
 func routeSignature(d *policy.Domain) string {
 	var b strings.Builder
-	cls := routeClasses(d)
-	for i, r := range d.Routes {
+	for _, r := range d.Routes {
 		for _, t := range r.Selector.Terms() {
 			b.WriteString(t)
 			b.WriteByte(',')
 		}
-		b.WriteByte('=')
-		b.WriteString(strconv.Itoa(int(cls[i])))
 		if r.Select == policy.SelectNearest {
-			b.WriteByte('n')
+			b.WriteString("nearest")
 		}
 		b.WriteByte(';')
 	}
@@ -234,7 +214,6 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 	for _, r := range d.Routes {
 		nets = append(nets, r.Selector.Nets...)
 	}
-	cls := routeClasses(d)
 	value := func(r *policy.Route) int32 {
 		if r == nil {
 			return scopeNoRoute
@@ -244,7 +223,7 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 		}
 		for i, x := range d.Routes {
 			if x == r {
-				return cls[i]
+				return int32(i)
 			}
 		}
 		return scopeNoRoute
@@ -260,9 +239,14 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 		}
 		nl := geo.NetLayer(nets, is6)
 		aliases := geo.Uniform(is6, -1)
-		if is6 && (geoF != nil && geoF.Aliased || asnF != nil && asnF.Aliased) {
+		switch {
+		case is6 && (geoF != nil && geoF.Aliased || asnF != nil && asnF.Aliased):
 			// Lookups there find the IPv4 data, which the IPv6 facts do not show.
 			aliases = geo.NetLayer(geo.Aliased(), true)
+		case is6:
+			// IPv4-mapped clients are routed as the IPv4 clients they are: no IPv6 range
+			// may hold them (an IPv6 /0 would).
+			aliases = geo.NetLayer([]netip.Prefix{mappedNet}, true)
 		}
 		memo := map[[4]int32]int32{}
 		return geo.Sweep(is6, []*geo.Ranges{gl, al, &nl, &aliases}, stop, func(start netip.Addr, vals []int32) int32 {
@@ -306,6 +290,8 @@ func partitionOf(d *policy.Domain, geoF, asnF *geo.Facts, stop func() bool) *dom
 	}
 	return ds
 }
+
+var mappedNet = netip.MustParsePrefix("::ffff:0:0/96")
 
 func pick(f *geo.Facts, is6 bool) *geo.Ranges {
 	if is6 {

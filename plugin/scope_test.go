@@ -1,14 +1,17 @@
 package gtm
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/coredns/caddy"
 
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/geo/geotest"
@@ -88,8 +91,8 @@ func waitScopes(tb testing.TB, g *GTM) *compiled {
 	return cs
 }
 
-// decision is what the answer for a client depends on: the route's select mode and pools
-// (routes alike in those answer alike), and for select nearest the pool chosen.
+// decision is what the answer for a client depends on: the route (its place in the domain),
+// and for select nearest the pool chosen.
 func decision(g *GTM, d *policy.Domain, addr netip.Addr, bits int) (what string, cl policy.Client) {
 	sub := &geo.ClientSubnet{Addr: netip.PrefixFrom(addr, bits).Masked().Addr(), SourceBits: bits}
 	clientOf(&cl, sub, netip.Addr{})
@@ -100,15 +103,11 @@ func decision(g *GTM, d *policy.Domain, addr netip.Addr, bits int) (what string,
 	if r == nil {
 		return "no route", cl
 	}
-	var b strings.Builder
-	b.WriteString(r.Select.String())
-	for _, p := range r.Pools {
-		b.WriteString(" " + p.Name)
-	}
+	what = fmt.Sprintf("route %d (%s)", slices.Index(d.Routes, r), r.Selector.Text)
 	if r.Select == policy.SelectNearest {
-		b.WriteString(" -> " + r.Pick(&cl, policy.IPv4, nil).Pool.Name)
+		what += " -> " + r.Pick(&cl, policy.IPv4, nil).Pool.Name
 	}
-	return b.String(), cl
+	return what, cl
 }
 
 // randomClient is an address and ECS source prefix: half anywhere (IPv4 routable space or
@@ -214,8 +213,10 @@ func checkScopes(t *testing.T, g *GTM, cs *compiled, nets []netip.Prefix, n int)
 				a, bits := randomClient(rng, is6, nets)
 				want, cl := decision(g, d, a, bits)
 				s, old := cs.scope(d, &cl), d.Scope(&cl)
-				if s > old && !(s == 1 && old == 0 && !is6) { // narrowV4: /1 where all IPv4 is alike
-
+				// Where the database network's scope was /0, the partition may be narrower:
+				// an IPv4 /1 (narrowV4), an IPv6 prefix that leaves ::ffff:0:0/96 out; so may it
+				// where the old prefix held ::ffff:0:0/96.
+				if s > old && old != 0 && !netip.PrefixFrom(cl.Addr, old).Masked().Overlaps(mappedNet) {
 					t.Fatalf("%s %s/%d: scope /%d narrower than the database network's /%d", d.Name, a, bits, s, old)
 				}
 				if s < old {
@@ -420,5 +421,99 @@ func TestScopeLookupAllocs(t *testing.T) {
 	_, cl := decision(g, d, netip.MustParseAddr("81.2.69.7"), 24)
 	if n := testing.AllocsPerRun(100, func() { cs.scope(d, &cl) }); n != 0 {
 		t.Errorf("scope lookup allocates %.0f times", n)
+	}
+}
+
+// Until a snapshot's partitions are built, answers carry the database network's scope; a
+// build overtaken by a newer swap publishes nothing; an unchanged route set is not built
+// again for the next snapshot.
+func TestScopeBuilds(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteDemo(city, asn); err != nil {
+		t.Fatal(err)
+	}
+	g := newTestGTM(t, scopeBlock(city, asn))
+	cs1 := waitScopes(t, g)
+	cfg := g.snap.Load().res
+	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs2 := compile(b, cfg, registry, newMemStore(t), cs1)
+	t.Cleanup(func() { cs2.release(registry) })
+	d1, d2 := cs1.Domain("www.gtm.example.net."), cs2.Domain("www.gtm.example.net.")
+	_, cl := decision(g, d2, netip.MustParseAddr("24.48.0.0"), 24) // Canada: the default route
+	if got, want := cs2.scope(d2, &cl), d2.Scope(&cl); got != want || got != 16 {
+		t.Fatalf("before the build: scope %d, want the database network's %d (16)", got, want)
+	}
+
+	old := g.scopeGen.Add(1)
+	g.scopeGen.Add(1) // a newer swap
+	g.runScopes(cs2, old)
+	if cs2.scopes.Load() != nil {
+		t.Fatal("an overtaken build published its partitions")
+	}
+
+	g.runScopes(cs2, g.scopeGen.Load())
+	t2 := cs2.scopes.Load()
+	if t2 == nil {
+		t.Fatal("not built")
+	}
+	if (*t2)[d2] != (*cs1.scopes.Load())[d1] {
+		t.Error("the same route set was partitioned again")
+	}
+	// Everything from 11.0.0.0 (after net:10.0.0.0/8) to 81.2.69.127 (before the EU route's
+	// 81.2.69.0/25) takes the default route: the widest prefix of 24.48.0.0 inside is /4.
+	if got := cs2.scope(d2, &cl); got != 4 {
+		t.Errorf("after the build: scope %d, want 4 (16.0.0.0/4)", got)
+	}
+	// An IPv4-mapped ECS subnet: 96 + the IPv4 scope, from the same partition.
+	var mc policy.Client
+	mapped := clientOf(&mc, &geo.ClientSubnet{Addr: netip.MustParseAddr("::ffff:24.48.0.0"), SourceBits: 120}, netip.Addr{})
+	g.locate(d2, &mc)
+	if got := cs2.scope(d2, &mc) + mapped; got != 100 {
+		t.Errorf("mapped: scope %d, want 100", got)
+	}
+	// No IPv6 range holds the IPv4-mapped clients, which route as IPv4: the IPv4 side of
+	// nets.gtm is one range (its only net is IPv6), its IPv6 side is not /0 anywhere.
+	dn := cs2.Domain("nets.gtm.example.net.")
+	for addr, want := range map[string]int{"8000::": 1, "::1": 81, "2001:db8::1": 32, "192.0.2.1": 1} {
+		_, c := decision(g, dn, netip.MustParseAddr(addr), netip.MustParseAddr(addr).BitLen())
+		if got := cs2.scope(dn, &c); got != want {
+			t.Errorf("nets.gtm from %s: scope %d, want %d", addr, got, want)
+		}
+	}
+}
+
+// A background build publishes while queries read (run with -race).
+func TestScopeBackgroundBuild(t *testing.T) {
+	dir := t.TempDir()
+	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
+	if err := geotest.WriteDemo(city, asn); err != nil {
+		t.Fatal(err)
+	}
+	g := newTestGTM(t, scopeBlock(city, asn))
+	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := compile(b, g.snap.Load().res, registry, newMemStore(t), nil)
+	t.Cleanup(func() { cs.release(registry) })
+	d := cs.Domain("www.gtm.example.net.")
+	_, cl := decision(g, d, netip.MustParseAddr("24.48.0.0"), 24)
+	go g.runScopes(cs, g.scopeGen.Add(1))
+	seen := map[int]bool{}
+	for deadline := time.Now().Add(10 * time.Second); cs.scopes.Load() == nil && time.Now().Before(deadline); {
+		seen[cs.scope(d, &cl)] = true
+	}
+	seen[cs.scope(d, &cl)] = true
+	for s := range seen {
+		if s != 16 && s != 4 {
+			t.Errorf("scope %d during the build: want 16 (before) or 4 (after)", s)
+		}
+	}
+	if !seen[4] {
+		t.Error("the build never published")
 	}
 }

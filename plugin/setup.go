@@ -216,9 +216,9 @@ func (g *GTM) start() error {
 		cs.stamp = stamp{n: -1} // compiled without the state's resources: no state matches it
 	}
 	g.pending = nil
+	g.buildScopes(cs)
 	g.snap.Store(cs)
 	g.mu.Unlock()
-	g.buildScopes(cs)
 	g.unsubscribe = g.st.Subscribe(func(d *state.Data) { g.rebuild(d) })
 	g.startHolder()
 	g.st.OnChange(noteOverrideChange)
@@ -348,8 +348,8 @@ func (g *GTM) rebuild(d *state.Data) error {
 	cs := compile(g.block, res, registry, g.st, old)
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
-	g.snap.Store(cs)
 	g.buildScopes(cs)
+	g.snap.Store(cs)
 	old.forgetSeries(cs)
 	old.handOver(registry, cs)
 	return nil

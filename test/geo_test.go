@@ -62,9 +62,10 @@ func TestGeoRoutingOverTheWire(t *testing.T) {
 		scope              int
 	}{
 		{"www", "1.0.16.0/24", "192.0.2.10", 20},
-		// Europe, and so is everything routed by default from 8.8.9.0 to 101.225.255.255:
-		// the widest prefix around the client inside that is 64.0.0.0/3.
-		{"www", "81.2.69.0/24", "192.0.2.20", 3},
+		{"www", "81.2.69.0/24", "192.0.2.20", 24},
+		// Canada: the default route, as everything from 8.8.9.0 to 81.2.68.255 (the database
+		// network is a /16): the widest prefix around the client inside that is 16.0.0.0/4.
+		{"www", "24.48.0.0/24", "192.0.2.20", 4},
 		{"www", "4.2.2.0/24", "192.0.2.30", 24},
 		{"www", "8.8.8.0/24", "192.0.2.40", 24},      // asn beats country
 		{"www", "2001:db8:2::/48", "192.0.2.10", 48}, // IPv6 client, India: Asia
