@@ -234,17 +234,16 @@ func checksCorefile(dnsPort, udpPort, httpPort int, apiAddr, token, state, coreC
 }
 
 type checksEnv struct {
-	t     *testing.T
-	dir   string
-	s     *server
-	c     *apiClient
-	p     *proc
-	conf  string
-	udp   int
-	http  int
-	dns   map[string]*dnsBackend
-	web   map[string]*strictBackend
-	ports []int
+	t    *testing.T
+	dir  string
+	s    *server
+	c    *apiClient
+	p    *proc
+	conf string
+	udp  int
+	http int
+	dns  map[string]*dnsBackend
+	web  map[string]*strictBackend
 }
 
 // startChecks runs the binary with DNS and HTTP targets on 127.0.64.1-3, all healthy.
