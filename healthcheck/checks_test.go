@@ -228,9 +228,9 @@ func TestHTTPMethodAndHeaders(t *testing.T) {
 			}
 			return ""
 		}},
-		{name: "POST with headers", method: "POST", headers: []Header{{"X-Token", "s3cret"}, {"X-Multi", "a"}, {"X-Multi", "b"}, {"Host", "www.example.test"}}, want: ResultOK, check: func(s seen) string {
-			if s.method != "POST" || s.host != "www.example.test" || s.hdr.Get("X-Token") != "s3cret" || strings.Join(s.hdr.Values("X-Multi"), ",") != "a,b" {
-				return "want POST, Host www.example.test, X-Token and both X-Multi"
+		{name: "POST with headers", method: "POST", headers: []Header{{"X-Token", "s3cret"}, {"X-Multi", "a"}, {"X-Multi", "b"}, {"Host", "www.example.test"}, {"user-agent", "probe/1"}}, want: ResultOK, check: func(s seen) string {
+			if s.method != "POST" || s.host != "www.example.test" || s.hdr.Get("X-Token") != "s3cret" || strings.Join(s.hdr.Values("X-Multi"), ",") != "a,b" || strings.Join(s.hdr.Values("User-Agent"), ",") != "probe/1" {
+				return "want POST, Host www.example.test, X-Token, both X-Multi and only our User-Agent"
 			}
 			return ""
 		}},

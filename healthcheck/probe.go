@@ -185,6 +185,12 @@ func probeHTTP(ctx context.Context, client *http.Client, addr string, t *Templat
 	}
 	req.Header.Set("User-Agent", "coredns-gtm healthcheck")
 	for _, h := range t.Headers {
+		if strings.EqualFold(h.Name, "User-Agent") {
+			req.Header.Del("User-Agent") // the template's replaces ours
+			break
+		}
+	}
+	for _, h := range t.Headers {
 		// net/http sends req.Host, never a Host in req.Header.
 		if strings.EqualFold(h.Name, "Host") {
 			req.Host = h.Value

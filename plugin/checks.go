@@ -89,8 +89,8 @@ type votedCheckSet struct{ checkSet }
 // (else the first), the one that explains the address's verdict; local is this node's own
 // combination of its checks.
 func (s *votedCheckSet) Votes() (votes []api.VoteDoc, down, of int, local bool) {
-	vh, ok := s.parts[s.failing()].(*votedHealth)
-	if !ok {
+	vh := votedOf(s)
+	if vh == nil {
 		return nil, 0, 0, s.Healthy()
 	}
 	votes, down, of, _ = vh.Votes()
@@ -110,6 +110,19 @@ func (s *checkSet) Checks() []api.CheckDoc {
 		out[i] = api.CheckDocOf(s.names[i], p)
 	}
 	return out
+}
+
+// votedOf is the quorum cell that speaks for an address's health in a fleet: its one check's,
+// or with several the first failing check's (else the first); nil outside a fleet.
+func votedOf(h policy.Health) *votedHealth {
+	switch v := h.(type) {
+	case *votedHealth:
+		return v
+	case *votedCheckSet:
+		vh, _ := v.parts[v.failing()].(*votedHealth)
+		return vh
+	}
+	return nil
 }
 
 func statusOf(h policy.Health) healthcheck.Status {

@@ -187,7 +187,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 					modes++
 				}
 				ch <- prometheus.MustNewConstMetric(addressHealthyDesc, prometheus.GaugeValue, v, p.Name, a.Text)
-				if vh, ok := a.Health.(*votedHealth); ok {
+				if vh := votedOf(a.Health); vh != nil {
 					_, down, of, _ := vh.Votes()
 					ch <- prometheus.MustNewConstMetric(votesDownDesc, prometheus.GaugeValue, float64(down), p.Name, a.Text)
 					ch <- prometheus.MustNewConstMetric(votesTotalDesc, prometheus.GaugeValue, float64(of), p.Name, a.Text)

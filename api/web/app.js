@@ -80,6 +80,10 @@
           const votes = (a.votes || []).map((v) => v.node + (v.healthy ? " up" : " down"));
           result += ` · quorum ${a.quorum.down}/${a.quorum.of} down` + (votes.length ? " (" + votes.join(", ") + ")" : "") + (a.local_healthy !== a.healthy ? " · this node sees it " + (a.local_healthy ? "up" : "down") : "");
         }
+        if (a.checks && a.checks.length > 1) {
+          // Several checks: which of them pass.
+          result += " · checks: " + a.checks.map((c) => c.name + (c.healthy ? " ✓" : " ✗")).join(", ");
+        }
         body.append(el("tr", { "data-address": a.address, "data-state": state },
           el("td", {}, el("span", { class: "dot " + cls })),
           el("td", {}, a.address, a.weight !== 1 ? el("span", { class: "muted" }, " w" + a.weight) : ""),
@@ -96,7 +100,7 @@
           badge(p.available ? "available" : "unavailable", p.available ? "up" : "down"),
           p.mode && p.mode !== "auto" ? badge("pool mode " + p.mode, "pin") : "",
           p.until || p.scheduled ? el("span", { class: "muted" }, timed(p)) : "",
-          el("span", { class: "meta" }, `${p.up}/${p.addresses.length} up · min ${p.min_available} · lb ${p.lb}` + (p.healthcheck ? " · " + p.healthcheck : ""))),
+          el("span", { class: "meta" }, `${p.up}/${p.addresses.length} up · min ${p.min_available} · lb ${p.lb}` + (p.healthcheck ? " · " + (p.healthchecks && p.healthchecks.length > 1 ? p.healthchecks.join(" ") + " require " + p.require : p.healthcheck) : ""))),
         table);
     });
     document.getElementById("pools").replaceChildren(...cards);
