@@ -61,19 +61,19 @@ func (cs *compiled) scope(d *policy.Domain, cl *policy.Client) int {
 	return d.Scope(cl)
 }
 
-// scopeBudget bounds the memory of a block's partitions (each is 1-4 MB with a full
+// scopeBudget bounds the memory of a block's partitions (each is 1-6 MB with a full
 // country database): past it, further route sets keep the database network's scope.
 const scopeBudget = 256 << 20
 
-// cheapTreeNodes and cheapDomains bound what is built before the swap: small databases (the demo's,
-// tests') and few domains take well under a millisecond.
+// cheapTreeNodes and cheapDomains bound what is built before the swap: small databases
+// (the demo's, tests') and few domains take well under a millisecond.
 const (
 	cheapTreeNodes = 20000
 	cheapDomains   = 200
 )
 
-// buildScopes starts the partitions of a snapshot about to be swapped in: at once when that is
-// cheap, else in the background, where a later swap (or stop) makes it give up.
+// buildScopes starts the partitions of a snapshot about to be swapped in: at once when
+// that is cheap, else in the background, where a later swap (or stop) makes it give up.
 func (g *GTM) buildScopes(cs *compiled) {
 	gen := g.scopeGen.Add(1)
 	cheap := (g.geo == nil || g.geo.TreeNodes() < cheapTreeNodes) && (g.asn == nil || g.asn.TreeNodes() < cheapTreeNodes)
