@@ -33,6 +33,7 @@ commands:
   restore ADDRESS [--pool POOL]   give it back to its health checks (mode auto)
   pin DOMAIN POOL                 answer DOMAIN from POOL only
   unpin DOMAIN
+  failback DOMAIN                 release DOMAIN's failback holds (failback manual or DURATION)
   get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
   diff -f FILE                    what apply -f FILE would change
   apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
@@ -156,6 +157,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			return 2
 		}
 		err = c.pin(rest[0], "")
+	case "failback":
+		if !need(1, "DOMAIN") {
+			return 2
+		}
+		err = c.failback(rest[0])
 	case "get":
 		if len(rest) > 2 {
 			fmt.Fprintf(stderr, "gtmctl get: expected [KIND [NAME]]\n")
@@ -235,6 +241,7 @@ type statusDoc struct {
 			Selector, Select, Current string
 			Pools                     []string
 			FailOpen                  bool `json:"fail_open"`
+			Held, Fallback            string
 		}
 	}
 	Pools []struct {
@@ -265,6 +272,12 @@ func (c *cli) status() error {
 			fo := ""
 			if r.FailOpen {
 				fo = " (FAIL-OPEN)"
+			}
+			if r.Fallback != "" && r.Fallback != "open" {
+				fo = " (FALLBACK " + strings.ToUpper(r.Fallback) + ")"
+			}
+			if r.Held != "" {
+				fo += " (held on " + r.Held + ": gtmctl failback " + d.Name + ")"
 			}
 			fmt.Fprintf(c.out, "    route %s -> %s [%s]: now %s%s\n", r.Selector, strings.Join(r.Pools, " "), r.Select, r.Current, fo)
 		}
@@ -613,5 +626,35 @@ func (c *cli) apply(file string, dry bool) error {
 		}
 	}
 	fmt.Fprintf(c.out, "applied %d changes\n", len(plan))
+	return nil
+}
+
+// failback releases a domain's failback holds: its routes go back to their first
+// available pool.
+func (c *cli) failback(domain string) error {
+	b, _, err := c.call("POST", "/api/v1/domains/"+url.PathEscape(domain)+"/failback", nil, nil)
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Domain   string
+		Released []string
+		Routes   []struct{ Selector, Current, Held string }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("failback: bad answer: %v", err)
+	}
+	if len(doc.Released) == 0 {
+		fmt.Fprintf(c.out, "domain %s: nothing was held\n", doc.Domain)
+	} else {
+		fmt.Fprintf(c.out, "domain %s: released the holds of route %s\n", doc.Domain, strings.Join(doc.Released, ", "))
+	}
+	for _, r := range doc.Routes {
+		held := ""
+		if r.Held != "" {
+			held = " (held again on " + r.Held + ": its better pools are still down)"
+		}
+		fmt.Fprintf(c.out, "  route %s: now %s%s\n", r.Selector, r.Current, held)
+	}
 	return nil
 }
