@@ -48,6 +48,8 @@
         const now = el("td", {}, r.current || "—");
         if (d.pinned) now.append(badge("pinned", "pin"));
         if (r.fail_open) now.append(badge("fail-open", "failopen"));
+        if (r.fallback && r.fallback !== "open") now.append(badge("fallback " + r.fallback, "failopen"));
+        if (r.held) now.append(badge("held on " + r.held + " (failback " + d.failback + ")", "pin"));
         rows.push(el("tr", { "data-domain": d.name },
           el("td", {}, i === 0 ? d.name : ""), el("td", {}, r.selector), el("td", {}, r.select),
           el("td", {}, r.pools.join(" → ")), now));
