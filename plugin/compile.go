@@ -228,6 +228,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		cs.fromDomain[dc] = d
 		cs.Domains = append(cs.Domains, d)
 	}
+	rampsCompiled(cs.Pools)
 	cs.Index()
 	return cs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gtm-dns/coredns-gtm/api"
@@ -97,7 +98,49 @@ func (h *holder) round() time.Duration {
 			delete(h.since, k)
 		}
 	}
+	h.dropStale(cs, now)
 	return wait
+}
+
+// dropStale releases holds the configuration no longer has a use for: of routes that are
+// gone, or of domains now with failback auto (a hold left there would come back into force
+// if the domain went back to manual). Holds of domains this block does not manage are left
+// alone (a fleet node may run an older configuration for a while).
+func (h *holder) dropStale(cs *compiled, now time.Time) {
+	data := h.g.st.Data()
+	for k := range data.Entries {
+		name, ok := strings.CutPrefix(k, state.HoldsPrefix)
+		if !ok {
+			continue
+		}
+		d := cs.Domain(name)
+		if d == nil {
+			continue
+		}
+		holds, rev := data.Holds(name)
+		for route := range holds.Routes {
+			if r := routeOf(d, route); r != nil && r.Hold != nil {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := h.g.st.SetHold(ctx, name, route, "", now, rev)
+			cancel()
+			if err != nil {
+				break // the next round sees the new revision
+			}
+			log.Infof("domain %s route %s: hold dropped (the route is gone or has failback auto)", name, route)
+			_, rev = h.g.st.Data().Holds(name)
+		}
+	}
+}
+
+func routeOf(d *policy.Domain, selector string) *policy.Route {
+	for _, r := range d.Routes {
+		if r.Selector.Text == selector {
+			return r
+		}
+	}
+	return nil
 }
 
 // decide runs NextHold for one route and writes its verdict; it returns the time to the

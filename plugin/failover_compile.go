@@ -35,22 +35,41 @@ func domainFailover(d *policy.Domain, dc *config.Domain, pools map[string]*polic
 // names are unique across the process's gtm blocks.
 var ramps struct {
 	sync.Mutex
-	m map[string]*policy.RampCell
+	m     map[string]*policy.RampCell
+	pools map[string]bool // pools that had cells: a new address of one of them ramps up
 }
 
+// rampCell returns the slow-start cell of an address. An address added to a running pool
+// ramps up from now; the addresses of a new pool (every pool at startup) start at full
+// weight, since ramping them all together changes nothing but the pool's first answers.
 func rampCell(pool, addr string) *policy.RampCell {
 	ramps.Lock()
 	defer ramps.Unlock()
 	if ramps.m == nil {
-		ramps.m = map[string]*policy.RampCell{}
+		ramps.m, ramps.pools = map[string]*policy.RampCell{}, map[string]bool{}
 	}
 	k := pool + "/" + addr
 	c := ramps.m[k]
 	if c == nil {
-		c = policy.NewRampCell(time.Now())
+		since := time.Unix(0, 0)
+		if ramps.pools[pool] {
+			since = time.Now()
+		}
+		c = policy.NewRampCell(since)
 		ramps.m[k] = c
 	}
 	return c
+}
+
+// rampsCompiled marks the pools of a compile as seen (after all their cells are made).
+func rampsCompiled(pools []*policy.Pool) {
+	ramps.Lock()
+	defer ramps.Unlock()
+	for _, p := range pools {
+		if p.SlowStart > 0 && ramps.pools != nil {
+			ramps.pools[p.Name] = true
+		}
+	}
 }
 
 // explainFailover reports what the failover settings did to a decision.

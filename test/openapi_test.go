@@ -60,8 +60,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	// Config writes: {etag} in a header stands for the ETag of the last response that had one.
 	big := `{"lb":"` + strings.Repeat("x", 1<<20) + `"}`
 	hc := fmt.Sprintf(`{"protocol":"tcp","port":%d,"interval":"1s","timeout":"500ms","fall":2,"rise":1}`, port)
-	apiPool := `{"addresses":[{"address":"127.0.21.1","weight":2},{"address":"192.0.2.10","priority":1,"disabled":true}],"location":{"lat":50.11,"lon":8.68},"lb":"weighted","answers":1,"healthcheck":"api-hc","min_available":1,"weight":3}`
-	apiDomain := `{"ttl":60,"routes":[{"selector":"net:10.0.0.0/8","pools":["api-pool","standby"],"select":"failover"},{"selector":"default","pools":["api-pool"]}]}`
+	apiPool := `{"addresses":[{"address":"127.0.21.1","weight":2},{"address":"192.0.2.10","priority":1,"disabled":true}],"location":{"lat":50.11,"lon":8.68},"lb":"weighted","answers":1,"healthcheck":"api-hc","min_available":"50%","weight":3,"slow_start":"30s"}`
+	apiDomain := `{"ttl":60,"ttl_degraded":10,"fallback":"nodata","failback":"manual","routes":[{"selector":"net:10.0.0.0/8","pools":["api-pool","standby"],"select":"failover"},{"selector":"default","pools":["api-pool"]}]}`
 	ifNone := map[string]string{"If-None-Match": "*"}
 	ifMatch := map[string]string{"If-Match": "{etag}"}
 	type call struct {
@@ -108,6 +108,9 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":""}`, true, 200, nil},
 		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.2/mode", `{"mode":"auto"}`, true, 200, nil},
 		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/mode", `{"mode":"down"}`, true, 200, nil},
+		{"POST", "/api/v1/domains/www.gtm.example.net/failback", "", true, 200, nil},
+		{"POST", "/api/v1/domains/nope.gtm.example.net/failback", "", true, 404, nil},
+		{"POST", "/api/v1/domains/www.gtm.example.net/failback", "", false, 401, nil},
 		{"GET", "/api/v1/explain?domain=www.gtm.example.net&type=A&subnet=10.1.0.0/16", "", true, 200, nil},
 		{"GET", "/api/v1/explain?domain=WWW.gtm.example.net.&type=aaaa&client=127.0.0.1", "", true, 200, nil},
 		{"GET", "/api/v1/explain?domain=www.gtm.example.net&subnet=nope", "", true, 400, nil},

@@ -59,6 +59,8 @@
         if (d.pinned) now.append(badge("pinned", "pin"));
         if (i === 0 && (d.until || d.scheduled)) now.append(el("span", { class: "muted" }, timed(d)));
         if (r.fail_open) now.append(badge("fail-open", "failopen"));
+        if (r.fallback && r.fallback !== "open") now.append(badge("fallback " + r.fallback, "failopen"));
+        if (r.held) now.append(badge("held on " + r.held + " (failback " + d.failback + ")", "pin"));
         rows.push(el("tr", { "data-domain": d.name },
           el("td", {}, i === 0 ? d.name : ""), el("td", {}, r.selector), el("td", {}, r.select),
           el("td", {}, r.pools.join(" → ")), now));

@@ -39,13 +39,13 @@ commands:
   pin DOMAIN POOL [--from WHEN] [--until WHEN]
                                   answer DOMAIN from POOL only (--until: unpinned then)
   unpin DOMAIN
-
-WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
+  failback DOMAIN                 release DOMAIN's failback holds (failback manual or DURATION)
   get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
   diff -f FILE                    what apply -f FILE would change
   apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
   events [--since N] [--follow]   recent events; --follow keeps polling
 
+WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
 --server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
 --token-file, else taken from $GTM_TOKEN.
 `
@@ -180,6 +180,11 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			return 2
 		}
 		err = c.pin(rest[0], "")
+	case "failback":
+		if !need(1, "DOMAIN") {
+			return 2
+		}
+		err = c.failback(rest[0])
 	case "get":
 		if len(rest) > 2 {
 			fmt.Fprintf(stderr, "gtmctl get: expected [KIND [NAME]]\n")
@@ -259,6 +264,7 @@ type statusDoc struct {
 			Selector, Select, Current string
 			Pools                     []string
 			FailOpen                  bool `json:"fail_open"`
+			Held, Fallback            string
 		}
 	}
 	Pools []struct {
@@ -289,6 +295,12 @@ func (c *cli) status() error {
 			fo := ""
 			if r.FailOpen {
 				fo = " (FAIL-OPEN)"
+			}
+			if r.Fallback != "" && r.Fallback != "open" {
+				fo = " (FALLBACK " + strings.ToUpper(r.Fallback) + ")"
+			}
+			if r.Held != "" {
+				fo += " (held on " + r.Held + ": gtmctl failback " + d.Name + ")"
 			}
 			fmt.Fprintf(c.out, "    route %s -> %s [%s]: now %s%s\n", r.Selector, strings.Join(r.Pools, " "), r.Select, r.Current, fo)
 		}
@@ -692,5 +704,35 @@ func (c *cli) apply(file string, dry bool) error {
 		}
 	}
 	fmt.Fprintf(c.out, "applied %d changes\n", len(plan))
+	return nil
+}
+
+// failback releases a domain's failback holds: its routes go back to their first
+// available pool.
+func (c *cli) failback(domain string) error {
+	b, _, err := c.call("POST", "/api/v1/domains/"+url.PathEscape(domain)+"/failback", nil, nil)
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		Domain   string
+		Released []string
+		Routes   []struct{ Selector, Current, Held string }
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("failback: bad answer: %v", err)
+	}
+	if len(doc.Released) == 0 {
+		fmt.Fprintf(c.out, "domain %s: nothing was held\n", doc.Domain)
+	} else {
+		fmt.Fprintf(c.out, "domain %s: released the holds of route %s\n", doc.Domain, strings.Join(doc.Released, ", "))
+	}
+	for _, r := range doc.Routes {
+		held := ""
+		if r.Held != "" {
+			held = " (held again on " + r.Held + ": its better pools are still down)"
+		}
+		fmt.Fprintf(c.out, "  route %s: now %s%s\n", r.Selector, r.Current, held)
+	}
 	return nil
 }
