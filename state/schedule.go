@@ -124,7 +124,8 @@ type schedule struct {
 	retryAt time.Time        // ended overrides left in the state are deleted again from then
 	told    map[string]int64 // ended overrides announced, by key and revision (announce once)
 	notify  func(Change)
-	queued  []Change
+	pending []Change // to tell once s.mu is released (flush)
+	queued  []Change // told before notify was set
 }
 
 // OnChange sets the function told about timed overrides that start or end; changes before
@@ -173,7 +174,6 @@ func (s *Store) tick() {
 	sc := &s.sched
 	now := sc.clock.Now()
 	d := s.data
-	var changes []Change
 	var dels []Op
 	for k, e := range d.Entries {
 		w, ok := WindowOf(k, e.Value)
@@ -186,10 +186,10 @@ func (s *Store) tick() {
 					sc.told = map[string]int64{}
 				}
 				sc.told[k] = e.Revision
-				changes = append(changes, Change{Key: k, Action: "expired", Value: e.Value})
+				sc.pending = append(sc.pending, Change{Key: k, Action: "expired", Value: e.Value})
 			}
 		case !w.From.IsZero() && w.From.After(sc.last) && !now.Before(w.From):
-			changes = append(changes, Change{Key: k, Action: "started", Value: e.Value})
+			sc.pending = append(sc.pending, Change{Key: k, Action: "started", Value: e.Value})
 		}
 	}
 	sc.last = now
@@ -222,7 +222,32 @@ func (s *Store) tick() {
 		sc.retryAt = sc.clock.Now().Add(retryDelay)
 		s.install(s.data)
 	}
-	notify := sc.notify
+	s.mu.Unlock()
+	s.flush()
+}
+
+// noteGone records, in install, the ended overrides that vanished from the state without
+// this process's timer telling of them (another node deleted them first); s.mu held.
+func (sc *schedule) noteGone(old, d *Data, now time.Time) {
+	if old == nil {
+		return
+	}
+	for k, e := range old.Entries {
+		if _, ok := d.Entries[k]; ok || sc.told[k] == e.Revision {
+			continue
+		}
+		if w, ok := WindowOf(k, e.Value); ok && w.Expired(now) {
+			sc.pending = append(sc.pending, Change{Key: k, Action: "expired", Value: e.Value})
+		}
+	}
+}
+
+// flush tells the pending changes, or queues them until OnChange; s.mu not held.
+func (s *Store) flush() {
+	s.mu.Lock()
+	sc := &s.sched
+	changes, notify := sc.pending, sc.notify
+	sc.pending = nil
 	if notify == nil {
 		sc.queued = append(sc.queued, changes...)
 		if n := len(sc.queued); n > maxQueued {

@@ -314,6 +314,32 @@ func TestScheduleDeleteRace(t *testing.T) {
 	}
 }
 
+// A node whose copy of an ended override is deleted by another node before its own timer
+// ran still tells of the end, once.
+func TestScheduleRemoteDeleteTold(t *testing.T) {
+	be := NewMemory()
+	clk := newFakeClock()
+	s1, _ := OpenWithClock(ctx, be, clk)
+	var log changeLog
+	s1.OnChange(log.add)
+	until := clk.Now().Add(time.Second)
+	must(t, s1.SetModeWindow(ctx, "p", "a", policy.ModeDown, Window{Until: until}))
+	// Another node deletes it at until; its state arrives before s1's timer runs.
+	clk.mu.Lock()
+	clk.now = until
+	clk.mu.Unlock()
+	be.Commit(ctx, []Op{{Key: ModeKey("p", "a")}})
+	gone, _ := be.Load(ctx)
+	s1.applyExternal(gone)
+	if got, want := log.take(), []string{"expired modes/p/a"}; !slices.Equal(got, want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	clk.Advance(0)
+	if got := log.take(); len(got) != 0 {
+		t.Fatalf("told again: %v", got)
+	}
+}
+
 // Values written before timed overrides still load and mean what they meant.
 func TestOldValuesLoad(t *testing.T) {
 	be := NewMemory()

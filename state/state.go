@@ -220,6 +220,7 @@ func (s *Store) publish(d *Data) {
 		subs = append(subs, fn)
 	}
 	s.mu.Unlock()
+	s.flush()
 	for _, fn := range subs {
 		fn(d)
 	}
@@ -230,8 +231,9 @@ func (s *Store) publish(d *Data) {
 // start or end; s.mu held. The effective mode of an address is its own mode unless that
 // is auto, then its pool's: the query path reads the result, never the time.
 func (s *Store) install(d *Data) {
-	s.data = d
 	now := s.sched.clock.Now()
+	s.sched.noteGone(s.data, d, now)
+	s.data = d
 	var next time.Time
 	expired := false // an ended override still in the state: the timer deletes it
 	var own, pool map[string]policy.Mode
