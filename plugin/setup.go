@@ -233,6 +233,7 @@ func (g *GTM) start() error {
 // of its API listener.
 func (g *GTM) serve() {
 	setInstance(g, true)
+	startHistory()
 	if g.listener == nil {
 		return
 	}
