@@ -38,6 +38,15 @@
     return s < 60 ? s + "s ago" : s < 3600 ? Math.round(s / 60) + "m ago" : Math.round(s / 3600) + "h ago";
   };
   const clock = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  // Timed overrides (servers that have them): " until 14:00" for one in force,
+  // " · scheduled down 01:00–03:00" for one that starts later.
+  const when = (t) => new Date(t).toLocaleString();
+  const timed = (o) => {
+    let s = o.until ? " until " + when(o.until) : "";
+    const w = o.scheduled;
+    if (w) s += " · scheduled " + (w.mode || "pin " + w.pool) + " from " + when(w.from) + (w.until ? " until " + when(w.until) : "");
+    return s;
+  };
 
   // api calls the admin API: the bearer header when a token is set, never cookies.
   async function api(method, path, body) {
@@ -316,6 +325,7 @@
       d.routes.forEach((r, i) => {
         const now = el("td", {}, r.current || "—");
         if (d.pinned) now.append(badge("pinned", "pin"));
+        if (i === 0 && (d.until || d.scheduled)) now.append(el("span", { class: "muted" }, timed(d)));
         if (r.fail_open) now.append(badge("fail-open", "failopen"));
         rows.push(el("tr", { "data-domain": d.name },
           el("td", {}, i === 0 ? d.name : ""), el("td", {}, r.selector), el("td", {}, r.select),
@@ -338,14 +348,16 @@
           const votes = (a.votes || []).map((v) => v.node + (v.healthy ? " up" : " down"));
           result += ` · quorum ${a.quorum.down}/${a.quorum.of} down` + (votes.length ? " (" + votes.join(", ") + ")" : "") + (a.local_healthy !== a.healthy ? " · this node sees it " + (a.local_healthy ? "up" : "down") : "");
         }
-        const action = a.mode === "auto"
+        // The address's own mode is auto when its mode is auto or comes from its pool's.
+        const action = a.mode === "auto" || a.mode_source === "pool"
           ? el("button", { class: "act", "data-action": "drain", "data-pool": p.name, "data-address": a.address }, "Drain")
           : el("button", { class: "act", "data-action": "restore", "data-pool": p.name, "data-address": a.address }, "Restore");
         body.append(el("tr", { "data-address": a.address, "data-state": state },
           el("td", {}, el("span", { class: "dot " + cls })),
           el("td", {}, a.address, a.weight !== 1 ? el("span", { class: "muted" }, " w" + a.weight) : ""),
           el("td", {}, badge(state, state === "up" ? "up" : "down")),
-          el("td", {}, a.mode === "auto" ? "auto" : badge(a.mode, "pin")),
+          el("td", {}, a.mode === "auto" ? "auto" : badge(a.mode, "pin"), a.mode_source === "pool" ? " (pool)" : "",
+            el("span", { class: "muted" }, timed(a))),
           el("td", { class: "num" }, a.rtt_ms ? a.rtt_ms.toFixed(2) + " ms" : "—"),
           el("td", { class: "muted" }, result),
           el("td", { class: "muted" }, ago(a.last_change)),
@@ -356,6 +368,8 @@
       return el("div", { class: "pool", "data-pool": p.name },
         el("h3", {}, el("span", { class: "dot " + (p.available ? "" : "down") }), p.name,
           badge(p.available ? "available" : "unavailable", p.available ? "up" : "down"),
+          p.mode && p.mode !== "auto" ? badge("pool mode " + p.mode, "pin") : "",
+          p.until || p.scheduled ? el("span", { class: "muted" }, timed(p)) : "",
           el("span", { class: "meta" }, `${p.up}/${p.addresses.length} up · min ${p.min_available} · lb ${p.lb}` + (p.healthcheck ? " · " + p.healthcheck : "")),
           el("button", { class: "act", "data-action": "drain-pool", "data-pool": p.name }, "Drain pool"),
           el("button", { class: "act", "data-action": "restore-pool", "data-pool": p.name }, "Restore pool")),
