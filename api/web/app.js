@@ -166,7 +166,8 @@
       say("Failed: " + err.message, true);
     } finally {
       b.disabled = !token();
-      tick();
+      busy = false; // a refresh in flight may predate the action: ask again
+      tick(true);
     }
   });
   document.addEventListener("change", (e) => {
@@ -411,13 +412,24 @@
     document.querySelector("#fleet tbody").replaceChildren(...rows);
   }
 
+  // The history (a minute's resolution; large with many addresses) is asked for every 10 s,
+  // and at once after an action.
+  // A refresh that started before a newer one finished is dropped, not drawn over it.
   let busy = false;
-  async function tick() {
+  let ticks = 0;
+  let started = 0;
+  let drawn = 0;
+  async function tick(force) {
     if (busy) return;
     busy = true;
+    const seq = ++started;
     const banner = document.getElementById("banner");
     try {
-      const [st, ev, hi] = await Promise.all([get("api/v1/status"), get("api/v1/events?since=" + lastEvent), get("api/v1/history")]);
+      const withHistory = force === true || ticks++ % 5 === 0;
+      const [st, ev, hi] = await Promise.all([get("api/v1/status"), get("api/v1/events?since=" + lastEvent),
+        withHistory ? get("api/v1/history") : Promise.resolve(history)]);
+      if (seq < drawn) return;
+      drawn = seq;
       status = st;
       history = hi;
       render(st);
@@ -438,7 +450,7 @@
       banner.textContent = "Cannot reach the admin API: " + err.message;
       banner.hidden = false;
     } finally {
-      busy = false;
+      if (seq === started) busy = false;
     }
   }
   syncToken();
