@@ -69,11 +69,12 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("DELETE /api/v1/pools/{pool}/mode", h.deletePoolMode)
 	h.mux.HandleFunc("GET /api/v1/cluster", h.cluster)
 	h.mux.HandleFunc("GET /api/v1/explain", h.explain)
+	h.mux.HandleFunc("GET /api/v1/history", h.history)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
 	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
-	h.mux.HandleFunc("GET /{$}", h.page)
+	h.mux.HandleFunc("GET /{$}", h.index)
 	h.mux.HandleFunc("GET /app.js", h.page)
 	h.mux.HandleFunc("GET /style.css", h.page)
 	return h

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
+	"github.com/gtm-dns/coredns-gtm/plugin/history"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
 	"github.com/gtm-dns/coredns-gtm/state/etcd"
@@ -24,6 +25,8 @@ type compiled struct {
 	nss     map[string][]dns.RR
 	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers map[answerKey]*lazyCounter
+	// poolAnswers counts each pool's answers per minute for the status page's history.
+	poolAnswers map[*policy.Pool]*history.Answers
 	// the failovers and fail-open counters of each route, and when it last logged a fail-open
 	// (to log once per episode rather than once per query).
 	routes           map[*policy.Route]*routeRef
@@ -229,6 +232,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		cs.Domains = append(cs.Domains, d)
 	}
 	rampsCompiled(cs.Pools)
+	cs.poolAnswers = poolAnswersOf(cs.Pools)
 	cs.Index()
 	return cs
 }
@@ -378,6 +382,7 @@ func (cs *compiled) ns(zone string) []dns.RR { return cs.nss[zone] }
 // account counts an answer, and notes fail-open and failover; it runs on the query path, so
 // the common case is one map read and one atomic add.
 func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Result) {
+	cs.poolAnswers[res.Pool].Add()
 	c := cs.answers[answerKey{r, res.Pool}]
 	if c != nil && !res.FailOpen && !res.Switched {
 		c.inc()

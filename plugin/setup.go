@@ -237,6 +237,7 @@ func (g *GTM) start() error {
 func (g *GTM) serve() {
 	setInstance(g, true)
 	g.serveWebhooks()
+	startHistory()
 	if g.listener == nil {
 		return
 	}

@@ -29,9 +29,31 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// browser starts headless Chromium for one test and stops it at the test's end.
+func browser(t *testing.T, exe string, within time.Duration) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, within)
+	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
+	return ctx
+}
+
 // TestStatusPageInBrowser loads the status page in headless Chromium against a running
 // server, checks that a person sees domains, pools, addresses and events, changes an
-// address through the API and sees the page follow, and leaves a screenshot.
+// address through the API and sees the page follow.
 func TestStatusPageInBrowser(t *testing.T) {
 	exe := chromium(t)
 	port := freePort(t)
@@ -49,25 +71,7 @@ func TestStatusPageInBrowser(t *testing.T) {
             state %s
         }`, apiAddr, token, filepath.Join(dir, "state.json"))))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-
+	ctx := browser(t, exe, 60*time.Second)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate("http://"+apiAddr+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-address="127.0.20.2"][data-state="down"]`)),
@@ -113,13 +117,4 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the page did not follow the override: %v", err)
 	}
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll("output", 0o755)
-	if err := os.WriteFile("output/status-page.png", buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: test/output/status-page.png (%d bytes)", len(buf))
 }

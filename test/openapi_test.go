@@ -116,6 +116,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"GET", "/api/v1/explain?domain=www.gtm.example.net&subnet=nope", "", true, 400, nil},
 		{"GET", "/api/v1/explain?domain=nope.gtm.example.net&client=127.0.0.1", "", true, 404, nil},
 		{"GET", "/api/v1/explain?domain=www.gtm.example.net&client=127.0.0.1", "", false, 401, nil},
+		{"GET", "/api/v1/history", "", true, 200, nil},
+		{"GET", "/api/v1/history", "", false, 401, nil},
 		{"GET", "/", "", true, 200, nil},
 		{"GET", "/", "", false, 401, nil},
 
@@ -253,7 +255,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"GET /api/v1/explain 200", "GET /api/v1/explain 400", "GET /api/v1/explain 404", "GET /api/v1/explain 401", "DELETE /api/v1/config/pools/{name} 409", "DELETE /api/v1/config/healthchecks/{name} 409", "DELETE /api/v1/config/domains/{domain} 412", "GET /api/v1/config 200", "GET /api/v1/config 401"} {
+	for _, k := range []string{"GET /api/v1/explain 200", "GET /api/v1/explain 400", "GET /api/v1/explain 404", "GET /api/v1/explain 401", "GET /api/v1/history 200", "GET /api/v1/history 401", "DELETE /api/v1/config/pools/{name} 409", "DELETE /api/v1/config/healthchecks/{name} 409", "DELETE /api/v1/config/domains/{domain} 412", "GET /api/v1/config 200", "GET /api/v1/config 401"} {
 		if !seen[k] {
 			t.Errorf("not validated: %s", k)
 		}
