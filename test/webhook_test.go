@@ -2,11 +2,13 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -469,5 +471,32 @@ func TestWebhookLifecycle(t *testing.T) {
 	reloads(4) // and not more: the old block's webhook did not deliver the new block's event
 	if n := hang.requests.Load(); n < 4 {
 		t.Errorf("the hanging receiver got %d requests: want one per instance, each cancelled by the reload", n)
+	}
+}
+
+// TestBinaryRejectsBrokenWebhooks: a webhook the binary cannot use stops startup with the
+// Corefile's file and line.
+func TestBinaryRejectsBrokenWebhooks(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ body, want string }{
+		"missing secret": {"webhook http://127.0.0.1:9/ {\n            secret " + dir + "/nope\n        }",
+			"Corefile:5 - Error during parsing: api: webhook http://127.0.0.1:9/: secret: open " + dir + "/nope: no such file or directory"},
+		"not http": {"webhook ftp://127.0.0.1:9/", `Corefile:4 - Error during parsing: api: webhook: bad URL "ftp://127.0.0.1:9/": expected http:// or https://`},
+		"unknown kind": {"webhook http://127.0.0.1:9/ {\n            events health outage\n        }",
+			`Corefile:5 - Error during parsing: api: webhook http://127.0.0.1:9/: events: unknown kind "outage"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conf := writeFile(t, filepath.Join(dir, "Corefile"), ".:0 {\n  gtm gtm.example.net {\n    api 127.0.0.1:0 {\n        "+tc.body+"\n    }\n  }\n}\n")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, "-conf", conf).CombinedOutput()
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("exit: %v (ctx %v), output:\n%s", err, ctx.Err(), out)
+			}
+			if !strings.Contains(string(out), dir+"/"+tc.want) {
+				t.Fatalf("output does not contain %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
