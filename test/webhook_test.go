@@ -472,6 +472,20 @@ func TestWebhookLifecycle(t *testing.T) {
 	if n := hang.requests.Load(); n < 4 {
 		t.Errorf("the hanging receiver got %d requests: want one per instance, each cancelled by the reload", n)
 	}
+	// A reload without webhooks: the old ones stop at once and do not send its reload event.
+	if err := s.reload(healthCorefile(port, "api "+apiAddr)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() string {
+		if n := hookGoroutines(); n != 0 {
+			return fmt.Sprintf("%d webhook goroutines after a reload without webhooks", n)
+		}
+		return ""
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(good.deliveries()); n != 4 {
+		t.Errorf("%d deliveries, want 4: the reload without webhooks was delivered by the old ones", n)
+	}
 }
 
 // TestBinaryRejectsBrokenWebhooks: a webhook the binary cannot use stops startup with the
