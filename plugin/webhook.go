@@ -190,7 +190,17 @@ func publishHooks() {
 // serveWebhooks starts the block's webhooks (once) and puts them in charge of its API address.
 func (g *GTM) serveWebhooks() {
 	b := g.block
-	if b.api == nil || len(b.api.webhooks) == 0 {
+	if b.api == nil {
+		return
+	}
+	if len(b.api.webhooks) == 0 {
+		// A reload that removed the webhooks: the old block's stop sending now.
+		hookSets.Lock()
+		if _, ok := hookSets.byAddr[b.api.addr]; ok {
+			delete(hookSets.byAddr, b.api.addr)
+			publishHooks()
+		}
+		hookSets.Unlock()
 		return
 	}
 	hookSets.once.Do(func() { api.DefaultEvents.Subscribe(dispatchEvent) })

@@ -2,11 +2,13 @@ package test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -469,5 +471,46 @@ func TestWebhookLifecycle(t *testing.T) {
 	reloads(4) // and not more: the old block's webhook did not deliver the new block's event
 	if n := hang.requests.Load(); n < 4 {
 		t.Errorf("the hanging receiver got %d requests: want one per instance, each cancelled by the reload", n)
+	}
+	// A reload without webhooks: the old ones stop at once and do not send its reload event.
+	if err := s.reload(healthCorefile(port, "api "+apiAddr)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() string {
+		if n := hookGoroutines(); n != 0 {
+			return fmt.Sprintf("%d webhook goroutines after a reload without webhooks", n)
+		}
+		return ""
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(good.deliveries()); n != 4 {
+		t.Errorf("%d deliveries, want 4: the reload without webhooks was delivered by the old ones", n)
+	}
+}
+
+// TestBinaryRejectsBrokenWebhooks: a webhook the binary cannot use stops startup with the
+// Corefile's file and line.
+func TestBinaryRejectsBrokenWebhooks(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ body, want string }{
+		"missing secret": {"webhook http://127.0.0.1:9/ {\n            secret " + dir + "/nope\n        }",
+			"Corefile:5 - Error during parsing: api: webhook http://127.0.0.1:9/: secret: open " + dir + "/nope: no such file or directory"},
+		"not http": {"webhook ftp://127.0.0.1:9/", `Corefile:4 - Error during parsing: api: webhook: bad URL "ftp://127.0.0.1:9/": expected http:// or https://`},
+		"unknown kind": {"webhook http://127.0.0.1:9/ {\n            events health outage\n        }",
+			`Corefile:5 - Error during parsing: api: webhook http://127.0.0.1:9/: events: unknown kind "outage"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			conf := writeFile(t, filepath.Join(dir, "Corefile"), ".:0 {\n  gtm gtm.example.net {\n    api 127.0.0.1:0 {\n        "+tc.body+"\n    }\n  }\n}\n")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, "-conf", conf).CombinedOutput()
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("exit: %v (ctx %v), output:\n%s", err, ctx.Err(), out)
+			}
+			if !strings.Contains(string(out), dir+"/"+tc.want) {
+				t.Fatalf("output does not contain %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
