@@ -3,6 +3,7 @@
 #   bash bench/run.sh [SECONDS_PER_RUN] [RUNS]
 #   BENCH_ONLY="c d" bash bench/run.sh 8 4     # a subset of the scenarios
 #   BENCH_BIN=/tmp/gtm-a bash bench/run.sh     # a prebuilt binary instead of `go build`
+#   BENCH_GEODB=DIR: DIR/city.mmdb and DIR/asn.mmdb instead of making them (internal/mkgeodb)
 #   BENCH_PROFILE=DIR bash bench/run.sh        # also profile each server under saturation:
 #       DIR/NAME.pprof (Go CPU profile through CoreDNS's pprof plugin, during the first
 #       run) and DIR/NAME.perf.data (perf record -e cpu-clock -g, during the second run)
@@ -58,7 +59,11 @@ go_pprof=0 # the server under test is a coredns-gtm (it has the pprof plugin)
 # The CPUs of the server and of dnsperf (d2, d2m put both on both).
 srv_cpus=0
 perf_cpus=1
-go run ./internal/mkgeodb -city "$work/city.mmdb" -asn "$work/asn.mmdb" >/dev/null
+if [ -n "${BENCH_GEODB:-}" ] && [ -f "$BENCH_GEODB/city.mmdb" ]; then # made by an earlier run (bench/ab.sh)
+	cp "$BENCH_GEODB/city.mmdb" "$BENCH_GEODB/asn.mmdb" "$work/"
+else
+	go run ./internal/mkgeodb -city "$work/city.mmdb" -asn "$work/asn.mmdb" >/dev/null
+fi
 
 port=15300
 echo "www.bench.test A" > "$work/q.txt"

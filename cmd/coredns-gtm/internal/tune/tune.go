@@ -75,20 +75,29 @@ func cgroupMemoryLimit() uint64 {
 // goroutines (runtime.gcComputeStartingStackSize, GODEBUG adaptivestackstart), rounded up
 // to a power of two. A server's long-lived goroutines are parked on shallow stacks, so the
 // average stays low and every query goroutine grows its stack, copying it each time. This
-// parks goroutines on stacks of about 6 KiB ("ballast"), adding some while the runtime's
-// metric is below target and letting some go while it is above: with 8 KiB the query
-// path's stack no longer grows. The cost is the ballast's stacks (8 KiB each, a few dozen
-// to a few hundred of them). If the runtime stops sizing stacks this way, the metric
+// parks goroutines on stacks of about 6 KiB ("ballast"), adding some after each GC that
+// left the runtime's metric below target and letting some go while it is above: with
+// 8 KiB the query path's stack no longer grows. Queries in flight when a GC looks count
+// too, so a saturated server needs a few hundred; the cost is their stacks (8 KiB each, at
+// most 4 MiB). If the runtime stops sizing stacks this way, the metric
 // never reaches target and the ballast stops at its bound, idle.
 func keepStackStart(target uint64) {
 	const (
-		step = 16
-		max  = 512
+		step = 64  // a saturated server needs a few hundred: there within a second
+		max  = 512 // at most 4 MiB of stacks
 	)
 	s := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	var parked []chan struct{}
+	park := func(n int) {
+		for range n {
+			c := make(chan struct{})
+			parked = append(parked, c)
+			go ballast(ballastFrames, c)
+		}
+	}
+	park(2 * step) // enough for an idle server; the loop adds what load needs
 	var seen uint64
-	for ; ; time.Sleep(2 * time.Second) {
+	for ; ; time.Sleep(250 * time.Millisecond) {
 		metrics.Read(s)
 		if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
 			return
@@ -100,11 +109,7 @@ func keepStackStart(target uint64) {
 		}
 		switch cur := s[0].Value.Uint64(); {
 		case cur < target && len(parked) < max:
-			for range step {
-				c := make(chan struct{})
-				parked = append(parked, c)
-				go ballast(ballastFrames, c)
-			}
+			park(step)
 		case cur > target && len(parked) >= step:
 			for _, c := range parked[len(parked)-step:] {
 				close(c)
