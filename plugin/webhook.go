@@ -19,7 +19,7 @@ import (
 )
 
 // webhookKinds are the event kinds a webhook can ask for (those of /api/v1/events).
-var webhookKinds = []string{"health", "failover", "failopen", "mode", "pin", "config", "reload", "cluster"}
+var webhookKinds = []string{"health", "failover", "failopen", "fallback", "hold", "failback", "mode", "pin", "config", "reload", "cluster"}
 
 // webhookConfig is one `webhook URL { secret FILE; events KIND...; name NAME }` of an api block.
 type webhookConfig struct {
