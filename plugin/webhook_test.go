@@ -63,7 +63,7 @@ func TestParseWebhookErrors(t *testing.T) {
 		{"missing secret file", "webhook http://a.example/ {\n secret " + missing + "\n}", 4, []string{"webhook http://a.example/: secret", missing}},
 		{"empty secret file", "webhook http://a.example/ {\n secret " + empty + "\n}", 4, []string{"secret file", "is empty"}},
 		{"secret without file", "webhook http://a.example/ {\n secret\n}", 4, []string{"secret: expected FILE"}},
-		{"unknown kind", "webhook http://a.example/ {\n secret " + secret + "\n events health reboot\n}", 5, []string{`unknown kind "reboot"`, "health, failover, failopen, mode, pin, config, reload, cluster"}},
+		{"unknown kind", "webhook http://a.example/ {\n secret " + secret + "\n events health reboot\n}", 5, []string{`unknown kind "reboot"`, "health, failover, failopen, fallback, hold, failback, mode, pin, config, reload, cluster"}},
 		{"events without kinds", "webhook http://a.example/ {\n events\n}", 4, []string{"events: expected KIND"}},
 		{"unknown option", "webhook http://a.example/ {\n retries 3\n}", 4, []string{`unknown directive "retries"`, "secret, events or name"}},
 		{"bad name", "webhook http://a.example/ {\n name a/b\n}", 4, []string{"name: expected one NAME"}},
