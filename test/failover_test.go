@@ -271,6 +271,9 @@ func TestFailoverFallbackKinds(t *testing.T) {
 	if got := s.a("op.gtm.example.net"); got != "127.0.44.11" {
 		t.Fatalf("fallback open (fail-open to the first pool): %s, want 127.0.44.11", got)
 	}
+	if r := s.api.mustCall(200, "GET", "/api/v1/explain?domain=sf.gtm.example.net&client=127.0.0.1", ""); !strings.Contains(string(r.body), `"rcode": "SERVFAIL"`) || !strings.Contains(string(r.body), `"fallback": "servfail"`) {
+		t.Errorf("explain of fallback servfail: %s", r.body)
+	}
 	for _, c := range []struct{ domain, current, fallback string }{
 		{"nd.gtm.example.net.", "", "nodata"}, {"sf.gtm.example.net.", "", "servfail"}, {"fp.gtm.example.net.", "last", "pool"}, {"op.gtm.example.net.", "prim", "open"},
 	} {
@@ -372,6 +375,9 @@ func TestFailoverFailbackManual(t *testing.T) {
 	}
 	if cur, held, _ := s.route(t, "www.gtm.example.net."); cur != "stby" || held != "stby" {
 		t.Fatalf("status: current %s held %s, want stby stby", cur, held)
+	}
+	if r := s.api.mustCall(200, "GET", "/api/v1/explain?domain=www.gtm.example.net&client=127.0.0.1", ""); !strings.Contains(string(r.body), `"held": "stby"`) || !strings.Contains(string(r.body), `"degraded": true`) {
+		t.Errorf("explain of a held route: %s", r.body)
 	}
 	if !s.hasEvent(t, "hold", "held there") {
 		t.Errorf("no hold event: %v", s.events(t))
@@ -594,6 +600,9 @@ func TestFailoverHashedStickiness(t *testing.T) {
 	t.Logf("lb hashed: one of 4 addresses down moved %d of %d client networks (%.3f); shares before: %v", moved, nets, float64(moved)/nets, count)
 	if wrong > 0 || moved < nets/10 || moved > nets*45/100 {
 		t.Fatalf("moved %d (%d not from the failed address), want about a quarter and only its own", moved, wrong)
+	}
+	if r := s.api.mustCall(200, "GET", "/api/v1/explain?domain=www.gtm.example.net&subnet=10.0.5.0/24", ""); !strings.Contains(string(r.body), `"hashed_prefix": "10.0.5.0/24"`) || !strings.Contains(string(r.body), `"scope": 24`) {
+		t.Errorf("explain of lb hashed: %s", r.body)
 	}
 	m := s.dns.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA, subnet: "10.7.0.0/20"})
 	if sc := scope(m); sc != 20 {
