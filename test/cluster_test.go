@@ -988,3 +988,75 @@ func poolAddresses(v map[string]any) []string {
 	}
 	return out
 }
+
+// TestClusterReloadKeepsNode: a SIGUSR1 reload of a fleet node (its Corefile changed) keeps
+// it in the fleet: the shared state stays in force, the node stays listed once (its lease
+// is kept, not revoked and replaced), and writes still flow both ways after the reload.
+func TestClusterReloadKeepsNode(t *testing.T) {
+	f := newFleet(t, "a:eu", "b:us")
+	a, b := f.node("a"), f.node("b")
+
+	b.must(201, "PUT", "/api/v1/config/pools/web", webPool)
+	b.must(201, "PUT", "/api/v1/config/pools/dr", drPool)
+	b.must(201, "PUT", "/api/v1/config/domains/www.gtm.example.net", wwwRoute)
+	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.1 192.0.2.2", a, b)
+	b.must(200, "PUT", "/api/v1/pools/web/addresses/192.0.2.1/mode", `{"mode":"down"}`)
+	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.2", a, b)
+
+	// a's Corefile gains a domain of its own; SIGUSR1 reloads it.
+	conf, err := os.ReadFile(a.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "        domain local.gtm.example.net {\n            route default base\n        }\n        api "
+	edited := strings.Replace(string(conf), "        api ", extra, 1)
+	if edited == string(conf) {
+		t.Fatal("Corefile edit did not apply")
+	}
+	writeFile(t, a.conf, edited)
+	a.mu.Lock()
+	cmd := a.cmd
+	a.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	d := eventually(t, 15*time.Second, func() string {
+		if got := a.answer("local.gtm.example.net"); got != "192.0.2.100" {
+			return "a after the reload: local.gtm.example.net " + got
+		}
+		return ""
+	})
+	t.Logf("a answered its new Corefile domain %v after SIGUSR1", d)
+
+	// The shared resource and the drain are still in force on a, at once.
+	if got := a.answer("www.gtm.example.net"); got != "192.0.2.2" {
+		t.Errorf("a after the reload answers www with %q, want the shared state's 192.0.2.2", got)
+	}
+	// Listed once on both nodes, connected, for longer than a lease lasts (5 s): a revoked
+	// lease would drop a from the list (and its keys) within that time.
+	deadline := time.Now().Add(7 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range []*fleetNode{a, b} {
+			doc, err := n.cluster()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := doc.names(); !slices.Equal(got, []string{"a", "b"}) || !doc.Connected {
+				t.Fatalf("node %s after a's reload lists %v (connected %v), want [a b]", n.name, got, doc.Connected)
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// Writes flow both ways after the reload.
+	a.must(200, "PUT", "/api/v1/pools/web/addresses/192.0.2.1/mode", `{"mode":"auto"}`)
+	d = answersOn(t, propagation, "www.gtm.example.net", "192.0.2.1 192.0.2.2", a, b)
+	t.Logf("a write on the reloaded node in force on both after %v", d)
+	b.must(200, "PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"dr"}`)
+	d = answersOn(t, propagation, "www.gtm.example.net", "198.51.100.1", a, b)
+	t.Logf("a write on the other node in force on the reloaded one after %v", d)
+	// The reload's own event: base and local from the Corefile, www from the shared state.
+	if s := a.event("reload", "configuration loaded: 3 domains"); s == "" {
+		t.Error("no reload event on a naming its 3 domains")
+	}
+}
