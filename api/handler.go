@@ -470,13 +470,8 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &body) {
 		return
 	}
-	if body.Mode == nil {
-		writeError(w, http.StatusBadRequest, `missing "mode": expected auto, up or down`)
-		return
-	}
-	m, ok := policy.ParseMode(*body.Mode)
+	m, ok := modeOf(w, body.Mode)
 	if !ok {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *body.Mode))
 		return
 	}
 	win, ok := windowOf(w, body.windowBody, m != policy.ModeAuto, "mode auto")
@@ -616,4 +611,17 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
 	h.cfg.Events.Add(Event{Kind: "pin", Domain: d.Name, Pool: pool, Action: action(win, now), Message: msg})
 	writeJSON(w, http.StatusOK, windowFields(map[string]any{"domain": d.Name, "pinned": pool}, win, now))
+}
+
+// modeOf parses a mode body's "mode", answering 400 when it is missing or not a mode.
+func modeOf(w http.ResponseWriter, mode *string) (policy.Mode, bool) {
+	if mode == nil {
+		writeError(w, http.StatusBadRequest, `missing "mode": expected auto, up or down`)
+		return policy.ModeAuto, false
+	}
+	m, ok := policy.ParseMode(*mode)
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *mode))
+	}
+	return m, ok
 }

@@ -147,13 +147,8 @@ func (h *handler) setPoolMode(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &body) {
 		return
 	}
-	if body.Mode == nil {
-		writeError(w, http.StatusBadRequest, `missing "mode": expected auto, up or down`)
-		return
-	}
-	m, ok := policy.ParseMode(*body.Mode)
+	m, ok := modeOf(w, body.Mode)
 	if !ok {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *body.Mode))
 		return
 	}
 	h.writePoolMode(w, r, m, body.windowBody)
