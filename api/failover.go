@@ -67,16 +67,9 @@ func (h *handler) failback(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
 	h.cfg.Events.Add(Event{Kind: "failback", Domain: d.Name, Message: msg})
 	doc := FailbackDoc{Domain: d.Name, Released: routes, Routes: []RouteDoc{}}
+	pinned := snap.Pool(d.Pin.Get()) // nil when unpinned
 	for _, rt := range d.Routes {
-		rd := RouteDoc{Selector: rt.Selector.Text, Select: rt.Select.String(), Pools: []string{}}
-		for _, p := range rt.Pools {
-			rd.Pools = append(rd.Pools, p.Name)
-		}
-		if p, failOpen := rt.Current(); p != nil {
-			rd.Current, rd.FailOpen = p.Name, failOpen
-		}
-		routeFailover(&rd, d, rt)
-		doc.Routes = append(doc.Routes, rd)
+		doc.Routes = append(doc.Routes, routeDoc(d, rt, pinned))
 	}
 	writeJSON(w, http.StatusOK, doc)
 }

@@ -335,21 +335,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 			}
 		}
 		for _, r := range d.Routes {
-			rd := RouteDoc{Selector: r.Selector.Text, Select: r.Select.String(), Pools: []string{}}
-			for _, p := range r.Pools {
-				rd.Pools = append(rd.Pools, p.Name)
-			}
-			if p, failOpen := r.Current(); p != nil {
-				rd.Current, rd.FailOpen = p.Name, failOpen
-			}
-			if pinned == nil {
-				routeFailover(&rd, d, r)
-			}
-			if pinned != nil {
-				// As the query path does: a pinned pool that is not available fails open.
-				rd.Current, rd.FailOpen = pinned.Name, !pinned.AvailableFor(policy.IPv4)
-			}
-			dd.Routes = append(dd.Routes, rd)
+			dd.Routes = append(dd.Routes, routeDoc(d, r, pinned))
 		}
 		doc.Domains = append(doc.Domains, dd)
 	}
@@ -624,4 +610,23 @@ func modeOf(w http.ResponseWriter, mode *string) (policy.Mode, bool) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("mode %q: expected auto, up or down", *mode))
 	}
 	return m, ok
+}
+
+// routeDoc is a route's status: its pools and the pool it answers from now (pinned: the
+// domain's pin, which overrides every route), with what failover settings make of it.
+func routeDoc(d *policy.Domain, r *policy.Route, pinned *policy.Pool) RouteDoc {
+	rd := RouteDoc{Selector: r.Selector.Text, Select: r.Select.String(), Pools: []string{}}
+	for _, p := range r.Pools {
+		rd.Pools = append(rd.Pools, p.Name)
+	}
+	if pinned != nil {
+		// As the query path does: a pinned pool that is not available fails open.
+		rd.Current, rd.FailOpen = pinned.Name, !pinned.AvailableFor(policy.IPv4)
+		return rd
+	}
+	if p, failOpen := r.Current(); p != nil {
+		rd.Current, rd.FailOpen = p.Name, failOpen
+	}
+	routeFailover(&rd, d, r)
+	return rd
 }
