@@ -281,18 +281,14 @@ func (d *Data) modeAt(key string, now time.Time) policy.Mode {
 }
 
 // ModeValue returns the value of a modes/ or poolmodes/ key; false when there is none.
-func (d *Data) ModeValue(key string) (ModeValue, bool) {
-	var v ModeValue
-	e, ok := d.Entries[key]
-	if !ok || json.Unmarshal(e.Value, &v) != nil {
-		return v, false
-	}
-	return v, true
-}
+func (d *Data) ModeValue(key string) (ModeValue, bool) { return valueOf[ModeValue](d, key) }
 
 // PinValue returns the value of a pins/ key; false when there is none.
-func (d *Data) PinValue(key string) (PinValue, bool) {
-	var v PinValue
+func (d *Data) PinValue(key string) (PinValue, bool) { return valueOf[PinValue](d, key) }
+
+// valueOf decodes the JSON value of key; false when there is none or it does not decode.
+func valueOf[T any](d *Data, key string) (T, bool) {
+	var v T
 	e, ok := d.Entries[key]
 	if !ok || json.Unmarshal(e.Value, &v) != nil {
 		return v, false
