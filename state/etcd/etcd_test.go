@@ -442,9 +442,15 @@ func TestLeaseExpiryAndVotes(t *testing.T) {
 		t.Fatal("an unchanged vote was written again")
 	}
 	b.PublishVote(key, Vote{Healthy: false, Error: "timeout"})
-	eventually(t, 2*time.Second, "b's changed vote", func() bool {
-		vs := a.Votes()[key]
-		return len(vs) == 3 && !vs[1].Healthy
+	// Both a and c (whose Quorum is asked below) must have seen it: each learns through its
+	// own watch.
+	eventually(t, 2*time.Second, "b's changed vote on a and c", func() bool {
+		for _, n := range []*Backend{a, c} {
+			if vs := n.Votes()[key]; len(vs) != 3 || vs[1].Healthy {
+				return false
+			}
+		}
+		return true
 	})
 	if down, n, of := Decide(true, a.Votes()[key], a.LiveNodes(), 50); !down || n != 2 || of != 3 {
 		t.Fatalf("Decide: %v %d/%d", down, n, of)
