@@ -72,6 +72,7 @@ type HopDoc struct {
 	FailOpen    bool              `json:"fail_open"`
 	Candidates  []string          `json:"candidates"` // the addresses the answer was drawn from
 	Chosen      []string          `json:"chosen"`     // the addresses (or CNAME target) chosen
+	Sources     []string          `json:"sources"`    // where each chosen address came from (static, dns:NAME, ...)
 	Overrides   []string          `json:"overrides"`  // address modes and disabled addresses that applied
 	Scope       int               `json:"scope"`
 	// Failover in depth: the fallback that answered when no pool was available (nodata,

@@ -249,6 +249,10 @@ type PoolDoc struct {
 	Mode string `json:"mode"`
 	*WindowDoc
 	Scheduled *ScheduledDoc `json:"scheduled,omitempty"`
+	// MembersStale: a member source of the pool cannot reach its registry (its last members
+	// stay); MembersError says why. Only for pools with members or flatten.
+	MembersStale *bool  `json:"members_stale,omitempty"`
+	MembersError string `json:"members_error,omitempty"`
 }
 
 // AddressDoc describes an address of a pool.
@@ -280,6 +284,10 @@ type AddressDoc struct {
 	ModeSource string `json:"mode_source"`
 	*WindowDoc
 	Scheduled *ScheduledDoc `json:"scheduled,omitempty"`
+	// Source is where the address came from: static, dns:NAME, srv:NAME, kubernetes:ns/svc.
+	Source string `json:"source"`
+	// Resolved are a flatten pool's name's current addresses.
+	Resolved []string `json:"resolved,omitempty"`
 }
 
 // VoteDoc is one node's verdict on an address's check.
@@ -350,11 +358,13 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 			pd.Location = &[2]float64{p.Lat, p.Lon}
 		}
 		poolFailover(&pd, p)
+		poolMembers(&pd, p)
 		for _, a := range p.Addrs {
 			ad := AddressDoc{
 				Address: a.Text, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
 				Disabled: a.Disabled, Weight: a.Weight, Priority: a.Priority,
 			}
+			addressMembers(&ad, p, a)
 			if sr, ok := a.Health.(statusReporter); ok {
 				st := sr.Status()
 				ad.Healthy, ad.Checked = st.Healthy, st.Ready

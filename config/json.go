@@ -37,6 +37,9 @@ func Decode(k Kind, name string, body []byte, defaultTTL uint32) (Resource, erro
 	if h, ok := r.(*HealthCheck); ok {
 		h.Normalize()
 	}
+	if p, ok := r.(*Pool); ok {
+		p.flattenOff()
+	}
 	return r, nil
 }
 

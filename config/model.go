@@ -146,6 +146,13 @@ type Address struct {
 	Priority int    `json:"priority"`
 	Disabled bool   `json:"disabled"`
 	Line     int    `json:"-"`
+
+	// Source is where a discovered address came from ("dns:NAME", "kubernetes:ns/svc"); ""
+	// for a static one. It is never part of a resource's JSON (discovery fills it at run time).
+	Source string `json:"-"`
+	Port   int    `json:"-"` // a discovered SRV target's port: its checks' port; 0: the template's
+	// Resolved are a flatten pool's name's current A/AAAA (discovery fills them at run time).
+	Resolved []netip.Addr `json:"-"`
 }
 
 // Pool is a set of equivalent servers (`pool NAME { ... }`).
@@ -165,6 +172,9 @@ type Pool struct {
 	// the enabled addresses, rounded up. JSON writes it as the string "P%" in min_available.
 	MinAvailablePercent *int     `json:"-"`
 	SlowStart           Duration `json:"slow_start,omitzero"` // weighted lb: ramp-up of a recovered address
+
+	Members []Member `json:"members,omitzero"` // registries whose addresses join Addresses (members.go)
+	Flatten *Flatten `json:"flatten,omitzero"` // a pool of names answers its target's A/AAAA
 }
 
 // Route maps clients (a selector) to an ordered list of pools.

@@ -284,8 +284,8 @@ func looksNumeric(s string) bool {
 
 func (c *checker) pool(p *Pool, cfg *Config) {
 	at := p.lineOf
-	if len(p.Addresses) == 0 {
-		c.add(p, "addresses", p.Line, "no address")
+	if len(p.Addresses) == 0 && len(p.Members) == 0 {
+		c.add(p, "addresses", p.Line, "no address (and no members)")
 	}
 	var hasIP, hasName bool
 	seenIP := make(map[netip.Addr]bool, len(p.Addresses)) // by AddressKey: the canonical IP,
@@ -349,13 +349,14 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 	if p.MinAvailablePercent == nil {
 		c.poolFailover(p)
 	}
-	if len(p.Addresses) > 0 && p.MinAvailablePercent == nil && p.MinAvailable > len(p.Addresses) {
+	if len(p.Addresses) > 0 && len(p.Members) == 0 && p.MinAvailablePercent == nil && p.MinAvailable > len(p.Addresses) {
 		c.add(p, "min_available", p.Line, "min_available %d exceeds its %d addresses", p.MinAvailable, len(p.Addresses))
 	}
 	if hasName && !hasIP && p.Answers > 1 {
 		c.add(p, "answers", p.Line, "a pool of domain names answers one CNAME; answers must be 1")
 	}
 	c.poolChecks(p, cfg)
+	c.members(p)
 }
 
 // IsCNAME reports whether the pool holds domain names (it answers CNAME).

@@ -580,7 +580,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 	if !isBlock {
 		return c.Errf("pool %s: expected a block with at least one address", name)
 	}
-	return eachLine(c, "pool "+name, func(dir string, args []string) error {
+	return eachPoolLine(c, p, "pool "+name, func(dir string, args []string) error {
 		what := "pool " + name + ": " + dir
 		p.Lines[dir] = c.Line()
 		switch dir {
@@ -627,7 +627,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 		case "healthcheck":
 			return parsePoolChecks(c, p, what, args)
 		default:
-			return c.Errf("pool %s: unknown directive %q; expected address, location, lb, answers, healthcheck, min_available, slow_start or weight", name, dir)
+			return c.Errf("pool %s: unknown directive %q; expected address, members, flatten, location, lb, answers, healthcheck, min_available, slow_start or weight", name, dir)
 		}
 		return nil
 	})

@@ -159,6 +159,13 @@ type Address struct {
 	Health   Health    // nil when the pool has no health check: healthy
 	Mode     *ModeCell // never nil
 	Ramp     *RampCell // slow_start: when the address last became up; nil without slow_start
+
+	// Source is where the address came from: "static", or the discovery source that
+	// found it ("dns:NAME", "srv:NAME", "kubernetes:ns/svc").
+	Source string
+	// Flat are Target's current addresses in a pool with flatten (answered instead of a
+	// CNAME), in DNS form.
+	Flat []net.IP
 }
 
 // Up reports whether the address may be answered: enabled, and healthy or forced up.
@@ -212,7 +219,19 @@ type Pool struct {
 	HealthChecks []string // every template name in order (HealthCheck is the first)
 	Require      string   // how many of them must pass: "all", "any" or N
 
+	// Flatten: a pool of names answers its chosen name's A/AAAA (Address.Flat), not a CNAME.
+	Flatten bool
+	// Discovery is what the pool's member sources last reported (nil without members or
+	// flatten): whether they are stale and why.
+	Discovery *DiscoveryStatus
+
 	rotate atomic.Uint32 // LBAll rotation
+}
+
+// DiscoveryStatus is the state of a pool's member discovery at compile time.
+type DiscoveryStatus struct {
+	Stale bool
+	Error string
 }
 
 // UpCount counts the addresses that may be answered.

@@ -1,0 +1,317 @@
+// Package kubetest runs a real Kubernetes API server for tests: kube-apiserver (built by
+// scripts/kube-apiserver.sh) on 127.0.0.1 against a real etcd (internal/etcdtest), with an
+// admin token, RBAC authorization, and a ServiceAccount bound to the read-only ClusterRole
+// that gtm's discovery needs (ClusterRole below). There is no controller manager: tests
+// create Services, EndpointSlices and Ingresses directly and set status through the status
+// subresource. Without the binary the test is skipped, except under CI=true, where it fails.
+package kubetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gtm-dns/coredns-gtm/internal/etcdtest"
+)
+
+// ClusterRole is the read-only role gtm's `members kubernetes` needs (docs/discovery.md
+// documents the same rules): list and watch of Services, EndpointSlices and Ingresses.
+var ClusterRole = rbacv1.ClusterRole{
+	ObjectMeta: metav1.ObjectMeta{Name: "coredns-gtm-discovery"},
+	Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"list", "watch"}},
+	},
+}
+
+// Binary returns the kube-apiserver to run, or ends the test (skip; under CI=true, fail).
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("GTM_KUBE_APISERVER"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, ".cache", "bin", "kube-apiserver")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("kube-apiserver"); err == nil {
+		return p
+	}
+	msg := "no kube-apiserver binary: set GTM_KUBE_APISERVER or run bash scripts/kube-apiserver.sh"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func moduleRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return ""
+		}
+		dir = up
+	}
+}
+
+// Server is a running API server.
+type Server struct {
+	t     testing.TB
+	bin   string
+	dir   string
+	args  []string
+	URL   string // https://127.0.0.1:PORT
+	Admin *kubernetes.Clientset
+
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	out   *bytes.Buffer
+	ended chan struct{}
+}
+
+const adminToken = "gtm-test-admin-token"
+
+// Start runs an API server (and its etcd) for the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary(t)
+	etcd := etcdtest.Start(t)
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(s.dir, "sa.key")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens := filepath.Join(s.dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(adminToken+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	s.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	s.args = []string{
+		"--etcd-servers=" + etcd.Endpoint(),
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + filepath.Join(s.dir, "certs"),
+		"--token-auth-file=" + tokens,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + keyFile,
+		"--service-account-signing-key-file=" + keyFile,
+		"--api-audiences=https://kubernetes.default.svc",
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--enable-priority-and-fairness=false",
+		"--disable-admission-plugins=ServiceAccount",
+		"--endpoint-reconciler-type=none",
+		"--etcd-prefix=/registry-" + filepath.Base(s.dir),
+		"--v=0",
+	}
+	s.start()
+	t.Cleanup(func() {
+		s.Kill()
+		if t.Failed() {
+			s.mu.Lock()
+			out := s.out.String()
+			s.mu.Unlock()
+			if len(out) > 3000 {
+				out = out[len(out)-3000:]
+			}
+			t.Logf("kube-apiserver output (tail):\n%s", out)
+		}
+	})
+	cfg := &rest.Config{Host: s.URL, BearerToken: adminToken, TLSClientConfig: rest.TLSClientConfig{Insecure: true}, QPS: 200, Burst: 400}
+	s.Admin = kubernetes.NewForConfigOrDie(cfg)
+	return s
+}
+
+func (s *Server) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.out = &bytes.Buffer{}
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = &lockedWriter{mu: &s.mu, w: s.out}, &lockedWriter{mu: &s.mu, w: s.out}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("kube-apiserver: %v", err)
+	}
+	s.cmd = cmd
+	ended := make(chan struct{})
+	s.ended = ended
+	go func() { _ = cmd.Wait(); close(ended) }()
+	s.mu.Unlock()
+	err := s.waitReady(90 * time.Second)
+	s.mu.Lock()
+	if err != nil {
+		out := s.out.String()
+		if len(out) > 3000 {
+			out = out[len(out)-3000:]
+		}
+		s.t.Fatalf("kube-apiserver not ready: %v\n%s", err, out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (s *Server) waitReady(within time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(within)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.ended:
+			return fmt.Errorf("exited")
+		default:
+		}
+		req, _ := http.NewRequest("GET", s.URL+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Errorf("readyz: %s", resp.Status)
+		} else {
+			last = err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return last
+}
+
+// Kill stops the API server at once (SIGKILL), as a crash would.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, ended := s.cmd, s.ended
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-ended
+}
+
+// Restart starts the API server again on the same port and etcd after Kill.
+func (s *Server) Restart() {
+	s.start()
+}
+
+// Kubeconfig writes a kubeconfig for a ServiceAccount bound to roles (ClusterRole when
+// none) and returns its path. With no roles at all (bind false) the account may do nothing.
+func (s *Server) Kubeconfig(name string, bind bool) string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ns := "gtm-system"
+	_, _ = s.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if _, err := s.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		s.t.Fatalf("service account: %v", err)
+	}
+	if bind {
+		role := ClusterRole.DeepCopy()
+		if _, err := s.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !alreadyExists(err) {
+			s.t.Fatalf("cluster role: %v", err)
+		}
+		b := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "coredns-gtm-discovery-" + name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+		}
+		if _, err := s.Admin.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil {
+			s.t.Fatalf("cluster role binding: %v", err)
+		}
+	}
+	exp := int64(24 * 3600)
+	tr, err := s.Admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &exp}}, metav1.CreateOptions{})
+	if err != nil {
+		s.t.Fatalf("token: %v", err)
+	}
+	ca, err := os.ReadFile(filepath.Join(s.dir, "certs", "apiserver.crt"))
+	if err != nil {
+		s.t.Fatalf("serving certificate: %v", err)
+	}
+	path := filepath.Join(s.dir, name+".kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: test
+  context: {cluster: test, user: %s}
+current-context: test
+`, s.URL, b64(ca), name, tr.Status.Token, name)
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+func alreadyExists(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists"))
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
