@@ -175,6 +175,11 @@ type Pool struct {
 
 	Members []Member `json:"members,omitzero"` // registries whose addresses join Addresses (members.go)
 	Flatten *Flatten `json:"flatten,omitzero"` // a pool of names answers its target's A/AAAA
+
+	// MembersStale and MembersError: a member source cannot reach its registry, so its last
+	// members stay (discovery sets them at run time; never part of the JSON).
+	MembersStale bool   `json:"-"`
+	MembersError string `json:"-"`
 }
 
 // Route maps clients (a selector) to an ordered list of pools.

@@ -36,6 +36,7 @@ func applyPool(p *config.Pool, pv *PoolView) *config.Pool {
 	if pv == nil {
 		return &np
 	}
+	np.MembersStale, np.MembersError = pv.Stale()
 	if p.Flatten != nil {
 		for i := range np.Addresses {
 			a := &np.Addresses[i]

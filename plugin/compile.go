@@ -165,6 +165,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			p.HasLocation, p.Lat, p.Lon = true, l.Lat, l.Lon
 		}
 		poolFailover(p, pc)
+		poolDiscovery(p, pc)
 		tmpls := poolTemplates(templates, pc)
 		p.Addrs = make([]*policy.Address, len(pc.Addresses))
 		addrs := make([]policy.Address, len(pc.Addresses)) // one allocation for the pool
@@ -180,8 +181,9 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
 			}
 			// Disabled addresses are never answered, so they are not probed either.
+			addressDiscovery(a, &ac)
 			if len(tmpls) > 0 && !ac.Disabled {
-				a.Health = cs.acquireHealth(reg, v, text, tmpls, pc)
+				a.Health = cs.acquireHealth(reg, v, text, portTemplates(tmpls, ac.Port), pc)
 			}
 			if p.SlowStart > 0 {
 				a.Ramp = rampCell(pc.Name, text)

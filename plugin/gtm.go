@@ -192,7 +192,7 @@ func answersType(d *policy.Domain, qtype uint16) bool {
 	}
 	for _, r := range d.Routes {
 		for _, p := range r.Pools {
-			if p.CNAME {
+			if p.CNAME && !p.Flatten {
 				return true
 			}
 		}
@@ -303,6 +303,8 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	before := len(m.Answer)
 	switch {
 	case len(res.Addrs) == 0:
+	case res.Pool.Flatten:
+		m.Answer = appendFlat(m.Answer, name, qtype, ttl, res.Addrs[0])
 	case res.Pool.CNAME:
 		target = res.Addrs[0].Target
 		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target})

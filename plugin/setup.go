@@ -207,8 +207,9 @@ func (g *GTM) start() error {
 		g.listener = l
 	}
 	g.started = time.Now()
+	g.startMembers()
 	g.mu.Lock()
-	cs := compile(b, g.pending, registry, g.st, nil)
+	cs := compile(b, g.withMembers(g.pending), registry, g.st, nil)
 	d := g.st.Data()
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
@@ -259,6 +260,7 @@ func (g *GTM) stop() {
 	g.scopeGen.Add(1) // a scope partition build in flight gives up
 	g.stopHolder()
 	g.stopWebhooks()
+	g.stopMembers()
 	if g.unsubscribe != nil {
 		g.unsubscribe()
 		g.unsubscribe = nil
@@ -346,7 +348,7 @@ func (g *GTM) rebuild(d *state.Data) error {
 		return errs
 	}
 	g.configErr.Store(nil)
-	cs := compile(g.block, res, registry, g.st, old)
+	cs := compile(g.block, g.withMembers(res), registry, g.st, old)
 	cs.revision.Store(d.Revision)
 	cs.stamp = configStamp(d)
 	g.buildScopes(cs)
@@ -608,4 +610,6 @@ type control struct {
 	holder atomic.Pointer[holder] // failback holds and slow-start ramps (failback.go)
 	// hooks are the api block's running webhooks (webhook.go).
 	hooks []liveHook
+	// members is the block's member discovery while it runs (members.go).
+	members *blockMembers
 }
