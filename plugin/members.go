@@ -1,8 +1,12 @@
 package gtm
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -11,6 +15,9 @@ import (
 	"github.com/gtm-dns/coredns-gtm/discovery"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
+	"github.com/gtm-dns/coredns-gtm/state/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // blockMembers is a block's member discovery: the sources its configuration wants, and a
@@ -26,6 +33,13 @@ type blockMembers struct {
 
 	mu   sync.Mutex
 	base *config.Config // the configuration in force before members are joined
+
+	// In a fleet (cluster): the etcd backend, and while this node leads discovery, the
+	// comparison that guards its writes; the members answered are the shared ones.
+	fleet   *etcd.Backend
+	cancel  context.CancelFunc
+	leading bool
+	guard   clientv3.Cmp
 }
 
 // startMembers starts the block's discovery (nothing runs until a configuration wants it).
@@ -48,8 +62,81 @@ func (g *GTM) startMembers() {
 		},
 	})
 	g.members = m
+	if be, ok := g.st.Backend().(*etcd.Backend); ok && g.block.cluster != nil {
+		m.fleet = be
+		ctx, cancel := context.WithCancel(context.Background())
+		m.cancel = cancel
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			discovery.Elect(ctx, be.Client(), be.Path()+"/discovery", be.Node(), electionTTL, m.lead)
+		}()
+	}
 	m.wg.Add(1)
 	go m.loop()
+}
+
+// electionTTL is the lease of the discovery election in seconds: the longest a dead leader
+// keeps it (the cluster's node lease is as long).
+const electionTTL = 5
+
+// lead runs discovery for the fleet while this node is elected: the sources run here, and
+// what they report is written into the shared state.
+func (m *blockMembers) lead(ctx context.Context, guard clientv3.Cmp) {
+	m.mu.Lock()
+	m.leading, m.guard = true, guard
+	base := m.base
+	m.mu.Unlock()
+	log.Infof("members: node %s now runs member discovery for the fleet", m.fleet.Node())
+	record(api.Event{Kind: "members", Message: fmt.Sprintf("node %s now runs member discovery for the fleet", m.fleet.Node())})
+	if base != nil {
+		_ = m.mgr.Sync(discovery.Wants(base))
+	}
+	m.poke()
+	<-ctx.Done()
+	m.mu.Lock()
+	m.leading = false
+	m.mu.Unlock()
+	_ = m.mgr.Sync(nil)
+}
+
+func (m *blockMembers) poke() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// publish writes the leader's view into the shared state (sources that have not answered
+// yet keep what the state holds).
+func (m *blockMembers) publish() {
+	m.mu.Lock()
+	leading, guard := m.leading, m.guard
+	m.mu.Unlock()
+	if !leading {
+		return
+	}
+	d := m.g.st.Data()
+	shared, have := sharedOf(d)
+	view := discovery.Carry(m.mgr.View(), shared)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := discovery.Publish(ctx, m.fleet.Client(), m.fleet.Path()+"/", guard, view, have); err != nil {
+		log.Warningf("members: writing the fleet's members: %v", err)
+	}
+}
+
+// sharedOf is the members in a fleet's state, and the pools it holds members of.
+func sharedOf(d *state.Data) (discovery.View, []string) {
+	entries := map[string][]byte{}
+	var pools []string
+	for k, e := range d.Entries {
+		if pool, ok := strings.CutPrefix(k, state.MembersPrefix); ok {
+			entries[k] = e.Value
+			pools = append(pools, pool)
+		}
+	}
+	return discovery.SharedView(entries), pools
 }
 
 // stopMembers stops the sources and the recompiling goroutine, and waits for them.
@@ -60,6 +147,9 @@ func (g *GTM) stopMembers() {
 	}
 	g.members = nil
 	close(m.done)
+	if m.cancel != nil {
+		m.cancel()
+	}
 	m.wg.Wait()
 	m.mgr.Stop()
 }
@@ -73,7 +163,19 @@ func (g *GTM) withMembers(res *config.Config) *config.Config {
 	}
 	m.mu.Lock()
 	m.base = res
+	leading := m.leading
 	m.mu.Unlock()
+	if m.fleet != nil {
+		// Every node answers from the shared members; only the leader's sources run.
+		if leading {
+			if err := m.mgr.Sync(discovery.Wants(res)); err != nil {
+				log.Errorf("members: %v", err)
+			}
+			m.poke()
+		}
+		view, _ := sharedOf(g.st.Data())
+		return discovery.Apply(res, view)
+	}
 	if err := m.mgr.Sync(discovery.Wants(res)); err != nil {
 		log.Errorf("members: %v", err)
 	}
@@ -89,6 +191,10 @@ func (m *blockMembers) loop() {
 		case <-m.done:
 			return
 		case <-m.kick:
+		}
+		if m.fleet != nil {
+			m.publish() // every node recompiles when the state it watches changes
+			continue
 		}
 		m.recompile()
 	}

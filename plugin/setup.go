@@ -369,7 +369,7 @@ type stamp struct {
 func configStamp(d *state.Data) stamp {
 	var s stamp
 	for k, e := range d.Entries {
-		if strings.HasPrefix(k, state.ConfigPrefix) {
+		if strings.HasPrefix(k, state.ConfigPrefix) || strings.HasPrefix(k, state.MembersPrefix) {
 			s.n++
 			s.max = max(s.max, e.Revision)
 		}

@@ -38,6 +38,9 @@ const (
 	PoolModesPrefix = "poolmodes/"
 	// HoldsPrefix keys a domain's routes held on their standby (failback manual|DURATION).
 	HoldsPrefix = "holds/"
+	// MembersPrefix keys a pool's discovered members in a fleet (members/POOL), written by
+	// the node elected to discover (package discovery).
+	MembersPrefix = "members/"
 )
 
 // Entry is a key's value and the revision that wrote it.

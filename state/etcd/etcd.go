@@ -334,7 +334,7 @@ func (b *Backend) Commit(ctx context.Context, ops []state.Op) (*state.Data, erro
 }
 
 // statePrefixes are the state's key spaces; PATH/nodes/ and PATH/votes/ are the fleet's.
-var statePrefixes = []string{state.ConfigPrefix, state.ModesPrefix, state.PinsPrefix, state.PoolModesPrefix, state.HoldsPrefix}
+var statePrefixes = []string{state.ConfigPrefix, state.ModesPrefix, state.PinsPrefix, state.PoolModesPrefix, state.HoldsPrefix, state.MembersPrefix}
 
 func stateKey(k string) bool {
 	for _, p := range statePrefixes {
