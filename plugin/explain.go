@@ -111,7 +111,7 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 	}
 
 	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTLOf(&res), Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
-		Candidates: []string{}, Chosen: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}
+		Candidates: []string{}, Chosen: []string{}, Sources: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}
 	explainFailover(&step, &res, cl)
 	if pin := d.Pin.Get(); pin != "" {
 		if pinned {
@@ -170,6 +170,7 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 	}
 	for _, a := range res.Addrs {
 		step.Chosen = append(step.Chosen, addrText(a))
+		step.Sources = append(step.Sources, api.SourceOf(a))
 	}
 	switch {
 	case len(res.Addrs) == 0:

@@ -1,0 +1,443 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/gtm-dns/coredns-gtm/internal/etcdtest"
+	"github.com/gtm-dns/coredns-gtm/internal/kubetest"
+)
+
+// kubeFixture is a namespace with a Service and its EndpointSlice in a real API server.
+type kubeFixture struct {
+	t   *testing.T
+	ks  *kubetest.Server
+	ns  string
+	svc string
+}
+
+func newKubeFixture(t *testing.T, ks *kubetest.Server, ns, svc string, ann map[string]string) *kubeFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &kubeFixture{t: t, ks: ks, ns: ns, svc: svc}
+	if _, err := ks.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ks.Admin.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: svc, Annotations: ann},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// endpoint is "IP", "IP!" (not ready) or "IP~" (terminating).
+func (f *kubeFixture) slice(name string, ann map[string]string, endpoints ...string) {
+	f.t.Helper()
+	ctx := context.Background()
+	sl := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: f.svc}, Annotations: ann},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for _, e := range endpoints {
+		ready, terminating := true, false
+		switch {
+		case strings.HasSuffix(e, "!"):
+			ready, e = false, strings.TrimSuffix(e, "!")
+		case strings.HasSuffix(e, "~"):
+			terminating, ready, e = true, false, strings.TrimSuffix(e, "~")
+		}
+		sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{e}, Conditions: discoveryv1.EndpointConditions{Ready: &ready, Terminating: &terminating}})
+	}
+	api := f.ks.Admin.DiscoveryV1().EndpointSlices(f.ns)
+	old, err := api.Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		sl.ResourceVersion = old.ResourceVersion
+		_, err = api.Update(ctx, sl, metav1.UpdateOptions{})
+	} else {
+		_, err = api.Create(ctx, sl, metav1.CreateOptions{})
+	}
+	if err != nil {
+		f.t.Fatalf("endpointslice %s: %v", name, err)
+	}
+}
+
+func kubeCorefile(apiAddr, token, pools string) string {
+	return fmt.Sprintf(`.:0 {
+    bind 127.0.0.1
+    gtm gtm.test {
+        api %s {
+            token_file %s
+        }
+%s
+        domain www.gtm.test {
+            route default web
+        }
+    }
+}`, apiAddr, token, pools)
+}
+
+// poolStatus is one pool of GET /api/v1/status.
+func poolStatus(c *apiClient, name string) map[string]any {
+	_, st := c.do("GET", "/api/v1/status", "", true)
+	for _, p := range st["pools"].([]any) {
+		if pm := p.(map[string]any); pm["name"] == name {
+			return pm
+		}
+	}
+	return nil
+}
+
+func sortedAnswer(s *server, name string) string {
+	got := answers(s.ask(query{name: name, qtype: dns.TypeA}))
+	slices.Sort(got)
+	return join(got)
+}
+
+// listenTCP listens on addr for health checks until the test ends (or close is called).
+func listenTCP(t *testing.T, addr string) (close func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	var once sync.Once
+	close = func() { once.Do(func() { l.Close() }) }
+	t.Cleanup(close)
+	return close
+}
+
+func TestMembersKubernetes(t *testing.T) {
+	ks := kubetest.Start(t)
+	kc := ks.Kubeconfig("gtm", true)
+	f := newKubeFixture(t, ks, "shop", "web", nil)
+	f.slice("web-a", nil, "127.0.0.41", "127.0.0.42", "127.0.0.43!", "127.0.0.44~")
+	port := freePort(t)
+	listenTCP(t, fmt.Sprintf("127.0.0.41:%d", port))
+	close42 := listenTCP(t, fmt.Sprintf("127.0.0.42:%d", port))
+	listenTCP(t, fmt.Sprintf("127.0.0.45:%d", port))
+
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "token"), "tok")
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := start(t, kubeCorefile(apiAddr, token, fmt.Sprintf(`
+        healthcheck tcp {
+            protocol tcp
+            port %d
+            interval 500ms
+            fall 1
+            rise 1
+        }
+        pool web {
+            members kubernetes shop/web {
+                kubeconfig %s
+            }
+            healthcheck tcp
+            lb all
+            answers 16
+        }`, port, kc)))
+	c := &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}
+
+	// Ready, not terminating endpoints answer.
+	eventually(t, 15*time.Second, func() string {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.42" {
+			return "answer " + got
+		}
+		return ""
+	})
+	pm := poolStatus(c, "web")
+	if pm["members_stale"] != false {
+		t.Fatalf("members_stale %v", pm["members_stale"])
+	}
+	for _, a := range pm["addresses"].([]any) {
+		if src := a.(map[string]any)["source"]; src != "kubernetes:shop/web" {
+			t.Fatalf("source %v", src)
+		}
+	}
+
+	// A member joins within 2s of the change.
+	f.slice("web-a", nil, "127.0.0.41", "127.0.0.42", "127.0.0.45")
+	took := eventually(t, 5*time.Second, func() string {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.42 127.0.0.45" {
+			return "after the join " + got
+		}
+		return ""
+	})
+	t.Logf("a new endpoint answers %s after the EndpointSlice change", took)
+
+	// A member that fails its health check leaves the answer; discovery does not bring it back.
+	close42()
+	eventually(t, 5*time.Second, func() string {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.45" {
+			return "after 42's check fails " + got
+		}
+		return ""
+	})
+
+	// The API server dies: the members stay, stale, with an event.
+	ks.Kill()
+	eventually(t, 15*time.Second, func() string {
+		pm := poolStatus(c, "web")
+		if pm["members_stale"] != true || !strings.Contains(fmt.Sprint(pm["members_error"]), "kubernetes:shop/web") {
+			return fmt.Sprintf("not stale: %v %v", pm["members_stale"], pm["members_error"])
+		}
+		return ""
+	})
+	if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.45" {
+		t.Fatalf("the API server's death changed the answer: %q", got)
+	}
+	_, ev := c.do("GET", "/api/v1/events", "", true)
+	if !strings.Contains(fmt.Sprint(ev), "stale") {
+		t.Fatalf("no stale event: %v", ev)
+	}
+	// ... and back: fresh again.
+	ks.Restart()
+	eventually(t, 45*time.Second, func() string {
+		if pm := poolStatus(c, "web"); pm["members_stale"] != false {
+			return fmt.Sprintf("still stale: %v", pm["members_error"])
+		}
+		return ""
+	})
+
+	// Scaled to zero ready endpoints: believed, the discovered part is empty.
+	f.slice("web-a", nil, "127.0.0.41!", "127.0.0.45~")
+	eventually(t, 5*time.Second, func() string {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "" {
+			return "after scaling to zero " + got
+		}
+		return ""
+	})
+	if pm := poolStatus(c, "web"); pm["members_stale"] != false || len(pm["addresses"].([]any)) != 0 {
+		t.Fatalf("scaled to zero: %v", pm)
+	}
+}
+
+func TestMembersKubernetesWeights(t *testing.T) {
+	ks := kubetest.Start(t)
+	kc := ks.Kubeconfig("gtm", true)
+	f := newKubeFixture(t, ks, "shop", "web", map[string]string{"gtm.coredns.io/weight": "1"})
+	f.slice("web-heavy", map[string]string{"gtm.coredns.io/weight": "9"}, "127.0.0.51")
+	f.slice("web-light", nil, "127.0.0.52")
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "token"), "tok")
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := start(t, kubeCorefile(apiAddr, token, fmt.Sprintf(`
+        pool web {
+            members kubernetes shop/web {
+                kubeconfig %s
+            }
+            lb weighted
+        }`, kc)))
+	eventually(t, 15*time.Second, func() string {
+		if got := len(poolStatus(&apiClient{t: t, base: "http://" + apiAddr, token: "tok"}, "web")["addresses"].([]any)); got != 2 {
+			return fmt.Sprintf("%d addresses", got)
+		}
+		return ""
+	})
+	counts := map[string]int{}
+	for range 400 {
+		counts[sortedAnswer(s, "www.gtm.test")]++
+	}
+	share := float64(counts["127.0.0.51"]) / 400
+	t.Logf("answers by weight 9:1 from annotations: %v (%.0f%% heavy)", counts, share*100)
+	if share < 0.8 || share > 0.97 {
+		t.Fatalf("weight 9 of 10 answered %.0f%% of 400 queries: %v", share*100, counts)
+	}
+}
+
+func TestMembersKubernetesBadInput(t *testing.T) {
+	ks := kubetest.Start(t)
+	denied := ks.Kubeconfig("nobody", false) // no role: list/watch is forbidden
+	kc := ks.Kubeconfig("gtm", true)
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "token"), "tok")
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := start(t, kubeCorefile(apiAddr, token, fmt.Sprintf(`
+        pool web {
+            address 192.0.2.1
+            members kubernetes shop/web {
+                kubeconfig %s
+            }
+        }
+        pool missing {
+            address 192.0.2.2
+            members kubernetes shop/nothing-here {
+                kubeconfig %s
+            }
+        }`, denied, kc)))
+	c := &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}
+	// RBAC denies list: stale, the 403 named; the static address still answers.
+	eventually(t, 15*time.Second, func() string {
+		pm := poolStatus(c, "web")
+		if pm["members_stale"] != true || !strings.Contains(fmt.Sprint(pm["members_error"]), "403") {
+			return fmt.Sprintf("not stale with a 403: %v %v", pm["members_stale"], pm["members_error"])
+		}
+		return ""
+	})
+	if got := sortedAnswer(s, "www.gtm.test"); got != "192.0.2.1" {
+		t.Fatalf("answer %q", got)
+	}
+	// A Service that does not exist is believed empty, with a warning event.
+	eventually(t, 15*time.Second, func() string {
+		_, ev := c.do("GET", "/api/v1/events", "", true)
+		if !strings.Contains(fmt.Sprint(ev), "Service shop/nothing-here does not exist") {
+			return "no event for the missing Service"
+		}
+		return ""
+	})
+	if pm := poolStatus(c, "missing"); pm["members_stale"] != false {
+		t.Fatalf("a missing Service is not an error: %v", pm)
+	}
+	// A kubeconfig that does not parse: the Corefile is refused with file:line.
+	bad := writeFile(t, filepath.Join(dir, "bad.kubeconfig"), "clusters: [this is: not yaml\n")
+	err := s.reload(kubeCorefile(apiAddr, token, fmt.Sprintf(`
+        pool web {
+            members kubernetes shop/web {
+                kubeconfig %s
+            }
+        }`, bad)))
+	if err == nil || !strings.Contains(err.Error(), ":7 - Error during parsing") || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("reload with a bad kubeconfig: %v", err)
+	}
+	// The API refuses it too, naming the field.
+	code, body := c.do("PUT", "/api/v1/config/pools/viaapi", fmt.Sprintf(`{"members":[{"kubernetes":"shop/web","kubeconfig":%q}]}`, bad), true)
+	if code != 400 || !strings.Contains(fmt.Sprint(body), "members[0].kubeconfig") {
+		t.Fatalf("PUT with a bad kubeconfig: %d %v", code, body)
+	}
+}
+
+// gtmNode is a coredns-gtm process of a fleet.
+type gtmNode struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	dns  string
+	api  string
+	conf string
+}
+
+func (n *gtmNode) launch(bin string) {
+	n.out = &bytes.Buffer{}
+	n.cmd = exec.Command(bin, "-conf", n.conf)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(n.kill)
+}
+
+func (n *gtmNode) kill() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = n.cmd.Process.Kill()
+		_ = n.cmd.Wait()
+		n.cmd = nil
+	}
+}
+
+func (n *gtmNode) answer() string {
+	s := &server{t: n.t, udp: n.dns, tcp: n.dns}
+	m, err := s.exchange(query{name: "www.gtm.test", qtype: dns.TypeA})
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	got := answers(m)
+	slices.Sort(got)
+	return join(got)
+}
+
+func TestMembersKubernetesFleet(t *testing.T) {
+	bin := binary(t)
+	ks := kubetest.Start(t)
+	kc := ks.Kubeconfig("gtm", true)
+	f := newKubeFixture(t, ks, "shop", "web", nil)
+	f.slice("web-a", nil, "127.0.0.61", "127.0.0.62")
+	etcd := etcdtest.Start(t)
+	dir := t.TempDir()
+	token := writeFile(t, filepath.Join(dir, "token"), "tok")
+	var nodes []*gtmNode
+	for _, name := range []string{"a", "b"} {
+		n := &gtmNode{t: t, dns: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		_, port, _ := strings.Cut(n.dns, ":")
+		n.conf = writeFile(t, filepath.Join(dir, "Corefile-"+name), fmt.Sprintf(`.:%s {
+    bind 127.0.0.1
+    gtm gtm.test {
+        api %s {
+            token_file %s
+        }
+        pool web {
+            members kubernetes shop/web {
+                kubeconfig %s
+            }
+            lb all
+            answers 16
+        }
+        domain www.gtm.test {
+            route default web
+        }
+        cluster {
+            endpoint %s
+            node %s
+        }
+    }
+}`, port, n.api, token, kc, etcd.Endpoint(), name))
+		n.launch(bin)
+		nodes = append(nodes, n)
+	}
+	agree := func(within time.Duration, want string, ns ...*gtmNode) time.Duration {
+		t.Helper()
+		return eventually(t, within, func() string {
+			for i, n := range ns {
+				if got := n.answer(); got != want {
+					return fmt.Sprintf("node %d answers %q", i, got)
+				}
+			}
+			return ""
+		})
+	}
+	agree(30*time.Second, "127.0.0.61 127.0.0.62", nodes...)
+	// Exactly one node leads discovery.
+	leader, other := nodes[0], nodes[1]
+	if !strings.Contains(leader.out.String(), "now runs member discovery") {
+		leader, other = other, leader
+	}
+	if strings.Contains(other.out.String(), "now runs member discovery") || !strings.Contains(leader.out.String(), "now runs member discovery") {
+		t.Fatalf("not exactly one leader:\n--- a\n%s\n--- b\n%s", nodes[0].out, nodes[1].out)
+	}
+	f.slice("web-a", nil, "127.0.0.61", "127.0.0.63")
+	agree(10*time.Second, "127.0.0.61 127.0.0.63", nodes...)
+	// The leader dies: the other takes over within the lease and follows the next change.
+	leader.kill()
+	f.slice("web-a", nil, "127.0.0.64")
+	took := agree(20*time.Second, "127.0.0.64", other)
+	t.Logf("the surviving node follows a change made after the leader died within %s", took)
+	if !strings.Contains(other.out.String(), "now runs member discovery") {
+		t.Fatalf("the other node did not take over:\n%s", other.out)
+	}
+}
