@@ -460,7 +460,7 @@ func warn(b *block, res *config.Config) {
 				enabled++
 			}
 		}
-		if p.MinAvailable > enabled {
+		if p.MinAvailable > enabled && len(p.Members) == 0 { // members come and go
 			log.Warningf("%s:%d: pool %s has min_available %d but %d enabled addresses: it is never available, and routes fail over past it", b.file, p.Line, p.Name, p.MinAvailable, enabled)
 		}
 	}

@@ -184,8 +184,7 @@ func TestMembersDNSAndFlatten(t *testing.T) {
 		}
 		return ""
 	})
-	reg.s.inst.ShutdownCallbacks()
-	reg.s.inst.Stop()
+	reg.s.inst.Stop() // its listeners close; the cleanup runs its shutdown callbacks once
 	eventually(t, 15*time.Second, func() string {
 		_, st := c.do("GET", "/api/v1/status", "", true)
 		for _, p := range st["pools"].([]any) {
