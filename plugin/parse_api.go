@@ -25,9 +25,6 @@ type accessConfig struct {
 	auditLine int
 }
 
-// defaultAuditRetention is how long a fleet keeps audit records without audit_retention.
-const defaultAuditRetention = 30 * 24 * time.Hour
-
 // parseAPIAccess parses the access directives of the api block; false when dir is not one.
 func parseAPIAccess(c *caddy.Controller, b *block, a *apiConfig, dir string, args []string) (bool, error) {
 	switch dir {
