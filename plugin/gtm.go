@@ -67,25 +67,9 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
 	// on the client), and an invalid one is FORMERR for any name in the zones, also one that
 	// falls through to the next plugin.
-	var subnet *geo.ClientSubnet
-	if g.ecs {
-		if o := r.IsEdns0(); o != nil {
-			for _, opt := range o.Option {
-				e, ok := opt.(*dns.EDNS0_SUBNET)
-				if !ok {
-					continue
-				}
-				s, err := geo.ParseECS(e)
-				if err == nil {
-					err = geo.CheckWireLength(o, e)
-				}
-				if err != nil {
-					return g.formErr(&state, r)
-				}
-				subnet = &s
-				break
-			}
-		}
+	subnet, bad := g.clientSubnet(r)
+	if bad {
+		return g.formErr(&state, r)
 	}
 	d := cs.Lookup(qname, zone)
 	internal := internalLookup(ctx, w)
@@ -171,6 +155,33 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	g.reply(&state, m, subnet, scope)
 	return dns.RcodeSuccess, nil
+}
+
+// clientSubnet is the query's ECS option when ECS is on (nil without one); bad when the
+// option is invalid (RFC 7871 section 7.1.1: FORMERR).
+func (g *GTM) clientSubnet(r *dns.Msg) (subnet *geo.ClientSubnet, bad bool) {
+	if !g.ecs {
+		return nil, false
+	}
+	o := r.IsEdns0()
+	if o == nil {
+		return nil, false
+	}
+	for _, opt := range o.Option {
+		e, ok := opt.(*dns.EDNS0_SUBNET)
+		if !ok {
+			continue
+		}
+		s, err := geo.ParseECS(e)
+		if err == nil {
+			err = geo.CheckWireLength(o, e)
+		}
+		if err != nil {
+			return nil, true
+		}
+		return &s, false
+	}
+	return nil, false
 }
 
 // answersType reports whether gtm answers qtype at managed domain d: A and AAAA, and every
