@@ -189,6 +189,10 @@ func answersType(d *policy.Domain, qtype uint16) bool {
 	switch qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
 		return true
+	case dns.TypeHTTPS:
+		if d.Services != nil && d.Services.HTTPS != nil {
+			return true // https.go
+		}
 	}
 	for _, r := range d.Routes {
 		for _, p := range r.Pools {
@@ -283,6 +287,9 @@ const maxChase = 8
 func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
+	}
+	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
+		return g.answerHTTPS(cs, m, d, name, cl, buf) // https.go
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
