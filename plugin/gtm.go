@@ -87,6 +87,11 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			}
 		}
 	}
+	if cs.HasSRV() {
+		if rc, ok := g.serveService(ctx, &state, cs, zone, subnet); ok {
+			return rc, nil // srv.go: an SRV name or a target name of one
+		}
+	}
 	d := cs.Lookup(qname, zone)
 	internal := ctx.Value(handedOnKey{}) != nil
 	if d != nil && internal && clientRouted(d) {
