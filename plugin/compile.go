@@ -203,7 +203,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		domain := strings.TrimSuffix(dc.Name, ".")
 		if od := old.reusableDomain(dc, pools); od != nil && v == nil {
 			// A new Domain (Index finishes it) over the same, unchanged routes.
-			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes}
+			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes, Services: od.Services}
 			domainFailover(d, dc, pools)
 			for _, r := range d.Routes {
 				for _, p := range r.Pools {
@@ -216,7 +216,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			cs.Domains = append(cs.Domains, d)
 			continue
 		}
-		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
+		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name), Services: compileServices(dc)}
 		domainFailover(d, dc, pools)
 		d.Routes = make([]*policy.Route, 0, len(dc.Routes))
 		for _, rc := range dc.Routes {

@@ -71,6 +71,11 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	if bad {
 		return g.formErr(&state, r)
 	}
+	if cs.HasSRV() {
+		if rc, ok := g.serveService(ctx, &state, cs, zone, subnet); ok {
+			return rc, nil // srv.go: an SRV name or a target name of one
+		}
+	}
 	d := cs.Lookup(qname, zone)
 	internal := internalLookup(ctx, w)
 	if d != nil && internal && clientRouted(d) {
@@ -190,6 +195,10 @@ func answersType(d *policy.Domain, qtype uint16) bool {
 	switch qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
 		return true
+	case dns.TypeHTTPS:
+		if d.Services != nil && d.Services.HTTPS != nil {
+			return true // https.go
+		}
 	}
 	for _, r := range d.Routes {
 		for _, p := range r.Pools {
@@ -285,6 +294,9 @@ const maxChase = 8
 func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
+	}
+	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
+		return g.answerHTTPS(cs, m, d, name, cl, buf) // https.go
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
