@@ -121,13 +121,13 @@ func (g *GTM) answerHTTPS(cs *compiled, m *dns.Msg, d *policy.Domain, name strin
 	if len(v4.res.Addrs)+len(v6.res.Addrs) == 0 {
 		return 0, 0, ""
 	}
-	m.Answer = append(m.Answer, httpsRecord(d.Services.HTTPS, name, bothTTL(&v4, &v6), v4.res.Addrs, v6.res.Addrs))
+	m.Answer = append(m.Answer, httpsRecord(d.Services.HTTPS, name, bothTTL(&v4, &v6), rawIPs(v4.res.Addrs), rawIPs(v6.res.Addrs)))
 	return 1, max(v4.scope, v6.scope), ""
 }
 
 // httpsRecord is the HTTPS record of one answer. Its SvcParams slice is its own (the fixed
 // params are shared values, never written); the hints hold the decision's addresses.
-func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Address) *dns.HTTPS {
+func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns.HTTPS {
 	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}
 	if !h.Hints {
 		rr.Value = slices.Clip(h.Params)
@@ -136,15 +136,18 @@ func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Addr
 	rr.Value = make([]dns.SVCBKeyValue, 0, len(h.Params)+2)
 	rr.Value = append(rr.Value, h.Params...) // alpn (1), port (3): before the hints (4, 6)
 	if len(v4) > 0 {
-		rr.Value = append(rr.Value, &dns.SVCBIPv4Hint{Hint: rawIPs(v4)})
+		rr.Value = append(rr.Value, &dns.SVCBIPv4Hint{Hint: v4})
 	}
 	if len(v6) > 0 {
-		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: rawIPs(v6)})
+		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: v6})
 	}
 	return rr
 }
 
 func rawIPs(as []*policy.Address) []net.IP {
+	if len(as) == 0 {
+		return nil
+	}
 	ips := make([]net.IP, len(as))
 	for i, a := range as {
 		ips[i] = a.Raw
