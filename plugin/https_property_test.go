@@ -75,7 +75,9 @@ func TestHTTPSHintsProperty(t *testing.T) {
 		func() (string, uint16, uint8) { return fmt.Sprintf("10.%d.%d.0", rng.IntN(3), rng.IntN(256)), 1, 24 },
 		func() (string, uint16, uint8) { return fmt.Sprintf("10.1.%d.%d", rng.IntN(256), rng.IntN(256)), 1, 32 },
 		func() (string, uint16, uint8) { return fmt.Sprintf("%d.%d.0.0", 1+rng.IntN(200), rng.IntN(256)), 1, 16 },
-		func() (string, uint16, uint8) { return fmt.Sprintf("2001:db8:%x:%x00::", 1+rng.IntN(3), 1+rng.IntN(255)), 2, 56 },
+		func() (string, uint16, uint8) {
+			return fmt.Sprintf("2001:db8:%x:%x00::", 1+rng.IntN(3), 1+rng.IntN(255)), 2, 56
+		},
 		func() (string, uint16, uint8) { return "0.0.0.0", 1, 0 },
 	}
 	both, scoped := 0, 0
