@@ -75,6 +75,10 @@ func (g *GTM) explainHTTPSHop(cs *compiled, d *policy.Domain, name string, cl *p
 		return step, []string{target}, target
 	}
 	if step.Fallback == "servfail" || len(v4)+len(v6) == 0 {
+		step.Scope = 0
+		if step.Fallback != "servfail" && step.Pinned == "" && d.DependsOnClient() {
+			step.Scope = cs.scope(d, cl) // an empty answer's scope, as answerHTTPS's
+		}
 		return step, nil, ""
 	}
 	return step, []string{rdata(httpsRecord(d.Services.HTTPS, name, step.TTL, v4, v6))}, ""

@@ -135,9 +135,8 @@ func TestHTTPSHintsProperty(t *testing.T) {
 				t.Fatalf("%s: HTTPS ttl %d, A/AAAA ttl %d", what, hint.Hdr.Ttl, want)
 			}
 		}
-		// Empty answers carry the decision's scope (PRODUCT.md Part 3); until the A path
-		// does so too, an empty A/AAAA pair may still say 0.
-		if sh != max(sa, saaaa) && !(len(v4)+len(v6) == 0 && sa == 0 && saaaa == 0) {
+		// Empty answers carry the decision's scope too (PRODUCT.md Part 3).
+		if sh != max(sa, saaaa) {
 			t.Fatalf("%s: HTTPS scope %d, A %d AAAA %d (answers %v %v)", what, sh, sa, saaaa, v4, v6)
 		}
 		// SRV: one record per address, its target naming that address.
