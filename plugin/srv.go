@@ -86,7 +86,7 @@ func (g *GTM) serviceNoData(state *request.Request, cs *compiled, zone string, s
 
 // answerSRV answers at _SERVICE._PROTO.NAME (parent is NAME) for the client of the query.
 func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *compiled, zone string, d *policy.Domain, parent string, svcs []policy.SRV, subnet *geo.ClientSubnet) int {
-	if ctx.Value(handedOnKey{}) != nil && clientRouted(d) {
+	if internalLookup(ctx, state.W) && clientRouted(d) {
 		return dns.RcodeRefused // another plugin's internal lookup: as ServeDNS refuses A
 	}
 	if state.QType() != dns.TypeSRV {
