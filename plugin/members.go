@@ -213,7 +213,7 @@ func (m *blockMembers) recompile() {
 	}
 	res := discovery.Apply(base, m.mgr.View())
 	cs := compile(g.block, res, registry, g.st, old)
-	cs.revision.Store(old.revision.Load())
+	cs.setRevision(old.revision.Load())
 	cs.stamp = old.stamp
 	g.buildScopes(cs)
 	g.snap.Store(cs)
