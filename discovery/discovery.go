@@ -87,7 +87,7 @@ type running struct {
 
 	// under Manager.mu
 	members []Member
-	seen    bool // a first report arrived
+	ok      bool // a first successful report arrived (members are the registry's)
 	stale   bool
 	err     string
 	at      time.Time
@@ -134,7 +134,7 @@ func (m *Manager) Sync(wants []Want) error {
 	for _, r := range start {
 		src, err := r.want.New()
 		if err != nil {
-			r.seen, r.stale, r.err, r.at = true, true, err.Error(), time.Now()
+			r.stale, r.err, r.at = true, err.Error(), time.Now()
 			errs = append(errs, fmt.Sprintf("pool %s: %s: %v", r.want.Pool, r.want.Label, err))
 			membersErrors.WithLabelValues(r.want.Pool, r.want.Label).Inc()
 			continue
@@ -186,8 +186,8 @@ func (m *Manager) report(r *running, rep Report) {
 	}
 	var event string
 	warning := false
-	changed := !r.seen
-	r.seen, r.at = true, time.Now()
+	changed := false
+	r.at = time.Now()
 	if rep.Err != nil {
 		msg := rep.Err.Error()
 		if !r.stale || r.err != msg {
@@ -205,10 +205,10 @@ func (m *Manager) report(r *running, rep Report) {
 		if rep.Warning != "" && (!slices.Equal(members, r.members) || r.stale || r.err != rep.Warning) {
 			event, warning = fmt.Sprintf("pool %s: %s: %s", r.want.Pool, r.want.Label, rep.Warning), true
 		}
-		if !slices.Equal(members, r.members) {
+		if !slices.Equal(members, r.members) || !r.ok {
 			changed = true
 		}
-		r.members, r.stale, r.err = members, false, rep.Warning
+		r.members, r.ok, r.stale, r.err = members, true, false, rep.Warning
 	}
 	m.mu.Unlock()
 	if event != "" && m.opts.OnEvent != nil {
@@ -243,7 +243,7 @@ func normalize(ms []Member) []Member {
 type SourceView struct {
 	Label   string    `json:"source"`
 	Members []Member  `json:"-"`
-	Synced  bool      `json:"synced"` // a first report arrived
+	Synced  bool      `json:"synced"` // a first successful report arrived
 	Stale   bool      `json:"stale,omitzero"`
 	Error   string    `json:"error,omitzero"` // the registry's error (stale), or a warning
 	At      time.Time `json:"at,omitzero"`
@@ -305,7 +305,7 @@ func (m *Manager) View() View {
 			pv = &PoolView{}
 			out[r.want.Pool] = pv
 		}
-		sv := SourceView{Label: r.want.Label, Members: r.members, Synced: r.seen, Stale: r.stale, Error: r.err, At: r.at}
+		sv := SourceView{Label: r.want.Label, Members: r.members, Synced: r.ok, Stale: r.stale, Error: r.err, At: r.at}
 		if r.want.Target != "" {
 			if pv.Flat == nil {
 				pv.Flat = map[string]SourceView{}

@@ -295,3 +295,25 @@ func TestApplyJoinsMembersAfterStatic(t *testing.T) {
 		t.Fatal("Apply changed its input")
 	}
 }
+
+func TestCarryKeepsSharedMembersOnTakeover(t *testing.T) {
+	a := Member{Addr: netip.MustParseAddr("192.0.2.1"), Weight: 1}
+	prev := View{"p": {Sources: []SourceView{{Label: "kubernetes:ns/web", Members: []Member{a}, Synced: true}}}}
+	// A new leader's source has not answered yet, or only with an error.
+	for _, sv := range []SourceView{{Label: "kubernetes:ns/web"}, {Label: "kubernetes:ns/web", Stale: true, Error: "list services: connection refused"}} {
+		got := Carry(View{"p": {Sources: []SourceView{sv}}}, prev)["p"].Sources[0]
+		if len(got.Members) != 1 || got.Members[0] != a || got.Stale != sv.Stale {
+			t.Fatalf("carried %+v from %+v", got, sv)
+		}
+	}
+	// Once it answered, its answer is the one shared, even when it is "none".
+	got := Carry(View{"p": {Sources: []SourceView{{Label: "kubernetes:ns/web", Synced: true}}}}, prev)["p"].Sources[0]
+	if len(got.Members) != 0 {
+		t.Fatalf("a synced empty answer was not believed: %+v", got)
+	}
+	// The shared form round-trips.
+	back := Unshare(Share(prev["p"]))
+	if len(back.Sources) != 1 || back.Sources[0].Members[0] != a || !back.Sources[0].Synced {
+		t.Fatalf("round trip %+v", back)
+	}
+}

@@ -124,7 +124,11 @@ func Carry(view, prev View) View {
 			}
 			for _, o := range old.Sources {
 				if o.Label == sv.Label {
-					np.Sources[i] = o
+					// the shared members, with this node's staleness when it has one
+					np.Sources[i].Members, np.Sources[i].Synced = o.Members, o.Synced
+					if !sv.Stale {
+						np.Sources[i].Stale, np.Sources[i].Error = o.Stale, o.Error
+					}
 				}
 			}
 		}
@@ -132,7 +136,7 @@ func Carry(view, prev View) View {
 			np.Flat = make(map[string]SourceView, len(pv.Flat))
 			for t, sv := range pv.Flat {
 				if o, ok := old.Flat[t]; ok && !sv.Synced {
-					sv = o
+					sv.Members, sv.Synced = o.Members, o.Synced
 				}
 				np.Flat[t] = sv
 			}

@@ -322,7 +322,7 @@ func TestMembersKubernetesBadInput(t *testing.T) {
                 kubeconfig %s
             }
         }`, bad)))
-	if err == nil || !strings.Contains(err.Error(), ":7 - Error during parsing") || !strings.Contains(err.Error(), bad) {
+	if err == nil || !strings.Contains(err.Error(), ":9 - Error during parsing") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("reload with a bad kubeconfig: %v", err)
 	}
 	// The API refuses it too, naming the field.
