@@ -216,9 +216,9 @@ func TestEmptyAnswerScope(t *testing.T) {
 		subnet string
 		want   int // scope; -2: any non-zero
 	}{
-		{"www.gtm.test", dns.TypeAAAA, "1.0.16.0/24", -2}, // JP: jp4 has no IPv6
-		{"fenced.gtm.test", dns.TypeA, "81.2.69.0/24", -2}, // GB: fenced
-		{"fb.gtm.test", dns.TypeA, "1.0.16.0/24", -2},      // JP: fallback nodata
+		{"www.gtm.test", dns.TypeAAAA, "1.0.16.0/24", -2},   // JP: jp4 has no IPv6
+		{"fenced.gtm.test", dns.TypeA, "81.2.69.0/24", -2},  // GB: fenced
+		{"fb.gtm.test", dns.TypeA, "1.0.16.0/24", -2},       // JP: fallback nodata
 		{"fenced.gtm.test", dns.TypeAAAA, "1.0.16.0/24", 0}, // no pool has IPv6: everyone's
 		{"www.gtm.test", dns.TypeMX, "1.0.16.0/24", 0},      // no pool answers MX
 		{"nope.gtm.test", dns.TypeA, "1.0.16.0/24", 0},      // NXDOMAIN
