@@ -444,7 +444,7 @@ date=$(date -u +%Y-%m-%d)
 {
 	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed"; do
+	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed" "h gtm weighted, HTTPS"; do
 		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
 	done
 	echo
@@ -456,5 +456,6 @@ date=$(date -u +%Y-%m-%d)
 	echo "| (d) gtm geo / (e) gdnsd | $(ratio "d gtm geo+ECS+health" "e gdnsd geoip+weighted") |"
 	echo "| (c) gtm weighted / (a) whoami | $(ratio "c gtm weighted" "a whoami") |"
 	echo "| (g) gtm signed / (c) gtm weighted | $(ratio "g gtm weighted, signed" "c gtm weighted") |"
+	echo "| (h) gtm HTTPS / (c) gtm weighted | $(ratio "h gtm weighted, HTTPS" "c gtm weighted") |"
 	[ "$gdnsd_ok" = 1 ] || echo "(gdnsd did not run: see the messages above)"
 } | tee "$root/bench/results-$date.md"
