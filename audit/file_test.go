@@ -155,3 +155,20 @@ func TestRiderFillsBeforeAfter(t *testing.T) {
 		t.Fatalf("records: %s", b)
 	}
 }
+
+// BenchmarkFileAppend is the cost the audit FILE adds to a write: one appended line and
+// its fsync.
+func BenchmarkFileAppend(b *testing.B) {
+	f, err := OpenFile(filepath.Join(b.TempDir(), "audit.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r := rec(0)
+	r.After = json.RawMessage(`{"mode":"down"}`)
+	for b.Loop() {
+		if err := f.Append(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
