@@ -66,7 +66,7 @@ func tofuBinary(t *testing.T) string {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
-		t.Fatalf("GTM_TOFU=%s does not exist (bash scripts/tofu.sh builds it)", p)
+		tofuMissing(t, fmt.Sprintf("GTM_TOFU=%s does not exist (bash scripts/tofu.sh builds it)", p))
 	}
 	if p, err := filepath.Abs("../.cache/bin/tofu"); err == nil {
 		if _, err := os.Stat(p); err == nil {
@@ -76,12 +76,17 @@ func tofuBinary(t *testing.T) string {
 	if p, err := exec.LookPath("tofu"); err == nil {
 		return p
 	}
-	msg := "no tofu binary: set GTM_TOFU or run bash scripts/tofu.sh"
+	tofuMissing(t, "no tofu binary: set GTM_TOFU or run bash scripts/tofu.sh")
+	return ""
+}
+
+// tofuMissing skips the test, or fails it under CI=true: CI must not pass by running nothing.
+func tofuMissing(t *testing.T, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // workspace is a tofu working directory with its CLI config and provider environment.
@@ -350,6 +355,10 @@ resource "gtm_pool" "eu" {
   healthcheck = gtm_healthcheck.tcp.name
   addresses {
     address = "127.0.0.1"
+  }
+  location {
+    lat = 50.11
+    lon = 8.68
   }
 }
 
@@ -661,4 +670,62 @@ resource "gtm_address_mode" "drain" {
 		t.Fatalf("destroy: exit %d\n%s", code, out)
 	}
 	answersOn(t, propagation+time.Second, "app.gtm.example.net", "NXDOMAIN", a, b)
+}
+
+// TestTerraformExamples validates the registry examples and the README's complete example
+// with tofu and the built provider (names, types and blocks as the schemas have them).
+func TestTerraformExamples(t *testing.T) {
+	root := "../cmd/terraform-provider-gtm/examples"
+	// Every resource's and data source's example, with the provider's, in one configuration.
+	var all strings.Builder
+	files, _ := filepath.Glob(filepath.Join(root, "*", "*", "*.tf"))
+	prov, _ := filepath.Glob(filepath.Join(root, "provider", "*.tf"))
+	if len(files) < 11 || len(prov) != 1 {
+		t.Fatalf("examples: %v %v", files, prov)
+	}
+	for _, f := range append(prov, files...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+		all.WriteString("\n")
+	}
+	// The examples refer to each other's resources; one more pool makes them whole.
+	all.WriteString(`resource "gtm_pool" "us" {
+  name = "us"
+  addresses {
+    address = "198.51.100.10"
+  }
+}
+`)
+	complete, err := os.ReadFile(filepath.Join(root, "complete", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := string(readme)
+	i := strings.Index(sec, "## Terraform / OpenTofu provider")
+	if i < 0 {
+		t.Fatal("README has no Terraform / OpenTofu provider section")
+	}
+	sec = sec[i:]
+	j := strings.Index(sec, "```hcl\nterraform {")
+	if j < 0 {
+		t.Fatal("README's provider section has no complete example")
+	}
+	ex := sec[j+len("```hcl\n"):]
+	ex = ex[:strings.Index(ex, "```")]
+	for name, hcl := range map[string]string{"all": all.String(), "complete": string(complete), "README": ex} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorkspace(t, "http://127.0.0.1:1", "unused")
+			writeFile(t, filepath.Join(w.dir, "main.tf"), hcl)
+			if out, code := w.run("validate", "-no-color"); code != 0 {
+				t.Fatalf("tofu validate: exit %d\n%s\n%s", code, out, hcl)
+			}
+		})
+	}
 }
