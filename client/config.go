@@ -106,7 +106,26 @@ type Domain struct {
 	Fallback    string  `json:"fallback,omitempty"`
 	Failback    string  `json:"failback,omitempty"`
 	Routes      []Route `json:"routes"`
-	Source      string  `json:"source,omitempty"`
+	// HTTPS answers HTTPS (type 65) queries at the domain; nil: NODATA.
+	HTTPS *HTTPS `json:"https,omitempty"`
+	// SRV are SRV records at _SERVICE._PROTO under the domain.
+	SRV    []SRV  `json:"srv,omitempty"`
+	Source string `json:"source,omitempty"`
+}
+
+// HTTPS is a domain's `https [PRIORITY] { alpn; port; hints }`.
+type HTTPS struct {
+	Priority int      `json:"priority,omitempty"`
+	ALPN     []string `json:"alpn,omitempty"`
+	Port     int      `json:"port,omitempty"`
+	Hints    *bool    `json:"hints,omitempty"`
+}
+
+// SRV is one of a domain's `srv _SERVICE._PROTO PORT [PRIORITY]`.
+type SRV struct {
+	Service  string `json:"service"`
+	Port     int    `json:"port"`
+	Priority int    `json:"priority,omitempty"`
 }
 
 // Route maps clients (a selector) to an ordered list of pools.

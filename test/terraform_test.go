@@ -379,6 +379,9 @@ resource "gtm_domain" "www" {
     selector = "default"
     pools    = [gtm_pool.us.name, gtm_pool.eu.name]
   }
+  https {
+    alpn = ["h3", "h2"]
+  }
 }
 `, checkPort, us)
 }
@@ -407,6 +410,9 @@ func TestTerraformLifecycle(t *testing.T) {
 	n.answers(t, "www.gtm.example.net", "", "192.0.2.20 192.0.2.21")
 	n.answers(t, "www.gtm.example.net", "10.1.2.0/24", "127.0.0.1")
 	w.planEmpty()
+	if m := n.dns.ask(query{name: "www.gtm.example.net", qtype: dns.TypeHTTPS}); len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), `alpn="h3,h2"`) {
+		t.Fatalf("HTTPS answer of the domain's https block: %v", m.Answer)
+	}
 	body, _ := n.api.must(200, "GET", "/api/v1/config/healthchecks/tcp", "")
 	mustContain(t, string(body), `"interval":"1s"`, `"source":"api"`)
 

@@ -23,6 +23,21 @@ type domainModel struct {
 	Fallback    types.String `tfsdk:"fallback"`
 	Failback    types.String `tfsdk:"failback"`
 	Routes      []routeModel `tfsdk:"routes"`
+	HTTPS       *httpsModel  `tfsdk:"https"`
+	SRV         []srvModel   `tfsdk:"srv"`
+}
+
+type httpsModel struct {
+	Priority types.Int64    `tfsdk:"priority"`
+	ALPN     []types.String `tfsdk:"alpn"`
+	Port     types.Int64    `tfsdk:"port"`
+	Hints    types.Bool     `tfsdk:"hints"`
+}
+
+type srvModel struct {
+	Service  types.String `tfsdk:"service"`
+	Port     types.Int64  `tfsdk:"port"`
+	Priority types.Int64  `tfsdk:"priority"`
 }
 
 type routeModel struct {
@@ -62,6 +77,19 @@ var domainKind = kind[domainModel, client.Domain]{
 			}
 			d.Routes = append(d.Routes, rt)
 		}
+		if h := m.HTTPS; h != nil && !(h.Priority.IsNull() && h.ALPN == nil && h.Port.IsNull() && h.Hints.IsNull()) {
+			d.HTTPS = &client.HTTPS{Priority: int(intOf(h.Priority)), Port: int(intOf(h.Port))}
+			for _, a := range h.ALPN {
+				d.HTTPS.ALPN = append(d.HTTPS.ALPN, strOf(a))
+			}
+			if !h.Hints.IsNull() && !h.Hints.IsUnknown() {
+				v := h.Hints.ValueBool()
+				d.HTTPS.Hints = &v
+			}
+		}
+		for _, s := range m.SRV {
+			d.SRV = append(d.SRV, client.SRV{Service: strOf(s.Service), Port: int(intOf(s.Port)), Priority: int(intOf(s.Priority))})
+		}
 		return d, nil
 	},
 	fromAPI: func(_ context.Context, pr *domainModel, a *client.Domain) (domainModel, diag.Diagnostics) {
@@ -98,6 +126,29 @@ var domainKind = kind[domainModel, client.Domain]{
 			}
 			m.Routes = append(m.Routes, rt)
 		}
+		if h := a.HTTPS; h != nil {
+			var p httpsModel
+			if pr.HTTPS != nil {
+				p = *pr.HTTPS
+			}
+			hm := &httpsModel{Priority: keepInt(p.Priority, int64(h.Priority), 0), Port: keepInt(p.Port, int64(h.Port), 0), Hints: types.BoolNull()}
+			if h.Hints != nil {
+				hm.Hints = keepBoolC(p.Hints, *h.Hints)
+			}
+			if len(h.ALPN) > 0 || p.ALPN != nil {
+				hm.ALPN = strList(h.ALPN)
+			}
+			m.HTTPS = hm
+		}
+		m.SRV = []srvModel{}
+		for i, s := range a.SRV {
+			var p srvModel
+			if i < len(pr.SRV) {
+				p = pr.SRV[i]
+			}
+			m.SRV = append(m.SRV, srvModel{Service: keepStringC(p.Service, s.Service, sameString), Port: keepIntC(p.Port, int64(s.Port)),
+				Priority: keepInt(p.Priority, int64(s.Priority), 0)})
+		}
 		return m, nil
 	},
 }
@@ -126,6 +177,23 @@ func domainSchema() schema.Schema {
 						Description: "The pools, in order."},
 					"select": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("failover"),
 						Description: "How the pools are used: failover (default: the first available), weighted, nearest, fastest or all."},
+				}},
+			},
+			"https": schema.SingleNestedBlock{
+				Description: "Answer HTTPS (type 65) queries at the domain in ServiceMode, target \".\", derived from the same decision as A/AAAA (without it: NODATA).",
+				Attributes: map[string]schema.Attribute{
+					"priority": schema.Int64Attribute{Optional: true, Description: "SvcPriority, 1 to 65535 (default 1)."},
+					"alpn":     schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "ALPN ids, e.g. [\"h3\", \"h2\"]."},
+					"port":     schema.Int64Attribute{Optional: true, Description: "The port key (default: none, the scheme's port)."},
+					"hints":    schema.BoolAttribute{Optional: true, Description: "ipv4hint/ipv6hint = the addresses this client gets (default on for pools of addresses)."},
+				},
+			},
+			"srv": schema.ListNestedBlock{
+				Description: "SRV records at _SERVICE._PROTO under the domain (repeatable): one record per answered address.",
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"service":  schema.StringAttribute{Required: true, Description: "_SERVICE._PROTO, e.g. _sip._udp."},
+					"port":     schema.Int64Attribute{Required: true, Description: "The records' port."},
+					"priority": schema.Int64Attribute{Optional: true, Description: "The records' priority (default 0)."},
 				}},
 			},
 		},

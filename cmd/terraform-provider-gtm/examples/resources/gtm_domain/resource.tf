@@ -17,4 +17,14 @@ resource "gtm_domain" "www" {
     selector = "default"
     pools    = [gtm_pool.us.name, gtm_pool.eu.name]
   }
+
+  # HTTPS (type 65) answers whose hints are the addresses this client gets.
+  https {
+    alpn = ["h3", "h2"]
+  }
+  # _sip._udp.www.gtm.example.net SRV, one record per answered address.
+  srv {
+    service = "_sip._udp"
+    port    = 5060
+  }
 }
