@@ -85,17 +85,6 @@ func keepInt(prior types.Int64, v, def int64) types.Int64 {
 	return types.Int64Value(v)
 }
 
-// keepBool is keepString for booleans whose omitted member means false.
-func keepBool(prior types.Bool, v bool) types.Bool {
-	if !prior.IsNull() && !prior.IsUnknown() && prior.ValueBool() == v {
-		return prior
-	}
-	if !v && prior.IsNull() {
-		return types.BoolNull()
-	}
-	return types.BoolValue(v)
-}
-
 // strOf is a known string's value, "" for null or unknown.
 func strOf(v types.String) string {
 	if v.IsNull() || v.IsUnknown() {
