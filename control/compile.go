@@ -1,7 +1,8 @@
-package gtm
+package control
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -11,14 +12,25 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
-	"github.com/gtm-dns/coredns-gtm/plugin/history"
+	"github.com/gtm-dns/coredns-gtm/history"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
-	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
+// Snapshot is what a block answers from: a compiled configuration and the state revision
+// it is in force for. It is never changed once swapped in: a state change that needs no
+// compile (a mode, a pin) swaps a new Snapshot over the same compiled configuration.
+type Snapshot struct {
+	*compiled
+	revision int64
+}
+
+// Revision is the state revision in force (modes and pins included).
+func (s *Snapshot) Revision() int64 { return s.revision }
+
 // compiled is a policy snapshot plus what the DNS side precomputes for it: zone records,
-// metric children, and the health targets it holds.
+// metric children, and the health targets it holds. compile makes it, acquire gives it its
+// probers and vote cells before the swap; after the swap only its atomics change.
 type compiled struct {
 	*policy.Snapshot
 	soas    map[string]*dns.SOA
@@ -34,8 +46,9 @@ type compiled struct {
 	targets          []*healthcheck.Target
 	voted            []*votedHealth // in a fleet: the quorum cells of targets
 	voter            *voter
+	needs            []need         // addresses compiled anew, whose health acquire fills in
+	reused           []*policy.Pool // pools shared with the snapshot replaced, whose probers it hands over
 	res              *config.Config // what it was compiled from (Corefile and API resources)
-	revision         atomic.Int64   // the state revision in force (modes and pins included)
 	stamp            stamp          // which API resources it was compiled from
 
 	// the ECS scope partitions, once built (scope.go)
@@ -69,7 +82,7 @@ func (l *lazyCounter) inc() {
 		(*c).Inc()
 		return
 	}
-	c := answersTotal.WithLabelValues(l.domain, l.pool, l.route)
+	c := metrics.Answers.WithLabelValues(l.domain, l.pool, l.route)
 	l.c.Store(&c)
 	c.Inc()
 }
@@ -80,21 +93,18 @@ type routeRef struct {
 	failOpenAt atomic.Int64 // unix nanoseconds
 }
 
-// compile turns a validated configuration into a snapshot, taking health targets from the
-// registry (shared with earlier snapshots, so unchanged probes keep their state) and
-// override cells from the store (so overrides outlive the snapshot). With old, the snapshot
-// it replaces, pools and routes made from the same resources are shared rather than made
-// again: an API write of one pool compiles that pool and the routes that use it, and the
-// new snapshot costs little memory beside the old one. Shared pools and routes are never
-// written after compile (only their atomics), so both snapshots may serve at once.
-func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *state.Store, old *compiled) *compiled {
-	var v *voter
-	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
-		v = voterFor(be, b.cluster.quorum)
-	}
+// compile turns a validated configuration into a snapshot, taking override cells from the
+// store (so overrides outlive the snapshot); it acquires nothing: the addresses it makes
+// anew are listed in needs, and acquire gives them their probers (and in a fleet, v's vote
+// cells). With old, the snapshot it replaces, pools and routes made from the same resources
+// are shared rather than made again: an API write of one pool compiles that pool and the
+// routes that use it, and the new snapshot costs little memory beside the old one. Shared
+// pools and routes are never written after compile (only their atomics), so both snapshots
+// may serve at once.
+func compile(b Config, res *config.Config, store *state.Store, v *voter, old *compiled) *compiled {
 	serial := uint32(time.Now().Unix())
 	cs := &compiled{
-		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
+		Snapshot:   &policy.Snapshot{Zones: b.Zones, TTL: b.TTL},
 		soas:       map[string]*dns.SOA{},
 		nss:        map[string][]dns.RR{},
 		nsHosts:    map[string][]netip.Addr{},
@@ -106,32 +116,32 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		checks:     make(map[string]*config.HealthCheck, len(res.HealthChecks)),
 		voter:      v,
 	}
-	for _, z := range b.zones {
+	for _, z := range b.Zones {
 		soa := &dns.SOA{
-			Hdr:     hdr(z, dns.TypeSOA, b.ttl),
+			Hdr:     hdr(z, dns.TypeSOA, b.TTL),
 			Ns:      dnsName("ns1", z),
 			Mbox:    dnsName("hostmaster", z),
 			Serial:  serial,
 			Refresh: 3600, Retry: 600, Expire: 604800,
-			Minttl: b.ttl,
+			Minttl: b.TTL,
 		}
-		hosts := b.ns
+		hosts := b.NS
 		if len(hosts) == 0 {
 			// No `ns`: ns1.ZONE, which gtm answers as a name that exists (NODATA) rather
 			// than deny (the startup warning asks for `ns`).
-			hosts = []nsHost{{name: dnsName("ns1", z)}}
+			hosts = []NSHost{{Name: dnsName("ns1", z)}}
 		}
 		for _, h := range hosts {
-			cs.nss[z] = append(cs.nss[z], &dns.NS{Hdr: hdr(z, dns.TypeNS, b.ttl), Ns: h.name})
-			if config.InZones(b.zones, h.name) != "" {
-				cs.nsHosts[h.name] = h.addrs
+			cs.nss[z] = append(cs.nss[z], &dns.NS{Hdr: hdr(z, dns.TypeNS, b.TTL), Ns: h.Name})
+			if config.InZones(b.Zones, h.Name) != "" {
+				cs.nsHosts[h.Name] = h.Addrs
 			}
 		}
-		soa.Ns = hosts[0].name
-		if b.soa != nil {
-			soa.Ns, soa.Mbox = b.soa.mname, b.soa.rname
-			if b.soa.hasMinimum {
-				soa.Minttl = b.soa.minimum
+		soa.Ns = hosts[0].Name
+		if b.SOA != nil {
+			soa.Ns, soa.Mbox = b.SOA.MName, b.SOA.RName
+			if b.SOA.HasMinimum {
+				soa.Minttl = b.SOA.Minimum
 			}
 		}
 		cs.soas[z] = soa
@@ -141,18 +151,16 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		if _, dup := cs.checks[h.Name]; !dup {
 			cs.checks[h.Name] = h
 		}
-		templates[h.Name] = template(h)
+		templates[h.Name] = Template(h)
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
 		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
-			for _, a := range p.Addrs {
-				cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
-			}
 			pools[pc.Name] = p
 			cs.fromPool[pc] = p
 			cs.Pools = append(cs.Pools, p)
+			cs.reused = append(cs.reused, p)
 			continue
 		}
 		lb, _ := policy.ParseLB(pc.LB)
@@ -181,7 +189,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			}
 			// Disabled addresses are never answered, so they are not probed either.
 			if len(tmpls) > 0 && !ac.Disabled {
-				a.Health = cs.acquireHealth(reg, v, text, tmpls, pc)
+				cs.needs = append(cs.needs, need{a: a, tmpls: tmpls, pc: pc})
 			}
 			if p.SlowStart > 0 {
 				a.Ramp = rampCell(pc.Name, text)
@@ -270,8 +278,8 @@ func (old *compiled) reusableDomain(dc *config.Domain, pools map[string]*policy.
 	return d
 }
 
-// template is the prober's form of a validated health-check resource.
-func template(h *config.HealthCheck) *healthcheck.Template {
+// Template is the prober's form of a validated health-check resource.
+func Template(h *config.HealthCheck) *healthcheck.Template {
 	t := &healthcheck.Template{
 		Name: h.Name, Protocol: healthcheck.Protocol(h.Protocol), Port: h.Port, Path: h.Path,
 		Host: h.Host, TLSInsecure: h.TLSInsecure, Interval: time.Duration(h.Interval),
@@ -288,21 +296,47 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 	return t
 }
 
-// release gives the snapshot's health targets back to the registry.
-func (cs *compiled) release(reg *healthcheck.Registry) {
+// need is an address compiled anew whose health acquire fills in: the probers of its
+// checks (and in a fleet their vote cells).
+type need struct {
+	a     *policy.Address
+	tmpls []*healthcheck.Template
+	pc    *config.Pool
+}
+
+// acquire is the one place a snapshot takes what it runs on, before it is swapped in: the
+// probers (and vote cells) of the addresses compile made anew, from the process's prober
+// registry, and the probers of the pools it shares with old, which old hands over at the
+// swap (handOver). Probers are shared per (address, check), so an unchanged check keeps
+// its prober and its state across compiles and reloads.
+func (cs *compiled) acquire() {
+	for _, n := range cs.needs {
+		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.tmpls, n.pc)
+	}
+	cs.needs = nil
+	for _, p := range cs.reused {
+		for _, a := range p.Addrs {
+			cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
+		}
+	}
+	cs.reused = nil
+}
+
+// release gives the snapshot's probers and vote cells back (Stop).
+func (cs *compiled) release() {
 	for _, c := range cs.voted {
 		cs.voter.release(c)
 	}
 	cs.voted = nil
 	for _, t := range cs.targets {
-		reg.Release(t)
+		probers.Release(t)
 	}
 	cs.targets = nil
 }
 
-// handOver releases the targets of cs that next does not hold: pools next took over from cs
-// keep theirs.
-func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
+// handOver releases the probers of cs that next does not hold (pools next took over from cs
+// keep theirs) and cs's vote cells (next acquired its own), at the swap.
+func (cs *compiled) handOver(next *compiled) {
 	for _, c := range cs.voted { // never shared: next acquired its own
 		cs.voter.release(c)
 	}
@@ -313,7 +347,7 @@ func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
 	}
 	for _, t := range cs.targets {
 		if !kept[t] {
-			reg.Release(t)
+			probers.Release(t)
 		}
 	}
 	cs.targets = nil
@@ -332,12 +366,12 @@ func (cs *compiled) forgetSeries(keep ...*compiled) {
 			route := r.Selector.Text
 			if !hasSeries(keep, d.Name, "", route) {
 				forgetRouteCounters(domain, route)
-				answersTotal.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
+				metrics.Answers.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
 				continue
 			}
 			for _, p := range r.Pools {
 				if !hasSeries(keep, d.Name, p.Name, route) {
-					answersTotal.DeleteLabelValues(domain, p.Name, route)
+					metrics.Answers.DeleteLabelValues(domain, p.Name, route)
 				}
 			}
 		}
@@ -376,62 +410,20 @@ func dnsName(label, zone string) string {
 	return label + "." + zone
 }
 
-func (cs *compiled) soa(zone string) dns.RR  { return cs.soas[zone] }
-func (cs *compiled) ns(zone string) []dns.RR { return cs.nss[zone] }
+// SOA is zone's SOA record (shared: copy before changing it).
+func (cs *compiled) SOA(zone string) dns.RR { return cs.soas[zone] }
 
-// account counts an answer, and notes fail-open and failover; it runs on the query path, so
-// the common case is one map read and one atomic add.
-func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	cs.poolAnswers[res.Pool].Add()
-	c := cs.answers[answerKey{r, res.Pool}]
-	if c != nil && !res.FailOpen && !res.Switched {
-		c.inc()
-		return
-	}
-	route := "pinned"
-	if r != nil {
-		route = r.Selector.Text
-	}
-	domain := strings.TrimSuffix(d.Name, ".")
-	if c != nil {
-		c.inc()
-	} else { // pinned answers are rare; their children are made on demand
-		answersTotal.WithLabelValues(domain, res.Pool.Name, route).Inc()
-	}
-	ref := cs.routes[r]
-	var counters *routeCounters
-	if ref != nil {
-		counters = ref.c
-	} else { // pinned: made on demand
-		counters = routeCountersOf(domain, route)
-	}
-	if res.FailOpen {
-		counters.failOpens.Add(1)
-		now := time.Now().UnixNano()
-		at := &cs.pinnedFailOpenAt
-		if ref != nil {
-			at = &ref.failOpenAt
-		}
-		if last := at.Load(); now-last > int64(failOpenLogEvery) && at.CompareAndSwap(last, now) {
-			noteFailOpen(d, r, res.Pool)
-		}
-	}
-	if res.Switched && !res.FailOpen {
-		counters.failovers.Add(1)
-		noteFailover(d, r, res.Pool)
-	}
+// NS is zone's apex NS RRset (shared: copy before changing it).
+func (cs *compiled) NS(zone string) []dns.RR { return cs.nss[zone] }
+
+// NSHost reports whether name is an in-zone host of `ns`, and its addresses.
+func (cs *compiled) NSHost(name string) ([]netip.Addr, bool) {
+	addrs, ok := cs.nsHosts[name]
+	return addrs, ok
 }
 
-// accountSwitch records the failover a decision made outside the query path observed
-// (explain): the route's last pool moved, and no query will see that switch again.
-func (cs *compiled) accountSwitch(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	if r == nil || !res.Switched || res.FailOpen {
-		return
-	}
-	if ref := cs.routes[r]; ref != nil {
-		ref.c.failovers.Add(1)
-	} else {
-		routeCountersOf(strings.TrimSuffix(d.Name, "."), r.Selector.Text).failovers.Add(1)
-	}
-	noteFailover(d, r, res.Pool)
+func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 }
+
+func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }

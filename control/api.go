@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"github.com/gtm-dns/coredns-gtm/api"
@@ -7,52 +7,54 @@ import (
 	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
+var _ api.Control = (*Block)(nil)
+
 // The admin API's view of a block (api.Control): the API validates a write against the
 // whole configuration it would leave, commits it to the store, and the store's subscriber
 // (rebuild) compiles it before the call returns.
 
 // Store implements api.Control.
-func (g *GTM) Store() *state.Store { return g.st }
+func (b *Block) Store() *state.Store { return b.st }
 
 // Merge implements api.Control.
-func (g *GTM) Merge(d *state.Data) (*config.Config, config.Errors) { return g.merge(d) }
+func (b *Block) Merge(d *state.Data) (*config.Config, config.Errors) { return b.merge(d) }
 
 // Corefile implements api.Control: the block's own resources, read-only through the API.
-func (g *GTM) Corefile() *config.Config { return g.block.res }
+func (b *Block) Corefile() *config.Config { return b.cfg.Resources }
 
 // DefaultTTL implements api.Control.
-func (g *GTM) DefaultTTL() uint32 { return g.block.ttl }
+func (b *Block) DefaultTTL() uint32 { return b.cfg.TTL }
 
 // Zones implements api.Control.
-func (g *GTM) Zones() []string { return g.block.zones }
+func (b *Block) Zones() []string { return b.cfg.Zones }
 
 // Revision implements api.Control: the state revision in force.
-func (g *GTM) Revision() int64 {
-	if cs := g.snap.Load(); cs != nil {
-		return cs.revision.Load()
+func (b *Block) Revision() int64 {
+	if cs := b.snap.Load(); cs != nil {
+		return cs.revision
 	}
 	return 0
 }
 
 // InForce implements api.Control: the configuration the query path answers from.
-func (g *GTM) InForce() *config.Config {
-	if cs := g.snap.Load(); cs != nil {
+func (b *Block) InForce() *config.Config {
+	if cs := b.snap.Load(); cs != nil {
 		return cs.res
 	}
-	return g.block.res
+	return b.cfg.Resources
 }
 
 // Cluster implements api.Clustered.
-func (g *GTM) Cluster() (api.ClusterDoc, bool) {
-	be, ok := g.st.Backend().(*etcd.Backend)
+func (b *Block) Cluster() (api.ClusterDoc, bool) {
+	be, ok := b.st.Backend().(*etcd.Backend)
 	if !ok {
 		return api.ClusterDoc{}, false
 	}
-	doc := api.ClusterDoc{Node: be.Node(), Region: g.block.cluster.region, Connected: be.Connected(), Revision: g.Revision(), Nodes: be.Nodes()}
+	doc := api.ClusterDoc{Node: be.Node(), Region: b.cfg.Cluster.Region, Connected: be.Connected(), Revision: b.Revision(), Nodes: be.Nodes()}
 	if doc.Nodes == nil {
 		doc.Nodes = []etcd.Node{}
 	}
-	if e := g.configErr.Load(); e != nil {
+	if e := b.configErr.Load(); e != nil {
 		doc.ConfigError = *e
 	}
 	return doc, true

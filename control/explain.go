@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"fmt"
@@ -14,8 +14,8 @@ import (
 // Explain implements api.Explainer: what a query for q.Domain from that client gets and
 // why. It decides with the query path's own code (clientOf, locate, decide, scope) and
 // follows CNAMEs to managed names as ServeDNS does; it counts no answers.
-func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
-	cs := g.snap.Load()
+func (b *Block) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
+	cs := b.snap.Load()
 	if cs == nil {
 		return api.ExplainDoc{}, fmt.Errorf("no configuration in force yet")
 	}
@@ -27,18 +27,18 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	if d == nil {
 		return api.ExplainDoc{}, fmt.Errorf("%s: %w", q.Domain, api.ErrNotManaged)
 	}
-	if !answersType(d, q.Type) {
+	if !AnswersType(d, q.Type) {
 		return api.ExplainDoc{}, fmt.Errorf("gtm does not answer %s at %s: the zone's data does", dns.TypeToString[q.Type], q.Domain)
 	}
 	var subnet *geo.ClientSubnet
 	if q.Subnet != nil {
-		if !g.ecs {
+		if !b.cfg.ECS {
 			return api.ExplainDoc{}, fmt.Errorf("ecs is off in this block: queries are routed on their source address; ask with client=IP")
 		}
 		subnet = &geo.ClientSubnet{Addr: q.Subnet.Addr(), SourceBits: q.Subnet.Bits()}
 	}
 	var cl policy.Client
-	mapped := clientOf(&cl, subnet, q.Client)
+	mapped := ClientOf(&cl, subnet, q.Client)
 	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil, TTL: d.TTL,
 		Steps: []api.HopDoc{}, Answer: []string{}, Rcode: "NOERROR"}
 	if q.Subnet != nil {
@@ -46,18 +46,18 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	} else {
 		doc.Client = q.Client.String()
 	}
-	doc.Geo = g.facts(&cl)
+	doc.Geo = b.facts(&cl)
 
 	name, scope := q.Domain, 0
 	for hop := 0; ; hop++ {
-		step, answer, target := g.explainHop(cs, d, name, q.Type, &cl)
+		step, answer, target := b.explainHop(cs.compiled, d, name, q.Type, &cl)
 		doc.Steps = append(doc.Steps, step)
 		doc.Answer = append(doc.Answer, answer...)
 		if step.Fallback == "servfail" {
 			doc.Rcode = "SERVFAIL"
 		}
 		scope = max(scope, step.Scope)
-		if target == "" || q.Type == dns.TypeCNAME || hop+1 > maxChase {
+		if target == "" || q.Type == dns.TypeCNAME || hop+1 > MaxChase {
 			break
 		}
 		tz := cs.Zone(target)
@@ -66,7 +66,7 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 		}
 		td := cs.Lookup(target, tz)
 		if td == nil {
-			if g.Next != nil && g.Fall.Through(target) {
+			if b.cfg.Falls != nil && b.cfg.Falls(target) {
 				break
 			}
 			if !cs.HasBelow(target) {
@@ -95,16 +95,16 @@ func seen(steps []api.HopDoc, name string) bool {
 }
 
 // explainHop decides for one managed name as answer does, and describes the decision.
-func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
+func (b *Block) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
 	if cl.Known && cl.Addr.IsValid() {
-		g.locate(d, cl)
+		Locate(b.cfg.Geo, b.cfg.ASN, d, cl)
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
 	var buf [8]*policy.Address
-	res, route, pinned := decide(cs, d, cl, fam, buf[:0])
+	res, route, pinned := cs.Decide(d, cl, fam, buf[:0])
 	cs.accountSwitch(d, route, &res)
 	if res.Episode != 0 {
 		cs.accountFallback(d, route, &res) // explain saw the transition: no query will
@@ -182,7 +182,7 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 		}
 	}
 	if len(answer) > 0 && !pinned {
-		step.Scope = cs.scope(d, cl)
+		step.Scope = cs.Scope(d, cl)
 	}
 	if len(answer) > 0 {
 		step.Scope = max(step.Scope, res.HashBits)
@@ -199,13 +199,13 @@ func addrText(a *policy.Address) string {
 
 // facts looks the client up in every database the block has (the decision looks up only
 // what the routes use; explain reports everything found).
-func (g *GTM) facts(cl *policy.Client) api.GeoFacts {
+func (b *Block) facts(cl *policy.Client) api.GeoFacts {
 	f := api.GeoFacts{Known: cl.Known}
 	if !cl.Known || !cl.Addr.IsValid() {
 		return f
 	}
-	if g.geo != nil {
-		if loc, err := g.geo.City(cl.Addr); err == nil {
+	if b.cfg.Geo != nil {
+		if loc, err := b.cfg.Geo.City(cl.Addr); err == nil {
 			if p, err := cl.Addr.Prefix(loc.Prefix); err == nil && loc.Prefix > 0 {
 				f.Network = p.String()
 			}
@@ -217,8 +217,8 @@ func (g *GTM) facts(cl *policy.Client) api.GeoFacts {
 			}
 		}
 	}
-	if g.asn != nil {
-		if n, bits, found, err := g.asn.ASN(cl.Addr); err == nil {
+	if b.cfg.ASN != nil {
+		if n, bits, found, err := b.cfg.ASN.ASN(cl.Addr); err == nil {
 			f.ASNFound, f.ASN = found, n
 			if p, err := cl.Addr.Prefix(bits); err == nil && bits > 0 {
 				f.ASNNetwork = p.String()
@@ -228,4 +228,4 @@ func (g *GTM) facts(cl *policy.Client) api.GeoFacts {
 	return f
 }
 
-var _ api.Explainer = (*GTM)(nil)
+var _ api.Explainer = (*Block)(nil)

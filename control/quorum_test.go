@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"context"
@@ -57,7 +57,8 @@ func TestQuorumPerCheck(t *testing.T) {
 		t.Cleanup(func() { be.Close() })
 		bes = append(bes, be)
 	}
-	v := &voter{be: bes[0], percent: 50, kick: make(chan struct{}, 1), cells: map[string]*votedHealth{}}
+	v := newVoter(bes[0])
+	v.setPercent(50)
 	ca, cb := v.cell(ta), v.cell(tb)
 	bes[1].PublishVote(voteKey(ta), etcd.Vote{Healthy: true})
 	bes[1].PublishVote(voteKey(tb), etcd.Vote{Healthy: false, Error: "refused"})
