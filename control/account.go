@@ -1,7 +1,6 @@
 package control
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,43 +8,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
-type fallbackKey struct {
-	domain string
-	kind   policy.FallbackKind
-}
-
-// fallbackChildren caches the fallback_total children: an outage answers every query of a
-// domain through its fallback, and a cached child costs one sync.Map load.
-var fallbackChildren sync.Map // fallbackKey -> prometheus.Counter
-
-func fallbackCounter(domain string, kind policy.FallbackKind) prometheus.Counter {
-	k := fallbackKey{domain, kind}
-	if c, ok := fallbackChildren.Load(k); ok {
-		return c.(prometheus.Counter)
-	}
-	c := metrics.Fallback.WithLabelValues(domain, kind.String())
-	fallbackChildren.Store(k, c)
-	return c
-}
-
-// forgetFallbackSeries deletes the fallback and hold series of a removed domain.
-func forgetFallbackSeries(domain string) {
-	fallbackChildren.Range(func(k, _ any) bool {
-		if k.(fallbackKey).domain == domain {
-			fallbackChildren.Delete(k)
-		}
-		return true
-	})
-	metrics.Fallback.DeletePartialMatch(prometheus.Labels{"domain": domain})
-	metrics.Holds.DeletePartialMatch(prometheus.Labels{"domain": domain})
-}
+// The query path's accounting: every answer is counted (answers_total, the pool's history,
+// fallback_total, failovers_total, failopen_total) with atomics and counter children the
+// snapshot holds; what is news (a failover, a fail-open, a fallback beginning or ending) is
+// noticed as a bit on the route's episode and told by the block's reporter goroutine
+// (episodes.go), so no answer takes a lock, allocates or logs.
 
 // Account counts an answer of the query path and notes its episodes (failover, fail-open,
-// fallback): res is the decision for d on route r (nil: pinned). Atomics and counters only.
+// fallback): res is the decision for d on route r (nil: pinned).
 func (cs *compiled) Account(d *policy.Domain, r *policy.Route, res *policy.Result) {
 	if res.Pool != nil {
 		cs.account(d, r, res)
@@ -55,43 +28,88 @@ func (cs *compiled) Account(d *policy.Domain, r *policy.Route, res *policy.Resul
 	}
 }
 
-// accountFallback counts an answer that failed open or fell back, and logs the beginning
-// and the end of each episode once. Fail-open keeps its own log line and event (account).
+// domainRef is a snapshot's handle on what one of its domains counts outside its routes:
+// the fallback_total children by kind, and the answers of a pinned domain. Children are made
+// at the first count (a lock in the prometheus vector, once) and held here, so later counts
+// are an atomic load and an add. A domain compiled again over the same resource shares its
+// handle; a removed domain's series are deleted with the snapshot that had it (forgetSeries),
+// and a domain added again gets a new handle, so no count goes to a deleted child.
+type domainRef struct {
+	name     string // without the final dot, as the labels have it
+	fallback [policy.FallbackPoolKind + 1]atomic.Pointer[prometheus.Counter]
+	pinned   atomic.Pointer[pinnedRef] // the pool pinned last and its children
+}
+
+// pinnedRef is the answers_total child and the route counters of a domain's pinned pool.
+type pinnedRef struct {
+	pool *policy.Pool
+	c    prometheus.Counter
+	ref  *routeRef
+}
+
+func newDomainRef(d *policy.Domain) *domainRef {
+	return &domainRef{name: strings.TrimSuffix(d.Name, ".")}
+}
+
+// fallbackCounter is the fallback_total child of the domain and kind.
+func (dr *domainRef) fallbackCounter(kind policy.FallbackKind) prometheus.Counter {
+	p := &dr.fallback[kind]
+	if c := p.Load(); c != nil {
+		return *c
+	}
+	c := metrics.Fallback.WithLabelValues(dr.name, kind.String())
+	p.Store(&c)
+	return c
+}
+
+// pinnedOf is the pinned answers' handle for pool p: made when the domain is first answered
+// pinned to p (an operator's pin is rare and long), the same one for every answer after.
+func (dr *domainRef) pinnedOf(d *policy.Domain, p *policy.Pool) *pinnedRef {
+	if pr := dr.pinned.Load(); pr != nil && pr.pool == p {
+		return pr
+	}
+	pr := &pinnedRef{pool: p, c: metrics.Answers.WithLabelValues(dr.name, p.Name, "pinned"),
+		ref: &routeRef{c: routeCountersOf(dr.name, "pinned"), ep: episode{d: d}}}
+	dr.pinned.Store(pr)
+	return pr
+}
+
+// forgetFallbackSeries deletes the fallback and hold series of a removed domain.
+func forgetFallbackSeries(domain string) {
+	metrics.Fallback.DeletePartialMatch(prometheus.Labels{"domain": domain})
+	metrics.Holds.DeletePartialMatch(prometheus.Labels{"domain": domain})
+}
+
+// accountFallback counts an answer that failed open or fell back, and notes the beginning
+// and the end of each fallback episode (a fail-open is noted by account).
 func (cs *compiled) accountFallback(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	domain := strings.TrimSuffix(d.Name, ".")
+	dr := cs.domains[d]
+	if dr == nil {
+		return // a domain of no compile (hand-built in a test)
+	}
 	kind := d.Fallback
 	if res.FailOpen || res.InFallback {
-		fallbackCounter(domain, res.Fallback).Inc()
+		dr.fallbackCounter(res.Fallback).Inc()
 		kind = res.Fallback
 	}
 	if res.Episode == 0 || r == nil {
 		return
 	}
-	route := r.Selector.Text
-	if res.Episode > 0 {
-		if res.FailOpen {
-			return // noteFailOpen logs it
-		}
-		what := "fallback " + kind.String()
-		if res.Pool != nil {
-			what += " (pool " + res.Pool.Name + ", its health ignored)"
-		}
-		msg := fmt.Sprintf("domain %s route %s: no pool available, answering with %s", d.Name, route, what)
-		log.Warningf("%s", msg)
-		pool := ""
-		if res.Pool != nil {
-			pool = res.Pool.Name
-		}
-		record(api.Event{Kind: "fallback", Domain: d.Name, Pool: pool, Message: msg})
+	ref := cs.routes[r]
+	if ref == nil {
 		return
 	}
-	pool := ""
-	if res.Pool != nil {
-		pool = res.Pool.Name
+	if res.Episode > 0 {
+		if res.FailOpen {
+			return // account notes the fail-open
+		}
+		ref.ep.kind.Store(uint32(kind))
+		ref.ep.fallback.Store(res.Pool)
+		cs.queue.note(&ref.ep, bitFallbackBegin)
+		return
 	}
-	msg := fmt.Sprintf("domain %s route %s: a pool is available again (pool %s), fallback %s ended", d.Name, route, pool, d.Fallback)
-	log.Infof("%s", msg)
-	record(api.Event{Kind: "fallback", Domain: d.Name, Pool: pool, Message: msg})
+	ref.ep.fallback.Store(res.Pool)
+	cs.queue.note(&ref.ep, bitFallbackEnd)
 }
 
 // hasDomain reports whether one of the snapshots manages fqdn.
@@ -104,61 +122,41 @@ func hasDomain(snaps []*compiled, fqdn string) bool {
 	return false
 }
 
-// account counts an answer, and notes fail-open and failover; it runs on the query path, so
-// the common case is one map read and one atomic add.
+// account counts an answer, and notes fail-open and failover; the common case is one map
+// read and one atomic add.
 func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Result) {
 	cs.poolAnswers[res.Pool].Add()
-	c := cs.answers[answerKey{r, res.Pool}]
-	if c != nil && !res.FailOpen && !res.Switched {
-		c.inc()
-		return
-	}
-	route := "pinned"
-	if r != nil {
-		route = r.Selector.Text
-	}
-	domain := strings.TrimSuffix(d.Name, ".")
-	if c != nil {
-		c.inc()
-	} else { // pinned answers are rare; their children are made on demand
-		metrics.Answers.WithLabelValues(domain, res.Pool.Name, route).Inc()
-	}
-	ref := cs.routes[r]
-	var counters *routeCounters
-	if ref != nil {
-		counters = ref.c
-	} else { // pinned: made on demand
-		counters = routeCountersOf(domain, route)
+	var ref *routeRef
+	if r == nil { // pinned
+		dr := cs.domains[d]
+		if dr == nil {
+			return
+		}
+		pr := dr.pinnedOf(d, res.Pool)
+		pr.c.Inc()
+		ref = pr.ref
+	} else {
+		c := cs.answers[answerKey{r, res.Pool}]
+		if c != nil {
+			c.inc()
+		}
+		if !res.FailOpen && !res.Switched {
+			return
+		}
+		if ref = cs.routes[r]; ref == nil {
+			return
+		}
 	}
 	if res.FailOpen {
-		counters.failOpens.Add(1)
-		now := time.Now().UnixNano()
-		at := &cs.pinnedFailOpenAt
-		if ref != nil {
-			at = &ref.failOpenAt
-		}
-		if last := at.Load(); now-last > int64(failOpenLogEvery) && at.CompareAndSwap(last, now) {
-			noteFailOpen(d, r, res.Pool)
-		}
+		ref.c.failOpens.Add(1)
+		ref.ep.failopen.Store(res.Pool)
+		cs.queue.note(&ref.ep, bitFailOpen)
 	}
 	if res.Switched && !res.FailOpen {
-		counters.failovers.Add(1)
-		noteFailover(d, r, res.Pool)
-	}
-}
-
-// accountSwitch records the failover a decision made outside the query path observed
-// (explain): the route's last pool moved, and no query will see that switch again.
-func (cs *compiled) accountSwitch(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	if r == nil || !res.Switched || res.FailOpen {
-		return
-	}
-	if ref := cs.routes[r]; ref != nil {
 		ref.c.failovers.Add(1)
-	} else {
-		routeCountersOf(strings.TrimSuffix(d.Name, "."), r.Selector.Text).failovers.Add(1)
+		ref.ep.failover.Store(res.Pool)
+		cs.queue.note(&ref.ep, bitFailover)
 	}
-	noteFailover(d, r, res.Pool)
 }
 
 // routeCounters are the failovers_total and failopen_total counters of one (domain, route).

@@ -116,11 +116,12 @@ type Block struct {
 	listener    *api.Listener
 	started     time.Time
 
-	holder atomic.Pointer[holder] // failback holds and slow-start ramps (holder.go)
-	hooks  []liveHook             // the api block's running webhooks (webhooks.go); guarded by hookSets
-	quit   chan struct{}
-	wg     sync.WaitGroup // every goroutine of the block but the holder
-	static bool           // NewStatic: a fixed snapshot, nothing runs
+	holder   atomic.Pointer[holder] // failback holds and slow-start ramps (holder.go)
+	episodes episodeQueue           // what the query path noticed, for the reporter (episodes.go)
+	hooks    []liveHook             // the api block's running webhooks (webhooks.go); guarded by hookSets
+	quit     chan struct{}
+	wg       sync.WaitGroup // every goroutine of the block but the holder
+	static   bool           // NewStatic: a fixed snapshot, nothing runs
 	scoper
 }
 
@@ -229,7 +230,7 @@ func (b *Block) Start() error {
 		v.setPercent(b.cfg.Cluster.Quorum)
 	}
 	cs := compile(b.cfg, res, b.st, b.voter(), nil)
-	cs.stamp = st
+	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()
 	b.buildScopes(cs)
 	b.snap.Store(&Snapshot{compiled: cs, revision: d.Revision})
@@ -238,8 +239,9 @@ func (b *Block) Start() error {
 	b.mu.Unlock()
 
 	b.startHolder()
-	b.wg.Add(1)
+	b.wg.Add(2)
 	go b.sampleHistory()
+	go b.reportEpisodes()
 	b.Resume()
 	if left := api.Dangling(cs.Snapshot, d); len(left) > 0 {
 		msg := fmt.Sprintf("%s: overrides in the state name pools, addresses or domains this configuration does not have, and are not in force: %s (clear them with mode auto or pin \"\")", b.cfg.File, strings.Join(left, ", "))
@@ -406,7 +408,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	}
 	b.configErr.Store(nil)
 	cs := compile(b.cfg, res, b.st, b.voter(), old.compiled)
-	cs.stamp = configStamp(d)
+	cs.stamp, cs.queue = configStamp(d), &b.episodes
 	cs.acquire()
 	b.buildScopes(cs)
 	b.snap.Store(&Snapshot{compiled: cs, revision: d.Revision})

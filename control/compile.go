@@ -39,17 +39,18 @@ type compiled struct {
 	answers map[answerKey]*lazyCounter
 	// poolAnswers counts each pool's answers per minute for the status page's history.
 	poolAnswers map[*policy.Pool]*history.Answers
-	// the failovers and fail-open counters of each route, and when it last logged a fail-open
-	// (to log once per episode rather than once per query).
-	routes           map[*policy.Route]*routeRef
-	pinnedFailOpenAt atomic.Int64 // ... and when a pinned domain last did
-	targets          []*healthcheck.Target
-	voted            []*votedHealth // in a fleet: the quorum cells of targets
-	voter            *voter
-	needs            []need         // addresses compiled anew, whose health acquire fills in
-	reused           []*policy.Pool // pools shared with the snapshot replaced, whose probers it hands over
-	res              *config.Config // what it was compiled from (Corefile and API resources)
-	stamp            stamp          // which API resources it was compiled from
+	// the failovers and fail-open counters of each route and its episode; each domain's
+	// fallback and pinned counters (account.go).
+	routes  map[*policy.Route]*routeRef
+	domains map[*policy.Domain]*domainRef
+	queue   *episodeQueue // where the query path queues episodes: the block's
+	targets []*healthcheck.Target
+	voted   []*votedHealth // in a fleet: the quorum cells of targets
+	voter   *voter
+	needs   []need         // addresses compiled anew, whose health acquire fills in
+	reused  []*policy.Pool // pools shared with the snapshot replaced, whose probers it hands over
+	res     *config.Config // what it was compiled from (Corefile and API resources)
+	stamp   stamp          // which API resources it was compiled from
 
 	// the ECS scope partitions, once built (scope.go)
 	scopes atomic.Pointer[scopeTable]
@@ -61,9 +62,6 @@ type compiled struct {
 	fromDomain map[*config.Domain]*policy.Domain
 	checks     map[string]*config.HealthCheck
 }
-
-// failOpenLogEvery bounds how often one route logs and records that it fails open.
-const failOpenLogEvery = 30 * time.Second
 
 type answerKey struct {
 	route *policy.Route // nil for a pinned domain
@@ -87,10 +85,11 @@ func (l *lazyCounter) inc() {
 	c.Inc()
 }
 
-// routeRef is a snapshot's handle on the counters of one of its routes.
+// routeRef is a snapshot's handle on the counters of one of its routes, and the episode
+// the query path notes its news on.
 type routeRef struct {
-	c          *routeCounters
-	failOpenAt atomic.Int64 // unix nanoseconds
+	c  *routeCounters
+	ep episode
 }
 
 // compile turns a validated configuration into a snapshot, taking override cells from the
@@ -110,6 +109,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		nsHosts:    map[string][]netip.Addr{},
 		answers:    make(map[answerKey]*lazyCounter, len(res.Domains)*3),
 		routes:     make(map[*policy.Route]*routeRef, len(res.Domains)*2),
+		domains:    make(map[*policy.Domain]*domainRef, len(res.Domains)),
 		res:        res,
 		fromPool:   make(map[*config.Pool]*policy.Pool, len(res.Pools)),
 		fromDomain: make(map[*config.Domain]*policy.Domain, len(res.Domains)),
@@ -211,7 +211,10 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 					k := answerKey{r, p}
 					cs.answers[k] = old.answers[k]
 				}
-				cs.routes[r] = &routeRef{c: routeCountersOf(domain, r.Selector.Text)}
+				cs.routes[r] = &routeRef{c: routeCountersOf(domain, r.Selector.Text), ep: episode{d: d, r: r}}
+			}
+			if cs.domains[d] = old.domains[od]; cs.domains[d] == nil {
+				cs.domains[d] = newDomainRef(d)
 			}
 			cs.fromDomain[dc] = d
 			cs.Domains = append(cs.Domains, d)
@@ -234,8 +237,9 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			d.Routes = append(d.Routes, r)
 			// The failovers and fail-open series exist from the start (zero-valued), so
 			// rate() and alerts see them before the first failover.
-			cs.routes[r] = &routeRef{c: routeCountersOf(domain, sel.Text)}
+			cs.routes[r] = &routeRef{c: routeCountersOf(domain, sel.Text), ep: episode{d: d, r: r}}
 		}
+		cs.domains[d] = newDomainRef(d)
 		cs.fromDomain[dc] = d
 		cs.Domains = append(cs.Domains, d)
 	}

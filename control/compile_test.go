@@ -56,8 +56,8 @@ func TestCompileReuse(t *testing.T) {
 
 	c1 := commit(state.Op{Key: state.ConfigKey("pools", "c"), Value: []byte(`{"addresses":[{"address":"198.51.100.1"}]}`)},
 		state.Op{Key: state.ConfigKey("domains", "z.gtm.example.net."), Value: []byte(`{"routes":[{"selector":"default","pools":["c"]}]}`)})
-	if (probers.Len()-base) != 1 {
-		t.Fatalf("%d targets, want 1", (probers.Len()-base))
+	if (probers.Len() - base) != 1 {
+		t.Fatalf("%d targets, want 1", (probers.Len() - base))
 	}
 	// An API write of pool c: a, b, x and y are shared; c and z are new.
 	c2 := commit(state.Op{Key: state.ConfigKey("pools", "c"), Value: []byte(`{"addresses":[{"address":"198.51.100.2"}]}`)})
@@ -89,7 +89,7 @@ func TestCompileReuse(t *testing.T) {
 		t.Errorf("domain z still answers from the old pool c")
 	}
 	if (probers.Len()-base) != 1 || len(c2.targets) != 1 || c2.targets[0] != pool(c1, "a").Addrs[0].Health {
-		t.Fatalf("the target of pool a was not handed over: %d targets, %v", (probers.Len()-base), c2.targets)
+		t.Fatalf("the target of pool a was not handed over: %d targets, %v", (probers.Len() - base), c2.targets)
 	}
 	// A changed template makes its pools, and the routes that use them, again.
 	c3 := commit(state.Op{Key: state.ConfigKey("healthchecks", "web2"), Value: []byte(`{"protocol":"tcp","port":2,"interval":"1h"}`)},
@@ -98,11 +98,11 @@ func TestCompileReuse(t *testing.T) {
 	if pool(c4, "d") == pool(c3, "d") || pool(c4, "a") != pool(c3, "a") {
 		t.Errorf("a template change: pool d shared, or pool a made again")
 	}
-	if (probers.Len()-base) != 2 {
-		t.Errorf("%d targets after the template change, want 2 (a's and d's new one)", (probers.Len()-base))
+	if (probers.Len() - base) != 2 {
+		t.Errorf("%d targets after the template change, want 2 (a's and d's new one)", (probers.Len() - base))
 	}
 	c4.release()
-	if (probers.Len()-base) != 0 {
-		t.Errorf("%d targets after release", (probers.Len()-base))
+	if (probers.Len() - base) != 0 {
+		t.Errorf("%d targets after release", (probers.Len() - base))
 	}
 }

@@ -48,6 +48,19 @@ func (cs *compiled) Decide(d *policy.Domain, cl *policy.Client, fam policy.Famil
 	return res, route, false
 }
 
+// explainDecide is Decide as a pure read (explain): no detector moves.
+func (cs *compiled) explainDecide(d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
+	if pin := d.Pin.Get(); pin != "" {
+		if p := cs.Pool(pin); p != nil {
+			return policy.PickPoolFor(p, cl, fam, buf), nil, true
+		}
+	}
+	if route = d.Match(cl); route != nil {
+		res = d.Explain(route, cl, fam, buf)
+	}
+	return res, route, false
+}
+
 // ClientOf fills in who asks: the ECS subnet when the query had one, else the source
 // address src. It returns 96 for an IPv4-mapped ECS subnet (its scope is 96 + the IPv4
 // scope), else 0.

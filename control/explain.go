@@ -104,11 +104,7 @@ func (b *Block) explainHop(cs *compiled, d *policy.Domain, name string, qtype ui
 		fam = policy.IPv6
 	}
 	var buf [8]*policy.Address
-	res, route, pinned := cs.Decide(d, cl, fam, buf[:0])
-	cs.accountSwitch(d, route, &res)
-	if res.Episode != 0 {
-		cs.accountFallback(d, route, &res) // explain saw the transition: no query will
-	}
+	res, route, pinned := cs.explainDecide(d, cl, fam, buf[:0])
 
 	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTLOf(&res), Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
 		Candidates: []string{}, Chosen: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}

@@ -27,7 +27,7 @@ func testConfig(tb testing.TB, zone, doc string) Config {
 	next() // {
 	for dec.More() {
 		k := config.Kind(next().(string))
-		next() // {
+		next()           // {
 		for dec.More() { // in order: the resources keep the order written
 			name := next().(string)
 			var body json.RawMessage
