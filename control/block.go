@@ -306,7 +306,9 @@ func (b *Block) Stop() {
 	b.stopWebhooks()
 	b.wg.Wait()
 	if cs != nil {
-		cs.forgetSeries(liveSnapshots()...)
+		live := liveSnapshots()
+		cs.forgetSeries(live...)
+		pruneRamps(cs.compiled, live)
 		cs.release()
 	}
 	if b.listener != nil {
@@ -415,6 +417,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	b.setApplied(d.Revision)
 	old.forgetSeries(cs)
 	old.handOver(cs)
+	pruneRamps(old.compiled, append(liveSnapshots(), cs))
 	return nil
 }
 

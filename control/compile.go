@@ -48,6 +48,7 @@ type compiled struct {
 	voted   []*votedHealth // in a fleet: the quorum cells of targets
 	voter   *voter
 	needs   []need         // addresses compiled anew, whose health acquire fills in
+	ramped  []rampNeed     // slow-start addresses compiled anew, whose ramp cell acquire fills in
 	reused  []*policy.Pool // pools shared with the snapshot replaced, whose probers it hands over
 	res     *config.Config // what it was compiled from (Corefile and API resources)
 	stamp   stamp          // which API resources it was compiled from
@@ -192,7 +193,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 				cs.needs = append(cs.needs, need{a: a, tmpls: tmpls, pc: pc})
 			}
 			if p.SlowStart > 0 {
-				a.Ramp = rampCell(pc.Name, text)
+				cs.ramped = append(cs.ramped, rampNeed{pool: pc.Name, a: a})
 			}
 			p.Addrs[i] = a
 		}
@@ -243,7 +244,6 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		cs.fromDomain[dc] = d
 		cs.Domains = append(cs.Domains, d)
 	}
-	rampsCompiled(cs.Pools)
 	cs.poolAnswers = poolAnswersOf(cs.Pools)
 	cs.Index()
 	return cs
@@ -318,6 +318,7 @@ func (cs *compiled) acquire() {
 		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.tmpls, n.pc)
 	}
 	cs.needs = nil
+	cs.acquireRamps()
 	for _, p := range cs.reused {
 		for _, a := range p.Addrs {
 			cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)

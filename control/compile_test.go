@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
@@ -104,5 +105,46 @@ func TestCompileReuse(t *testing.T) {
 	c4.release()
 	if (probers.Len() - base) != 0 {
 		t.Errorf("%d targets after release", (probers.Len() - base))
+	}
+}
+
+// slow_start: an address removed and added again ramps up again (its cell left with it);
+// an unchanged address keeps its cell over compiles.
+func TestRampAfterReAdd(t *testing.T) {
+	pool := func(addrs ...string) string {
+		s := `{"pools":{"ramp-p":{"lb":"weighted","slow_start":"1m","addresses":[`
+		for i, a := range addrs {
+			if i > 0 {
+				s += ","
+			}
+			s += `{"address":"` + a + `"}`
+		}
+		return s + `]}}}`
+	}
+	st := newMemStore(t)
+	var cur *compiled
+	swap := func(doc string) *compiled {
+		cfg := testConfig(t, "gtm.ramp.test.", doc)
+		cs := compile(cfg, cfg.Resources, st, nil, nil)
+		cs.acquire()
+		if cur != nil {
+			pruneRamps(cur, []*compiled{cs})
+		}
+		cur = cs
+		return cs
+	}
+	t.Cleanup(func() { pruneRamps(cur, nil) })
+	c1 := swap(pool("192.0.2.1", "192.0.2.2"))
+	if s := c1.Pool("ramp-p").Addrs[1].Ramp.Since(); s.After(time.Unix(0, 0)) {
+		t.Fatalf("a new pool's address ramps (since %v): want full weight", s)
+	}
+	c2 := swap(pool("192.0.2.1"))
+	c3 := swap(pool("192.0.2.1", "192.0.2.2"))
+	if c3.Pool("ramp-p").Addrs[0].Ramp != c2.Pool("ramp-p").Addrs[0].Ramp || c2.Pool("ramp-p").Addrs[0].Ramp != c1.Pool("ramp-p").Addrs[0].Ramp {
+		t.Error("the unchanged address lost its ramp cell")
+	}
+	back := c3.Pool("ramp-p").Addrs[1]
+	if back.Ramp == c1.Pool("ramp-p").Addrs[1].Ramp || time.Since(back.Ramp.Since()) > time.Minute {
+		t.Fatalf("the re-added address does not ramp up: since %v", back.Ramp.Since())
 	}
 }
