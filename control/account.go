@@ -198,3 +198,21 @@ func forgetRouteCounters(domain, route string) {
 	delete(routeTable.m, routeKey{domain, route})
 	routeTable.Unlock()
 }
+
+// Observe notes what a decision that is not an answer of its own noticed (the second family
+// of an HTTPS or SRV answer, whose first family's decision is the one counted): a failover
+// it made is counted and told, and a fallback episode it began or ended is counted and told;
+// no answer is counted.
+func (cs *compiled) Observe(d *policy.Domain, r *policy.Route, res *policy.Result) {
+	if r == nil {
+		return
+	}
+	if ref := cs.routes[r]; ref != nil && res.Switched && !res.FailOpen {
+		ref.c.failovers.Add(1)
+		ref.ep.failover.Store(res.Pool)
+		cs.queue.note(&ref.ep, bitFailover)
+	}
+	if res.Episode != 0 {
+		cs.accountFallback(d, r, res)
+	}
+}

@@ -1,6 +1,8 @@
 package control
 
 import (
+	"fmt"
+
 	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/state"
@@ -58,4 +60,12 @@ func (b *Block) Cluster() (api.ClusterDoc, bool) {
 		doc.ConfigError = *e
 	}
 	return doc, true
+}
+
+// Explain implements api.Explainer through Config.Explain.
+func (b *Block) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
+	if b.cfg.Explain == nil {
+		return api.ExplainDoc{}, fmt.Errorf("explain is not available for this block")
+	}
+	return b.cfg.Explain(q)
 }

@@ -24,7 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gtm-dns/coredns-gtm/access"
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/audit"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -50,6 +52,9 @@ type Config struct {
 	Falls func(name string) bool
 	// Version is the software version a fleet node publishes in its node record.
 	Version string
+	// Explain answers GET /api/v1/explain: the query path's code (plugin/) run as a pure
+	// read of Snapshot; nil: explain answers that it is not available.
+	Explain func(api.ExplainQuery) (api.ExplainDoc, error)
 	// Store is a state store the caller owns (tests, tools); nil: the process's shared
 	// store of the block's StoreKey, opened on first use and closed with its last block.
 	Store *state.Store
@@ -76,13 +81,17 @@ type Cluster struct {
 	TLS                *tls.Config
 	Quorum             int
 	Cache              string
+	AuditRetention     time.Duration // how long the fleet keeps audit records (0: the default)
 }
 
 // API is the `api` block.
 type API struct {
 	Addr       string
 	Line       int
-	Token      string
+	Tokens     *access.Set // token_file's and the named tokens (nil: every request is refused)
+	TLS        *tls.Config // serve HTTPS (nil: HTTP)
+	Audit      string      // the audit FILE of a single node ("": memory)
+	AuditLine  int
 	PublicRead bool
 	State      string // the state file ("" : memory kept per API address)
 	Webhooks   []Webhook
@@ -114,6 +123,7 @@ type Block struct {
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
 	listener    *api.Listener
+	audit       audit.Log // where the API records write attempts (audit.go)
 	started     time.Time
 
 	holder   atomic.Pointer[holder] // failback holds and slow-start ramps (holder.go)
@@ -173,7 +183,7 @@ func NewStatic(cfg Config, res *config.Config, st *state.Store) *Block {
 	b := &Block{cfg: cfg, st: st, static: true, quit: make(chan struct{})}
 	cs := compile(cfg, res, st, nil, nil)
 	cs.needs = nil
-	b.snap.Store(&Snapshot{compiled: cs, revision: st.Data().Revision})
+	b.snap.Store(newSnapshot(cs, st.Data().Revision))
 	return b
 }
 
@@ -202,6 +212,11 @@ func (b *Block) Start() error {
 			return fmt.Errorf("api: %v", err)
 		}
 		b.listener = l
+		if err := b.openAudit(); err != nil {
+			l.Release()
+			b.listener = nil
+			return fmt.Errorf("%s:%d: api: audit: %v", b.cfg.File, a.AuditLine, err)
+		}
 	}
 	b.started = time.Now()
 	b.mu.Lock()
@@ -233,7 +248,7 @@ func (b *Block) Start() error {
 	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()
 	b.buildScopes(cs)
-	b.snap.Store(&Snapshot{compiled: cs, revision: d.Revision})
+	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
 	b.running = true
 	b.mu.Unlock()
@@ -265,8 +280,10 @@ func (b *Block) Resume() {
 		return
 	}
 	a := b.cfg.API
+	b.listener.SetTLS(a.TLS)
 	b.listener.SetHandler(api.NewHandler(api.Config{
-		Token:      a.Token,
+		Tokens:     a.Tokens,
+		Audit:      b.audit,
 		PublicRead: a.PublicRead,
 		Control:    b,
 		Events:     api.DefaultEvents,
@@ -315,6 +332,7 @@ func (b *Block) Stop() {
 		b.listener.Release()
 		b.listener = nil
 	}
+	b.closeAudit()
 	b.releaseStore()
 }
 
@@ -396,7 +414,7 @@ func (b *Block) rebuild(d *state.Data) error {
 		// The same API resources as the snapshot in force, which validated: only modes,
 		// pins or holds changed (their cells carry them), or a state that did not validate
 		// (a bad key since deleted) is fixed.
-		b.snap.Store(&Snapshot{compiled: old.compiled, revision: d.Revision})
+		b.snap.Store(newSnapshot(old.compiled, d.Revision))
 		b.setApplied(d.Revision)
 		if b.configErr.Swap(nil) != nil {
 			log.Infof("state revision %d applied: the configuration error is cleared", d.Revision)
@@ -413,7 +431,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	cs.stamp, cs.queue = configStamp(d), &b.episodes
 	cs.acquire()
 	b.buildScopes(cs)
-	b.snap.Store(&Snapshot{compiled: cs, revision: d.Revision})
+	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
 	old.forgetSeries(cs)
 	old.handOver(cs)

@@ -23,6 +23,16 @@ import (
 type Snapshot struct {
 	*compiled
 	revision int64
+	soa      *soaSet // the SOA records at this snapshot's serial (soa.go)
+}
+
+// newSnapshot is the snapshot of cs in force at revision rev.
+func newSnapshot(cs *compiled, rev int64) *Snapshot {
+	s := &Snapshot{compiled: cs, revision: rev, soa: cs.soaSet}
+	if cs.serialIsRevision {
+		s.soa = newSOASet(cs.soas, uint32(rev))
+	}
+	return s
 }
 
 // Revision is the state revision in force (modes and pins included).
@@ -33,10 +43,14 @@ func (s *Snapshot) Revision() int64 { return s.revision }
 // probers and vote cells before the swap; after the swap only its atomics change.
 type compiled struct {
 	*policy.Snapshot
-	soas    map[string]*dns.SOA
-	nss     map[string][]dns.RR
-	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
-	answers map[answerKey]*lazyCounter
+	soas   map[string]*dns.SOA // templates: serial and negative TTL come from soaSet (soa.go)
+	soaSet *soaSet             // without cluster: the SOA records at the configuration's serial
+	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash; each
+	// Snapshot then stamps its own (newSnapshot).
+	serialIsRevision bool
+	nss              map[string][]dns.RR
+	nsHosts          map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
+	answers          map[answerKey]*lazyCounter
 	// poolAnswers counts each pool's answers per minute for the status page's history.
 	poolAnswers map[*policy.Pool]*history.Answers
 	// the failovers and fail-open counters of each route and its episode; each domain's
@@ -102,7 +116,6 @@ type routeRef struct {
 // pools and routes are never written after compile (only their atomics), so both snapshots
 // may serve at once.
 func compile(b Config, res *config.Config, store *state.Store, v *voter, old *compiled) *compiled {
-	serial := uint32(time.Now().Unix())
 	cs := &compiled{
 		Snapshot:   &policy.Snapshot{Zones: b.Zones, TTL: b.TTL},
 		soas:       map[string]*dns.SOA{},
@@ -116,13 +129,14 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		fromDomain: make(map[*config.Domain]*policy.Domain, len(res.Domains)),
 		checks:     make(map[string]*config.HealthCheck, len(res.HealthChecks)),
 		voter:      v,
+
+		serialIsRevision: b.Cluster != nil,
 	}
 	for _, z := range b.Zones {
 		soa := &dns.SOA{
 			Hdr:     hdr(z, dns.TypeSOA, b.TTL),
 			Ns:      dnsName("ns1", z),
 			Mbox:    dnsName("hostmaster", z),
-			Serial:  serial,
 			Refresh: 3600, Retry: 600, Expire: 604800,
 			Minttl: b.TTL,
 		}
@@ -145,7 +159,11 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 				soa.Minttl = b.SOA.Minimum
 			}
 		}
+		soa.Hdr.Ttl = soaTTL(b.TTL, soa.Minttl)
 		cs.soas[z] = soa
+	}
+	if !cs.serialIsRevision {
+		cs.soaSet = newSOASet(cs.soas, configSerial(b, res))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
@@ -205,7 +223,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		domain := strings.TrimSuffix(dc.Name, ".")
 		if od := old.reusableDomain(dc, pools); od != nil && v == nil {
 			// A new Domain (Index finishes it) over the same, unchanged routes.
-			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes}
+			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes, Services: od.Services}
 			domainFailover(d, dc, pools)
 			for _, r := range d.Routes {
 				for _, p := range r.Pools {
@@ -221,7 +239,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			cs.Domains = append(cs.Domains, d)
 			continue
 		}
-		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
+		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name), Services: compileServices(dc)}
 		domainFailover(d, dc, pools)
 		d.Routes = make([]*policy.Route, 0, len(dc.Routes))
 		for _, rc := range dc.Routes {
@@ -414,9 +432,6 @@ func dnsName(label, zone string) string {
 	}
 	return label + "." + zone
 }
-
-// SOA is zone's SOA record (shared: copy before changing it).
-func (cs *compiled) SOA(zone string) dns.RR { return cs.soas[zone] }
 
 // NS is zone's apex NS RRset (shared: copy before changing it).
 func (cs *compiled) NS(zone string) []dns.RR { return cs.nss[zone] }

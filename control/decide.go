@@ -21,6 +21,10 @@ func AnswersType(d *policy.Domain, qtype uint16) bool {
 	switch qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
 		return true
+	case dns.TypeHTTPS:
+		if d.Services != nil && d.Services.HTTPS != nil {
+			return true // plugin/https.go
+		}
 	}
 	for _, r := range d.Routes {
 		for _, p := range r.Pools {
@@ -48,8 +52,8 @@ func (cs *compiled) Decide(d *policy.Domain, cl *policy.Client, fam policy.Famil
 	return res, route, false
 }
 
-// explainDecide is Decide as a pure read (explain): no detector moves.
-func (cs *compiled) explainDecide(d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
+// ExplainDecide is Decide as a pure read (explain): no detector moves.
+func (cs *compiled) ExplainDecide(d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
 	if pin := d.Pin.Get(); pin != "" {
 		if p := cs.Pool(pin); p != nil {
 			return policy.PickPoolFor(p, cl, fam, buf), nil, true

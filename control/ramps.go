@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -114,20 +113,4 @@ func hasAddr(p *policy.Pool, text string) bool {
 		}
 	}
 	return false
-}
-
-// explainFailover reports what the failover settings did to a decision.
-func explainFailover(step *api.HopDoc, res *policy.Result, cl *policy.Client) {
-	step.Degraded = res.Degraded
-	if res.InFallback {
-		step.Fallback = res.Fallback.String()
-	}
-	if res.Held && res.Pool != nil {
-		step.Held = res.Pool.Name
-	}
-	if res.HashBits > 0 {
-		if pfx, ok := policy.HashPrefix(cl); ok {
-			step.HashedPrefix = pfx.String()
-		}
-	}
 }

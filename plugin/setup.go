@@ -140,6 +140,7 @@ func (g *GTM) controlConfig() control.Config {
 		File: b.file, Zones: b.zones, TTL: b.ttl, Resources: b.res, Env: b.env(), ECS: b.ecs,
 		Geo: g.geo, ASN: g.asn,
 		Falls:   func(name string) bool { return g.Next != nil && g.Fall.Through(name) },
+		Explain: g.Explain,
 		Version: "coredns-gtm (CoreDNS " + coremain.CoreVersion + ")",
 	}
 	for _, h := range b.ns {
@@ -152,10 +153,12 @@ func (g *GTM) controlConfig() control.Config {
 		cfg.Cluster = &control.Cluster{
 			Endpoints: cl.endpoints, Path: cl.path, Node: cl.node, Region: cl.region,
 			Username: cl.username, Password: cl.password, TLS: cl.tls, Quorum: cl.quorum, Cache: cl.cache,
+			AuditRetention: cl.auditRetention,
 		}
 	}
 	if a := b.api; a != nil {
-		cfg.API = &control.API{Addr: a.addr, Line: a.line, Token: a.token, PublicRead: a.publicRead, State: a.state}
+		cfg.API = &control.API{Addr: a.addr, Line: a.line, Tokens: a.access.tokens, TLS: a.access.tls,
+			Audit: a.access.audit, AuditLine: a.access.auditLine, PublicRead: a.publicRead, State: a.state}
 		for _, w := range a.webhooks {
 			cfg.API.Webhooks = append(cfg.API.Webhooks, control.Webhook{Line: w.line, URL: w.url, Name: w.name, Secret: w.secret, Kinds: w.kinds})
 		}
@@ -210,12 +213,12 @@ func (g *GTM) closeDBs() {
 // warn logs, with file and line, block settings that are valid but almost certainly not
 // what the operator meant (control warns about the resources).
 func warn(b *block) {
-	if a := b.api; a != nil && a.token == "" {
+	if a := b.api; a != nil && a.access.tokens.Len() == 0 {
 		what := "every request is refused (401)"
 		if a.publicRead {
 			what = "reads are open (public_read), every write is refused (401)"
 		}
-		log.Warningf("%s:%d: api %s has no token_file: %s", b.file, a.line, a.addr, what)
+		log.Warningf("%s:%d: api %s has no token (token_file or token NAME FILE ROLE): %s", b.file, a.line, a.addr, what)
 	}
 	if len(b.ns) == 0 && !b.fall.Through(b.zones[0]) {
 		log.Warningf("%s: gtm %s has no ns: the apex NS is ns1.%s, which this server answers without an address; set ns NAME [ADDRESS...] to match the delegation", b.file, strings.Join(b.zones, " "), b.zones[0])

@@ -1,4 +1,4 @@
-package control
+package gtm
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -14,8 +15,8 @@ import (
 // Explain implements api.Explainer: what a query for q.Domain from that client gets and
 // why. It decides with the query path's own code (clientOf, locate, decide, scope) and
 // follows CNAMEs to managed names as ServeDNS does; it counts no answers.
-func (b *Block) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
-	cs := b.snap.Load()
+func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
+	cs := g.ctl.Snapshot()
 	if cs == nil {
 		return api.ExplainDoc{}, fmt.Errorf("no configuration in force yet")
 	}
@@ -24,40 +25,52 @@ func (b *Block) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	if zone != "" {
 		d = cs.Lookup(q.Domain, zone)
 	}
-	if d == nil {
+	if d == nil && q.Type != dns.TypeSRV { // SRV names lie under managed domains (srv.go)
 		return api.ExplainDoc{}, fmt.Errorf("%s: %w", q.Domain, api.ErrNotManaged)
 	}
-	if !AnswersType(d, q.Type) {
+	if q.Type != dns.TypeSRV && !control.AnswersType(d, q.Type) {
 		return api.ExplainDoc{}, fmt.Errorf("gtm does not answer %s at %s: the zone's data does", dns.TypeToString[q.Type], q.Domain)
 	}
 	var subnet *geo.ClientSubnet
 	if q.Subnet != nil {
-		if !b.cfg.ECS {
+		if !g.ecs {
 			return api.ExplainDoc{}, fmt.Errorf("ecs is off in this block: queries are routed on their source address; ask with client=IP")
 		}
 		subnet = &geo.ClientSubnet{Addr: q.Subnet.Addr(), SourceBits: q.Subnet.Bits()}
 	}
 	var cl policy.Client
-	mapped := ClientOf(&cl, subnet, q.Client)
-	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil, TTL: d.TTL,
+	mapped := control.ClientOf(&cl, subnet, q.Client)
+	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil,
 		Steps: []api.HopDoc{}, Answer: []string{}, Rcode: "NOERROR"}
+	if d != nil {
+		doc.TTL = d.TTL
+	}
 	if q.Subnet != nil {
 		doc.Client = q.Subnet.String()
 	} else {
 		doc.Client = q.Client.String()
 	}
-	doc.Geo = b.facts(&cl)
+	doc.Geo = g.facts(&cl)
+	if q.Type == dns.TypeSRV {
+		if err := g.explainSRV(cs, q, zone, &cl, &doc); err != nil {
+			return api.ExplainDoc{}, err
+		}
+		if doc.ECS && doc.Steps[0].Scope > 0 {
+			doc.Scope = doc.Steps[0].Scope + mapped
+		}
+		return doc, nil
+	}
 
 	name, scope := q.Domain, 0
 	for hop := 0; ; hop++ {
-		step, answer, target := b.explainHop(cs.compiled, d, name, q.Type, &cl)
+		step, answer, target := g.explainHop(cs, d, name, q.Type, &cl)
 		doc.Steps = append(doc.Steps, step)
 		doc.Answer = append(doc.Answer, answer...)
 		if step.Fallback == "servfail" {
 			doc.Rcode = "SERVFAIL"
 		}
 		scope = max(scope, step.Scope)
-		if target == "" || q.Type == dns.TypeCNAME || hop+1 > MaxChase {
+		if target == "" || q.Type == dns.TypeCNAME || hop+1 > control.MaxChase {
 			break
 		}
 		tz := cs.Zone(target)
@@ -66,7 +79,7 @@ func (b *Block) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 		}
 		td := cs.Lookup(target, tz)
 		if td == nil {
-			if b.cfg.Falls != nil && b.cfg.Falls(target) {
+			if g.Next != nil && g.Fall.Through(target) {
 				break
 			}
 			if !cs.HasBelow(target) {
@@ -95,16 +108,19 @@ func seen(steps []api.HopDoc, name string) bool {
 }
 
 // explainHop decides for one managed name as answer does, and describes the decision.
-func (b *Block) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
+func (g *GTM) explainHop(cs *control.Snapshot, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
 	if cl.Known && cl.Addr.IsValid() {
-		Locate(b.cfg.Geo, b.cfg.ASN, d, cl)
+		g.locate(d, cl)
+	}
+	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
+		return g.explainHTTPSHop(cs, d, name, cl) // https_explain.go
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
 	var buf [8]*policy.Address
-	res, route, pinned := cs.explainDecide(d, cl, fam, buf[:0])
+	res, route, pinned := cs.ExplainDecide(d, cl, fam, buf[:0]) // a pure read: nothing counted or moved
 
 	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTLOf(&res), Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
 		Candidates: []string{}, Chosen: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}
@@ -195,13 +211,13 @@ func addrText(a *policy.Address) string {
 
 // facts looks the client up in every database the block has (the decision looks up only
 // what the routes use; explain reports everything found).
-func (b *Block) facts(cl *policy.Client) api.GeoFacts {
+func (g *GTM) facts(cl *policy.Client) api.GeoFacts {
 	f := api.GeoFacts{Known: cl.Known}
 	if !cl.Known || !cl.Addr.IsValid() {
 		return f
 	}
-	if b.cfg.Geo != nil {
-		if loc, err := b.cfg.Geo.City(cl.Addr); err == nil {
+	if g.geo != nil {
+		if loc, err := g.geo.City(cl.Addr); err == nil {
 			if p, err := cl.Addr.Prefix(loc.Prefix); err == nil && loc.Prefix > 0 {
 				f.Network = p.String()
 			}
@@ -213,8 +229,8 @@ func (b *Block) facts(cl *policy.Client) api.GeoFacts {
 			}
 		}
 	}
-	if b.cfg.ASN != nil {
-		if n, bits, found, err := b.cfg.ASN.ASN(cl.Addr); err == nil {
+	if g.asn != nil {
+		if n, bits, found, err := g.asn.ASN(cl.Addr); err == nil {
 			f.ASNFound, f.ASN = found, n
 			if p, err := cl.Addr.Prefix(bits); err == nil && bits > 0 {
 				f.ASNNetwork = p.String()
@@ -224,4 +240,20 @@ func (b *Block) facts(cl *policy.Client) api.GeoFacts {
 	return f
 }
 
-var _ api.Explainer = (*Block)(nil)
+var _ api.Explainer = (*GTM)(nil)
+
+// explainFailover reports what the failover settings did to a decision.
+func explainFailover(step *api.HopDoc, res *policy.Result, cl *policy.Client) {
+	step.Degraded = res.Degraded
+	if res.InFallback {
+		step.Fallback = res.Fallback.String()
+	}
+	if res.Held && res.Pool != nil {
+		step.Held = res.Pool.Name
+	}
+	if res.HashBits > 0 {
+		if pfx, ok := policy.HashPrefix(cl); ok {
+			step.HashedPrefix = pfx.String()
+		}
+	}
+}
