@@ -143,6 +143,7 @@ func New(cfg Config) (*Block, error) {
 		cfg.Resources = &config.Config{}
 	}
 	b := &Block{cfg: cfg, key: StoreKey(cfg), quit: make(chan struct{})}
+	b.episodes.wake = make(chan struct{}, 1)
 	if cfg.Store != nil {
 		b.st = cfg.Store
 	} else {

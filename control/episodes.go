@@ -35,8 +35,12 @@ type episode struct {
 }
 
 // episodeQueue is a block's list of episodes with news, pushed lock-free by the query path.
+// wake (capacity 1) tells the reporter when the queue turns non-empty: the only
+// synchronisation an answer does beyond atomics, and only the first answer of an episode
+// (later answers find the bit set, or the queue non-empty), so events follow at once.
 type episodeQueue struct {
 	head atomic.Pointer[episode]
+	wake chan struct{}
 }
 
 // note sets bit on e, and queues e when it had no news yet. A nil queue (a static block)
@@ -49,6 +53,12 @@ func (q *episodeQueue) note(e *episode, bit uint32) {
 		h := q.head.Load()
 		e.next.Store(h)
 		if q.head.CompareAndSwap(h, e) {
+			if h == nil && q.wake != nil {
+				select {
+				case q.wake <- struct{}{}:
+				default:
+				}
+			}
 			return
 		}
 	}
@@ -68,9 +78,9 @@ func (q *episodeQueue) take() []*episode {
 	return out
 }
 
-// reportEvery is how often the reporter looks at the queue: the delay of an episode's log
-// line and event after the answer that noticed it.
-const reportEvery = 100 * time.Millisecond
+// reportEvery is how often the reporter looks at the queue without being woken (a
+// backstop).
+const reportEvery = time.Second
 
 // failOpenLogEvery bounds how often one route tells that it fails open.
 const failOpenLogEvery = 30 * time.Second
@@ -88,6 +98,8 @@ func (b *Block) reportEpisodes() {
 			return
 		case now := <-t.C:
 			b.tellEpisodes(now)
+		case <-b.episodes.wake:
+			b.tellEpisodes(time.Now())
 		}
 	}
 }

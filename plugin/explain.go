@@ -198,6 +198,12 @@ func (g *GTM) explainHop(cs *control.Snapshot, d *policy.Domain, name string, qt
 	}
 	if len(answer) > 0 {
 		step.Scope = max(step.Scope, res.HashBits)
+	} else { // an empty answer carries the scope of its decision, as the query's does
+		rcode := dns.RcodeSuccess
+		if res.InFallback && res.Fallback == policy.FallbackServFail {
+			rcode = dns.RcodeServerFailure
+		}
+		step.Scope = emptyScope(cs, d, cl, qtype, pinned, rcode)
 	}
 	return step, answer, target
 }
