@@ -322,8 +322,8 @@ func (n *tfNode) answers(t *testing.T, name, subnet, want string) {
 	})
 }
 
-// tcpListener accepts connections on 127.0.0.1 (the target of a tcp health check).
-func tcpListener(t *testing.T) int {
+// tfCheckTarget accepts connections on 127.0.0.1 (the target of a tcp health check).
+func tfCheckTarget(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -403,7 +403,7 @@ func addressBlocks(addrs ...string) string {
 // a Corefile-defined resource (409, and readable as a data source) and a refused attribute
 // (the server's 400 on the attribute).
 func TestTerraformLifecycle(t *testing.T) {
-	checkPort := tcpListener(t)
+	checkPort := tfCheckTarget(t)
 	n := startTFNode(t)
 	w := newWorkspace(t, n.url, tfToken)
 
