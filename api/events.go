@@ -16,8 +16,10 @@ type Event struct {
 	Client   string    `json:"client,omitempty"`   // config: the API client's address
 	Pool     string    `json:"pool,omitempty"`
 	Address  string    `json:"address,omitempty"`
-	Healthy  *bool     `json:"healthy,omitempty"`
-	Message  string    `json:"message"`
+	// CheckAddress: a health event of an address whose probes go to its check_address.
+	CheckAddress string `json:"check_address,omitempty"`
+	Healthy      *bool  `json:"healthy,omitempty"`
+	Message      string `json:"message"`
 }
 
 // Events is a bounded ring of events with increasing ids. Events are rare (health changes,

@@ -253,21 +253,22 @@ type PoolDoc struct {
 
 // AddressDoc describes an address of a pool.
 type AddressDoc struct {
-	Address    string     `json:"address"`
-	Up         bool       `json:"up"`      // may be answered now
-	Healthy    bool       `json:"healthy"` // the health checks' verdict (true without checks)
-	Checked    bool       `json:"checked"` // has a first probe verdict
-	Mode       string     `json:"mode"`
-	Disabled   bool       `json:"disabled"`
-	Weight     int        `json:"weight"`
-	Priority   int        `json:"priority"`
-	LastResult string     `json:"last_result"`
-	LastError  string     `json:"last_error"`
-	LastProbe  *time.Time `json:"last_probe"`
-	LastChange *time.Time `json:"last_change"`
-	RTTMillis  float64    `json:"rtt_ms"`
-	Probes     uint64     `json:"probes"`
-	Failures   uint64     `json:"failures"`
+	Address      string     `json:"address"`
+	CheckAddress string     `json:"check_address,omitempty"` // where probes go, when not to address
+	Up           bool       `json:"up"`                      // may be answered now
+	Healthy      bool       `json:"healthy"`                 // the health checks' verdict (true without checks)
+	Checked      bool       `json:"checked"`                 // has a first probe verdict
+	Mode         string     `json:"mode"`
+	Disabled     bool       `json:"disabled"`
+	Weight       int        `json:"weight"`
+	Priority     int        `json:"priority"`
+	LastResult   string     `json:"last_result"`
+	LastError    string     `json:"last_error"`
+	LastProbe    *time.Time `json:"last_probe"`
+	LastChange   *time.Time `json:"last_change"`
+	RTTMillis    float64    `json:"rtt_ms"`
+	Probes       uint64     `json:"probes"`
+	Failures     uint64     `json:"failures"`
 	// In a fleet: every live node's verdict, and the quorum they make; Healthy is then the
 	// quorum's verdict and LocalHealthy this node's own.
 	Votes        []VoteDoc  `json:"votes,omitempty"`
@@ -352,7 +353,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 		poolFailover(&pd, p)
 		for _, a := range p.Addrs {
 			ad := AddressDoc{
-				Address: a.Text, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
+				Address: a.Text, CheckAddress: a.Check, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
 				Disabled: a.Disabled, Weight: a.Weight, Priority: a.Priority,
 			}
 			if sr, ok := a.Health.(statusReporter); ok {

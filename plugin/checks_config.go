@@ -3,10 +3,12 @@ package gtm
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coredns/caddy"
 
 	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/healthcheck"
 )
 
 // parseCheckSetting reads the template directives whose arguments are more than one token or
@@ -19,16 +21,40 @@ func parseCheckSetting(c *caddy.Controller, h *config.HealthCheck, what, dir str
 			return c.Errf("%s: expected CODES such as 200-399, or for dns rcodes such as NOERROR", what)
 		}
 		h.Expect = strings.Join(args, ",")
+		if h.Protocol == string(healthcheck.Prometheus) || healthcheck.IsComparison(args[0]) {
+			h.Expect = strings.Join(args, " ") // prometheus: expect OP VALUE
+		}
 	case "header":
 		if len(args) < 2 {
 			return c.Errf("%s: expected NAME VALUE", what)
 		}
 		h.Header = append(h.Header, config.Header{Name: args[0], Value: strings.Join(args[1:], " ")})
 	case "query":
-		if len(args) < 1 || len(args) > 2 {
-			return c.Errf("%s: expected NAME [TYPE]", what)
+		// dns: NAME [TYPE]; prometheus: PROMQL, which may be several tokens (or one quoted
+		// token). The validator judges it for its protocol.
+		if len(args) < 1 {
+			return c.Errf("%s: expected NAME [TYPE] (dns) or PROMQL (prometheus)", what)
 		}
 		h.Query = strings.Join(args, " ")
+	case "url":
+		if len(args) != 1 {
+			return c.Errf("%s: expected one URL such as http://127.0.0.1:9090", what)
+		}
+		h.URL = args[0]
+	case "max_rtt":
+		if len(args) != 1 {
+			return c.Errf("%s: expected DURATION such as 200ms", what)
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 {
+			return c.Errf("%s %q: expected a positive duration such as 200ms", what, args[0])
+		}
+		h.MaxRTT = config.Duration(d)
+	case "vantage":
+		if len(args) == 0 {
+			return c.Errf("%s: expected REGION [REGION...]", what)
+		}
+		h.Vantage = append(h.Vantage, args...)
 	case "answer":
 		if len(args) == 0 {
 			return c.Errf("%s: expected REGEXP", what)

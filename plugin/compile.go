@@ -178,10 +178,11 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			*a = policy.Address{
 				Text: text, IP: ip, Raw: ip.AsSlice(), Target: target, Weight: ac.Weight,
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
+				Check: ac.CheckAddr(),
 			}
 			// Disabled addresses are never answered, so they are not probed either.
 			if len(tmpls) > 0 && !ac.Disabled {
-				a.Health = cs.acquireHealth(reg, v, text, tmpls, pc)
+				a.Health = cs.acquireHealth(reg, v, text, a.Check, tmpls, pc)
 			}
 			if p.SlowStart > 0 {
 				a.Ramp = rampCell(pc.Name, text)

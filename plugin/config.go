@@ -82,7 +82,7 @@ type apiConfig struct {
 
 // env is what validating a resource of this block needs to know.
 func (b *block) env() config.Env {
-	return config.Env{Zones: b.zones, GeoIP: b.geoip != "", ASN: b.asn != ""}
+	return config.Env{Zones: b.zones, GeoIP: b.geoip != "", ASN: b.asn != "", Cluster: b.cluster != nil}
 }
 
 // errAt formats an error for a line the dispenser has already left behind, the way
@@ -533,7 +533,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					return c.Errf("%s: expected REGEXP", what)
 				}
 				h.Body = strings.Join(args, " ")
-			case "expect", "header", "query", "answer", "count", "loss":
+			case "expect", "header", "query", "answer", "count", "loss", "url", "max_rtt", "vantage":
 				return parseCheckSetting(c, h, what, dir, args)
 			case "tls_insecure":
 				if len(args) != 0 {
@@ -554,7 +554,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					h.Timeout = config.Duration(d)
 				}
 			default:
-				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, method, header, query, answer, count, loss, source, interval, timeout, fall or rise", name, dir)
+				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, method, header, query, answer, count, loss, source, interval, timeout, fall, rise, url, max_rtt or vantage", name, dir)
 			}
 			return nil
 		})
@@ -635,7 +635,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 
 func parseAddress(c *caddy.Controller, pool string, args []string) (config.Address, error) {
 	if len(args) == 0 {
-		return config.Address{}, c.Errf("pool %s: address: expected ADDR [weight W] [priority P] [disabled]", pool)
+		return config.Address{}, c.Errf("pool %s: address: expected ADDR [weight W] [priority P] [check_address IP] [disabled]", pool)
 	}
 	a := config.NewAddress(args[0])
 	a.Line = c.Line()
@@ -659,8 +659,14 @@ func parseAddress(c *caddy.Controller, pool string, args []string) (config.Addre
 		case "disabled":
 			a.Disabled = true
 			rest = rest[1:]
+		case "check_address":
+			if len(rest) < 2 {
+				return a, c.Errf("pool %s: address %s: check_address: expected an IP address", pool, args[0])
+			}
+			a.CheckAddress = rest[1]
+			rest = rest[2:]
 		default:
-			return a, c.Errf("pool %s: address %s: unexpected %q; expected weight W, priority P or disabled", pool, args[0], rest[0])
+			return a, c.Errf("pool %s: address %s: unexpected %q; expected weight W, priority P, check_address IP or disabled", pool, args[0], rest[0])
 		}
 	}
 	return a, nil

@@ -79,8 +79,12 @@ func voterFor(be *etcd.Backend, percent int) *voter {
 // left out: the same check from different vantage points is what the fleet votes on.
 func voteKey(t *healthcheck.Target) string {
 	tmpl := *t.Template()
-	tmpl.Source = netip.Addr{}
-	sum := sha256.Sum256([]byte(tmpl.Fingerprint()))
+	tmpl.Source, tmpl.Follow = netip.Addr{}, false
+	id := tmpl.Fingerprint()
+	if ca := t.CheckAddr(); ca != "" {
+		id += "|check_address=" + ca // a different target: a vote of its own
+	}
+	sum := sha256.Sum256([]byte(id))
 	return t.Addr() + "/" + hex.EncodeToString(sum[:8])
 }
 
@@ -282,7 +286,7 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 		}
 		parts = append(parts, s)
 	}
-	msg := fmt.Sprintf("%s is %s by quorum (%d of %d report it down; healthcheck %s): %s", t.Addr(), word, n, of, t.Template().Name, strings.Join(parts, ", "))
+	msg := fmt.Sprintf("%s is %s by quorum (%d of %d report it down; healthcheck %s): %s", targetText(t), word, n, of, t.Template().Name, strings.Join(parts, ", "))
 	if down {
 		log.Warningf("%s", msg)
 	} else {
@@ -291,5 +295,5 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 	healthy := !down
 	quorumChangesTotal.Inc()
 	pokeHolders()
-	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
+	record(api.Event{Kind: "health", Address: t.Addr(), CheckAddress: t.CheckAddr(), Healthy: &healthy, Message: msg})
 }

@@ -159,6 +159,7 @@ type Address struct {
 	Health   Health    // nil when the pool has no health check: healthy
 	Mode     *ModeCell // never nil
 	Ramp     *RampCell // slow_start: when the address last became up; nil without slow_start
+	Check    string    // check_address: where probes go instead (canonical text), or ""
 }
 
 // Up reports whether the address may be answered: enabled, and healthy or forced up.
