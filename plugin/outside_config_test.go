@@ -138,8 +138,8 @@ func TestParseOutsideErrors(t *testing.T) {
 	// The same rules and words for the API's JSON.
 	for body, want := range map[string]string{
 		`{"protocol":"prometheus","url":"http://127.0.0.1:9090","query":"up","expect":"about 1"}`: `healthcheck p: expect "about 1": expected OP VALUE`,
-		`{"protocol":"tcp","port":80,"vantage":["eu"]}`:                                             "healthcheck p: vantage needs cluster",
-		`{"protocol":"push","max_rtt":"1s"}`:                                                        "healthcheck p: max_rtt does not apply to push",
+		`{"protocol":"tcp","port":80,"vantage":["eu"]}`:                                           "healthcheck p: vantage needs cluster",
+		`{"protocol":"push","max_rtt":"1s"}`:                                                      "healthcheck p: max_rtt does not apply to push",
 	} {
 		r, err := config.Decode(config.KindHealthCheck, "p", []byte(body), 30)
 		if err != nil {
