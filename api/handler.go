@@ -74,6 +74,7 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
+	h.routeOutside() // health_push.go: pushed verdicts, the brake
 	h.mux.HandleFunc("GET /{$}", h.index)
 	h.mux.HandleFunc("GET /app.js", h.page)
 	h.mux.HandleFunc("GET /style.css", h.page)

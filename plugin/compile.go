@@ -91,6 +91,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 	var v *voter
 	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
 		v = voterFor(be, b.cluster.quorum)
+		watchPushed(be)
 	}
 	serial := uint32(time.Now().Unix())
 	cs := &compiled{
