@@ -2,6 +2,7 @@ package gtm
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,5 +96,41 @@ func parsePoolChecks(c *caddy.Controller, p *config.Pool, what string, args []st
 		return c.Errf("%s: expected NAME [NAME...] [require all|any|N]", what)
 	}
 	p.HealthCheck = config.Checks(slices.Clone(names))
+	return nil
+}
+
+// brakeConfig is `brake PERCENT DURATION`: in the gtm block this node's brake, in its
+// cluster block the fleet's.
+type brakeConfig struct {
+	percent int
+	window  time.Duration
+	fleet   bool
+	line    int
+}
+
+// maxBrakeWindow bounds a brake's DURATION: a "wave" longer than this is no mass failure.
+const maxBrakeWindow = time.Hour
+
+// parseBrake reads `brake PERCENT DURATION`.
+func parseBrake(c *caddy.Controller, b *block, args []string, fleet bool) error {
+	where := "brake"
+	if fleet {
+		where = "cluster: brake"
+	}
+	if b.brake != nil {
+		return c.Errf("%s: only one brake per gtm block (first on line %d, in the gtm block or its cluster block)", where, b.brake.line)
+	}
+	if len(args) != 2 {
+		return c.Errf("%s: expected PERCENT DURATION such as brake 50 10s", where)
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(args[0], "%"))
+	if err != nil || n < 1 || n > 99 {
+		return c.Errf("%s %q: expected a percentage from 1 to 99 (the share of checked addresses that may turn down within DURATION)", where, args[0])
+	}
+	d, err := time.ParseDuration(args[1])
+	if err != nil || d <= 0 || d > maxBrakeWindow {
+		return c.Errf("%s %s %q: expected a duration from 1s to %s such as 10s", where, args[0], args[1], maxBrakeWindow)
+	}
+	b.brake = &brakeConfig{percent: n, window: d, fleet: fleet, line: c.Line()}
 	return nil
 }

@@ -40,6 +40,7 @@ type block struct {
 	soa     *soaConfig     // `soa`: the apex SOA's names and negative TTL
 	dnssec  *signer        // `dnssec`: the zones' keys (nil: answers are not signed)
 	res     *config.Config // the Corefile's healthchecks, pools and domains
+	brake   *brakeConfig   // `brake PERCENT DURATION`, in the block or its cluster block
 }
 
 // nsHost is one `ns NAME [ADDRESS...]` line.
@@ -228,8 +229,10 @@ func parseCluster(c *caddy.Controller, b *block, args []string, isBlock bool) er
 				return c.Errf("cluster: cache: expected FILE")
 			}
 			cl.cache = b.path(args[0])
+		case "brake":
+			return parseBrake(c, b, args, true)
 		default:
-			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum or cache", dir)
+			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum, cache or brake", dir)
 		}
 		return nil
 	})
@@ -327,6 +330,8 @@ func parseDirective(c *caddy.Controller, b *block) error {
 		return parseCluster(c, b, args, isBlock)
 	case "dnssec":
 		return parseDNSSEC(c, b, args, isBlock)
+	case "brake":
+		return parseBrake(c, b, args, false)
 	case "healthcheck":
 		return parseCheck(c, b, args, isBlock)
 	case "pool":
@@ -334,7 +339,7 @@ func parseDirective(c *caddy.Controller, b *block) error {
 	case "domain":
 		return parseDomain(c, b, args, isBlock)
 	default:
-		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, dnssec, fallthrough, healthcheck, pool or domain", dir)
+		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, dnssec, fallthrough, healthcheck, pool, domain or brake", dir)
 	}
 	return nil
 }
