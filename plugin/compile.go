@@ -147,7 +147,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
-		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
+		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil && b.brake == nil {
 			for _, a := range p.Addrs {
 				cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
 			}
@@ -234,6 +234,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		cs.Domains = append(cs.Domains, d)
 	}
 	rampsCompiled(cs.Pools)
+	compiledBrake(brakeOf(b), cs.Pools)
 	cs.poolAnswers = poolAnswersOf(cs.Pools)
 	cs.Index()
 	return cs

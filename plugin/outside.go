@@ -2,9 +2,18 @@ package gtm
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
 
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/gtm-dns/coredns-gtm/api"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
+	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
 	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
@@ -44,4 +53,248 @@ func watchPushed(be *etcd.Backend) {
 		delete(pushWatches.m, be)
 		pushWatches.Unlock()
 	}()
+}
+
+// brakeRun is a block's running brake. It is kept by the block's key across reloads (a
+// reload in a wave keeps the brake engaged), counted by the instances that use it, and
+// stepped by one goroutine while one does.
+type brakeRun struct {
+	b     *policy.Brake
+	fleet bool
+	be    *etcd.Backend // the fleet's brake: releases go through etcd
+	refs  int           // guarded by brakes
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+var brakes struct {
+	sync.Mutex
+	m map[string]*brakeRun
+}
+
+// brakeStep is how often the brake looks at every checked address.
+const brakeStep = 100 * time.Millisecond
+
+// acquireBrake returns the running brake of block b (nil without `brake`), starting it.
+func acquireBrake(b *block, st *state.Store) *brakeRun {
+	if b.brake == nil {
+		return nil
+	}
+	key := storeKey(b)
+	brakes.Lock()
+	defer brakes.Unlock()
+	r := brakes.m[key]
+	if r == nil || r.b.Percent != b.brake.percent || r.b.Window != b.brake.window || r.fleet != b.brake.fleet {
+		r = &brakeRun{b: policy.NewBrake(b.brake.percent, b.brake.window), fleet: b.brake.fleet}
+		if old := brakes.m[key]; old != nil {
+			// A reload changed the brake: the old one stops now (its instance is going),
+			// and the instances still holding it release the new one by key.
+			r.refs = old.refs
+			old.stop()
+			<-old.done
+		}
+		if brakes.m == nil {
+			brakes.m = map[string]*brakeRun{}
+		}
+		brakes.m[key] = r
+	}
+	if be, ok := st.Backend().(*etcd.Backend); ok && r.fleet {
+		r.be = be
+	}
+	r.refs++
+	if r.refs == 1 || r.stop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		r.stop, r.done = cancel, make(chan struct{})
+		go r.loop(ctx, r.done)
+	}
+	return r
+}
+
+// brakeOf is the running brake of b, nil without one.
+func brakeOf(b *block) *brakeRun {
+	if b.brake == nil {
+		return nil
+	}
+	brakes.Lock()
+	defer brakes.Unlock()
+	return brakes.m[storeKey(b)]
+}
+
+// releaseBrake drops a use of the brake of b; the last one stops its goroutine.
+func releaseBrake(b *block) {
+	if b.brake == nil {
+		return
+	}
+	brakes.Lock()
+	r := brakes.m[storeKey(b)]
+	if r == nil {
+		brakes.Unlock()
+		return
+	}
+	r.refs--
+	var stop context.CancelFunc
+	var done chan struct{}
+	if r.refs <= 0 {
+		delete(brakes.m, storeKey(b))
+		stop, done = r.stop, r.done
+	}
+	brakes.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+func (r *brakeRun) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	if r.be != nil {
+		go r.be.WatchBrakeReleases(ctx, func(t time.Time) {
+			if r.b.Release(t) {
+				noteBrake(r, false, "released by an operator (fleet)")
+			}
+		})
+	}
+	tick := time.NewTicker(brakeStep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			switch r.b.Step(now) {
+			case policy.BrakeEngaged:
+				noteBrake(r, true, "")
+			case policy.BrakeReleased:
+				noteBrake(r, false, "the share of addresses down fell back")
+			}
+		}
+	}
+}
+
+// compiledBrake gives the addresses of a new snapshot their brake cells: every address
+// with a health check is a checked address.
+func compiledBrake(r *brakeRun, pools []*policy.Pool) {
+	if r == nil {
+		return
+	}
+	r.b.Begin()
+	for _, p := range pools {
+		for _, a := range p.Addrs {
+			if a.Health != nil {
+				a.Brake = r.b.Cell(p.Name+"/"+a.Text, a.Health)
+			}
+		}
+	}
+	r.b.End()
+}
+
+var _ = promauto.NewGaugeFunc(prometheus.GaugeOpts{
+	Namespace: plugin.Namespace, Subsystem: "gtm", Name: "brake_engaged",
+	Help: "1 while a mass-failure brake holds the health verdicts from before a wave of failures, else 0.",
+}, func() float64 {
+	brakes.Lock()
+	defer brakes.Unlock()
+	for _, r := range brakes.m {
+		if r.b.Engaged() {
+			return 1
+		}
+	}
+	return 0
+})
+
+func noteBrake(r *brakeRun, engaged bool, why string) {
+	st := r.b.State()
+	scope := "this node's"
+	if r.fleet {
+		scope = "the fleet's"
+	}
+	var msg string
+	if engaged {
+		msg = fmt.Sprintf("brake engaged: %d of %d checked addresses turned down within %s (more than %d%%): %s brake holds the verdicts from before the wave (release: POST /api/v1/brake/release)", st.Down, st.Of, r.b.Window, r.b.Percent, scope)
+		log.Warningf("%s", msg)
+	} else {
+		msg = fmt.Sprintf("brake released: %s; %d of %d checked addresses down: the real verdicts apply", why, st.Down, st.Of)
+		log.Infof("%s", msg)
+	}
+	action := "brake"
+	if !engaged {
+		action = "release"
+	}
+	pokeHolders()
+	record(api.Event{Kind: "health", Action: action, Message: msg})
+}
+
+// BrakeStatus implements api.Brake.
+func (g *GTM) BrakeStatus() (api.BrakeDoc, bool) {
+	r := brakeOf(g.block)
+	if r == nil {
+		return api.BrakeDoc{}, false
+	}
+	st := r.b.State()
+	doc := api.BrakeDoc{Percent: r.b.Percent, Window: r.b.Window.String(), Engaged: st.Engaged, Down: st.Down, Of: st.Of, Held: st.Held, Fleet: r.fleet}
+	if st.Engaged {
+		doc.Since = timePtr(st.Since)
+	}
+	if !st.Released.IsZero() {
+		doc.Released = timePtr(st.Released)
+	}
+	return doc, true
+}
+
+// ReleaseBrake implements api.Brake: by hand; in a fleet with the cluster's brake, on every node.
+func (g *GTM) ReleaseBrake(ctx context.Context, by string) (bool, error) {
+	r := brakeOf(g.block)
+	if r == nil {
+		return false, nil
+	}
+	now := time.Now()
+	if r.be != nil {
+		if err := r.be.ReleaseBrake(ctx, now); err != nil {
+			return false, err
+		}
+	}
+	was := r.b.Release(now)
+	if was {
+		noteBrake(r, false, "released by an operator from "+by)
+	}
+	return was, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}
+
+// brakeNote explains an address whose answer the engaged brake holds against its checks
+// ("" when it does not).
+func brakeNote(p *policy.Pool, a *policy.Address) string {
+	held, holding := a.Brake.Holding()
+	if !holding || a.Health == nil || a.Mode.Get() != policy.ModeAuto || held == a.Health.Healthy() {
+		return ""
+	}
+	word := "up"
+	if !held {
+		word = "down"
+	}
+	return fmt.Sprintf("pool %s address %s: held %s by the brake (mass failure; its checks say otherwise)", p.Name, a.Text, word)
+}
+
+// Ready reports whether every check of the address has a verdict (for the brake: a first
+// verdict is no change of health).
+func (s *checkSet) Ready() bool {
+	for _, p := range s.parts {
+		if r, ok := p.(interface{ Ready() bool }); ok && !r.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// Ready reports whether the cell has a verdict: the quorum's, or its local prober's.
+func (c *votedHealth) Ready() bool {
+	if c.decided.Load() {
+		return true
+	}
+	t := c.t.Load()
+	return t != nil && t.Ready()
 }

@@ -207,6 +207,7 @@ func (g *GTM) start() error {
 		g.listener = l
 	}
 	g.started = time.Now()
+	g.brake = acquireBrake(b, g.st)
 	g.mu.Lock()
 	cs := compile(b, g.pending, registry, g.st, nil)
 	d := g.st.Data()
@@ -269,6 +270,10 @@ func (g *GTM) stop() {
 		cs.release(registry)
 	}
 	g.mu.Unlock()
+	if g.brake != nil {
+		releaseBrake(g.block)
+		g.brake = nil
+	}
 	if g.listener != nil {
 		g.listener.Release()
 		g.listener = nil
@@ -608,4 +613,5 @@ type control struct {
 	holder atomic.Pointer[holder] // failback holds and slow-start ramps (failback.go)
 	// hooks are the api block's running webhooks (webhook.go).
 	hooks []liveHook
+	brake *brakeRun // the mass-failure brake (outside.go), nil without one
 }

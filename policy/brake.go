@@ -168,9 +168,14 @@ func (b *Brake) Step(now time.Time) BrakeChange {
 
 // Release releases an engaged brake by hand at now, and reports whether it was engaged.
 // The addresses down now do not count towards engaging it again.
+// A release older than the last one, or than the engagement (a fleet's release delivered
+// again), changes nothing.
 func (b *Brake) Release(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !now.After(b.released) || b.engaged.Load() && now.Before(b.since) {
+		return false
+	}
 	b.released = now
 	return b.engaged.Swap(false)
 }

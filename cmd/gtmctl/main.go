@@ -44,7 +44,7 @@ commands:
   diff -f FILE                    what apply -f FILE would change
   apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
   events [--since N] [--follow]   recent events; --follow keeps polling
-
+` + outsideUsage + `
 WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
 --server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
 --token-file, else taken from $GTM_TOKEN.
@@ -102,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	since := fs.Uint64("since", 0, "events: only events after this id")
 	follow := fs.Bool("follow", false, "events: keep polling for new events")
 	interval := fs.Duration("interval", time.Second, "events --follow: polling interval")
+	outside := outsideFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return 2
@@ -199,6 +200,13 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = c.apply(*file, cmd == "diff" || *dry)
 	case "events":
 		err = c.events(*since, *follow, *interval)
+	case "health", "brake":
+		code, oerr := c.outside(cmd, rest, outside)
+		if code == 2 {
+			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, oerr)
+			return 2
+		}
+		err = oerr
 	default:
 		fmt.Fprintf(stderr, "gtmctl: unknown command %q\n", cmd)
 		fs.Usage()

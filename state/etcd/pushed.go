@@ -55,14 +55,9 @@ func (b *Backend) PushVerdict(ctx context.Context, address, check string, v Push
 }
 
 // WatchPushed calls fn with every pushed verdict in etcd now and every one pushed later,
-// until ctx ends or the backend closes (list, then watch from the list's revision; a failed watch lists again).
+// until ctx ends or the backend closes.
 func (b *Backend) WatchPushed(ctx context.Context, fn func(address, check string, v PushedVerdict)) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(b.ctx, cancel)() // the backend's close ends the watch too
-	prefix := b.prefix + pushedPrefix
-	deliver := func(k, val []byte) {
-		rest := strings.TrimPrefix(string(k), prefix)
+	b.watchPrefix(ctx, pushedPrefix, func(rest string, val []byte) {
 		i := strings.LastIndexByte(rest, '/')
 		if i <= 0 || i == len(rest)-1 {
 			return
@@ -72,12 +67,51 @@ func (b *Backend) WatchPushed(ctx context.Context, fn func(address, check string
 			return
 		}
 		fn(rest[:i], rest[i+1:], v)
+	})
+}
+
+// brakeReleaseKey holds when an operator last released the fleet's brake.
+const brakeReleaseKey = "brake/released"
+
+// ReleaseBrake records a release of the fleet's brake at t: every node releases it.
+func (b *Backend) ReleaseBrake(ctx context.Context, t time.Time) error {
+	if !b.Connected() {
+		return state.ErrUnavailable
 	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := b.cli.Put(ctx, b.prefix+brakeReleaseKey, t.UTC().Format(time.RFC3339Nano)); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
+// WatchBrakeReleases calls fn with the fleet's last brake release, now and at every new one,
+// until ctx ends or the backend closes.
+func (b *Backend) WatchBrakeReleases(ctx context.Context, fn func(t time.Time)) {
+	b.watchPrefix(ctx, brakeReleaseKey, func(rest string, val []byte) {
+		if rest != "" {
+			return
+		}
+		if t, err := time.Parse(time.RFC3339Nano, string(val)); err == nil {
+			fn(t)
+		}
+	})
+}
+
+// watchPrefix calls fn with the keys under PATH/prefix (the rest of the key after it) and
+// their values, now and as they are put, until ctx ends or the backend closes: list, then
+// watch from the list's revision; a failed watch lists again.
+func (b *Backend) watchPrefix(ctx context.Context, prefix string, fn func(rest string, val []byte)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(b.ctx, cancel)() // the backend's close ends the watch too
+	prefix = b.prefix + prefix
 	wait := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
 		resp, err := b.cli.Get(lctx, prefix, clientv3.WithPrefix())
-		cancel()
+		lcancel()
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -89,7 +123,7 @@ func (b *Backend) WatchPushed(ctx context.Context, fn func(address, check string
 		}
 		wait = 100 * time.Millisecond
 		for _, kv := range resp.Kvs {
-			deliver(kv.Key, kv.Value)
+			fn(strings.TrimPrefix(string(kv.Key), prefix), kv.Value)
 		}
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		for wr := range b.cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1)) {
@@ -98,7 +132,7 @@ func (b *Backend) WatchPushed(ctx context.Context, fn func(address, check string
 			}
 			for _, ev := range wr.Events {
 				if ev.Type == clientv3.EventTypePut {
-					deliver(ev.Kv.Key, ev.Kv.Value)
+					fn(strings.TrimPrefix(string(ev.Kv.Key), prefix), ev.Kv.Value)
 				}
 			}
 		}
