@@ -297,6 +297,17 @@ type VoteDoc struct {
 type QuorumDoc struct {
 	Down int `json:"down"`
 	Of   int `json:"of"`
+	// Vantage: the check's vantage regions (only their nodes vote); Follower: this node is
+	// outside them and takes their verdict; NoVoter: no voter is alive, so this node keeps
+	// its last verdict.
+	Vantage  []string `json:"vantage,omitempty"`
+	Follower bool     `json:"follower,omitempty"`
+	NoVoter  bool     `json:"no_voter,omitempty"`
+}
+
+// vantageReporter is a voted health whose check has vantage regions.
+type vantageReporter interface {
+	Vantage() (regions []string, follower, noVoter bool)
 }
 
 type voteReporter interface {
@@ -370,6 +381,9 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 					votes = []VoteDoc{}
 				}
 				ad.Votes, ad.Quorum, ad.LocalHealthy = votes, &QuorumDoc{Down: down, Of: of}, &local
+				if vt, ok := a.Health.(vantageReporter); ok {
+					ad.Quorum.Vantage, ad.Quorum.Follower, ad.Quorum.NoVoter = vt.Vantage()
+				}
 			}
 			ad.Checks = checksOf(p, a)
 			pd.Addresses = append(pd.Addresses, ad)

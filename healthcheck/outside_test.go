@@ -231,10 +231,13 @@ func TestCheckAddress(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 	tmpl := &Template{Name: "tcp", Protocol: TCP, Port: port, Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 1, Rise: 1}
-	r := NewRegistry(Options{})
+	// Two registries: in one, the direct prober would start in the verdict of the other
+	// (same address, same template name) until its own first probe.
+	r, r2 := NewRegistry(Options{}), NewRegistry(Options{})
 	t.Cleanup(r.Close)
+	t.Cleanup(r2.Close)
 	via := r.AcquireVia("127.0.41.30", "127.0.41.31", tmpl)
-	direct := r.Acquire("127.0.41.30", tmpl) // nothing listens on the address itself
+	direct := r2.Acquire("127.0.41.30", tmpl) // nothing listens on the address itself
 	waitFor(t, 5*time.Second, func() bool { return via.Status().Probes > 0 && direct.Status().Probes > 0 }, "both probed")
 	if !via.Healthy() || direct.Healthy() {
 		t.Fatalf("via check address healthy=%v (%s), direct healthy=%v", via.Healthy(), via.Status().LastError, direct.Healthy())
@@ -242,7 +245,7 @@ func TestCheckAddress(t *testing.T) {
 	if via.Addr() != "127.0.41.30" || via.CheckAddr() != "127.0.41.31" || direct.CheckAddr() != "" || via.Shares(direct) {
 		t.Fatalf("addr %s check %s, direct check %q, shared %v", via.Addr(), via.CheckAddr(), direct.CheckAddr(), via.Shares(direct))
 	}
-	if same := r.AcquireVia("127.0.41.30", "127.0.41.30", tmpl); !same.Shares(direct) {
+	if same := r2.AcquireVia("127.0.41.30", "127.0.41.30", tmpl); !same.Shares(direct) {
 		t.Fatal("a check address equal to the address is no check address")
 	}
 }

@@ -150,6 +150,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			cs.checks[h.Name] = h
 		}
 		templates[h.Name] = template(h)
+		vantageOf(b, templates[h.Name])
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {

@@ -3,6 +3,8 @@ package gtm
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -297,4 +299,73 @@ func (c *votedHealth) Ready() bool {
 	}
 	t := c.t.Load()
 	return t != nil && t.Ready()
+}
+
+// Vantage (`vantage REGION...` in a template): only the nodes whose cluster region is listed
+// probe and vote on the check; the quorum is counted among them (they alone publish votes on
+// its key); a node outside follows their verdict, and keeps its last one while no voter is
+// alive.
+
+// vantageOf marks a template this node follows rather than probes.
+func vantageOf(b *block, t *healthcheck.Template) {
+	if len(t.Vantage) > 0 && b.cluster != nil && !slices.Contains(t.Vantage, b.cluster.region) {
+		t.Follow = true
+	}
+}
+
+// follow decides a follower's cell from the voters' votes: down when the live voters that
+// report it down are at least percent of the live voters that report on it.
+func (v *voter) follow(c *votedHealth, t *healthcheck.Target, all map[string][]etcd.Vote, connected bool, percent int) {
+	var votes []etcd.Vote
+	if connected {
+		live := v.be.LiveNodes()
+		for _, vt := range all[c.key] {
+			if live[vt.Node] {
+				votes = append(votes, vt)
+			}
+		}
+	}
+	if len(votes) == 0 {
+		// No voter alive (or partitioned): keep the last verdict, flagged in the status.
+		c.noVoter.Store(true)
+		c.mu.Lock()
+		c.votes, c.downN, c.of, c.differ = nil, 0, 0, false
+		c.mu.Unlock()
+		return
+	}
+	c.noVoter.Store(false)
+	live := make(map[string]bool, len(votes))
+	for _, vt := range votes {
+		live[vt.Node] = true
+	}
+	down, n, of := etcd.Decide(true, votes, live, percent)
+	sort.Slice(votes, func(i, j int) bool { return votes[i].Node < votes[j].Node })
+	c.mu.Lock()
+	c.votes, c.downN, c.of, c.differ = votes, n, of, false
+	c.mu.Unlock()
+	was, had := c.down.Load(), c.decided.Load()
+	c.down.Store(down)
+	c.decided.Store(true)
+	if had && was != down || !had && down {
+		noteQuorum(t, down, votes, n, of)
+	}
+}
+
+// Vantage implements the API's vantage reporter.
+func (c *votedHealth) Vantage() (regions []string, follower, noVoter bool) {
+	t := c.t.Load()
+	if t == nil {
+		return nil, false, false
+	}
+	tmpl := t.Template()
+	return tmpl.Vantage, tmpl.Follow, tmpl.Follow && c.noVoter.Load()
+}
+
+// Vantage implements the API's vantage reporter: the cell that speaks for the address's
+// verdict.
+func (s *votedCheckSet) Vantage() (regions []string, follower, noVoter bool) {
+	if vh := votedOf(s); vh != nil {
+		return vh.Vantage()
+	}
+	return nil, false, false
 }

@@ -41,6 +41,7 @@ type votedHealth struct {
 
 	decided atomic.Bool
 	down    atomic.Bool
+	noVoter atomic.Bool // vantage: this node follows and no voter is alive (outside.go)
 
 	mu     sync.Mutex
 	votes  []etcd.Vote
@@ -179,6 +180,10 @@ func (v *voter) decideAll() {
 	node := v.be.Node()
 	for _, c := range cells {
 		t := c.t.Load()
+		if t != nil && t.Template().Follow {
+			v.follow(c, t, all, connected, percent) // outside the vantage regions (outside.go)
+			continue
+		}
 		if t == nil || !t.Ready() {
 			continue
 		}
