@@ -159,7 +159,7 @@ func (r *Registry) AcquireVia(addr, checkAddr string, t *Template) *Target {
 	p = &prober{addr: addr, dest: dest, tmpl: t, key: key, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	p.healthy.Store(true)
 	p.status.Healthy = true
-	if v, ok := r.predecessor(addr, dest, t); ok {
+	if v, ok := r.predecessor(addr, dest, t); ok && !t.Follow { // a follower has no verdict of its own
 		p.adopt(v, v.check == dest+"|"+t.checkKey())
 	}
 	r.targets[key] = p

@@ -101,7 +101,7 @@ func (v *voter) cell(t *healthcheck.Target) *votedHealth {
 	c.refs++
 	c.t.Store(t)
 	v.mu.Unlock()
-	if t.Ready() {
+	if t.Ready() && !t.Template().Follow { // a follower does not vote (outside.go)
 		v.publish(c, t.Healthy(), t.Status().LastError)
 	}
 	v.poke()
