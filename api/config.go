@@ -252,6 +252,12 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind
 		writeErrors(w, http.StatusBadRequest, errs.Error(), errs)
 		return
 	}
+	switch {
+	case value == nil:
+		expect(r, http.StatusNoContent)
+	case !exists:
+		expect(r, http.StatusCreated)
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
 	if _, err := st.Commit(ctx, []state.Op{op}); err != nil {
@@ -281,7 +287,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind
 		msg = fmt.Sprintf("%s: updated through the API (from %s)", label, r.RemoteAddr)
 	}
 	h.cfg.Log("admin API: %s", msg)
-	h.cfg.Events.Add(Event{Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
 	done(merged, !exists)
 }
 

@@ -178,7 +178,12 @@ func (s *Store) Commit(ctx context.Context, ops []Op) (*Data, error) {
 	if c, ok := s.be.(interface{ Connected() bool }); ok && !c.Connected() {
 		return nil, ErrUnavailable // a partitioned node answers at once, not after a timeout
 	}
+	ops, done, err := ride(ctx, s.Data(), ops)
+	if err != nil {
+		return nil, err
+	}
 	d, err := s.be.Commit(ctx, ops)
+	done(d, err)
 	if err != nil {
 		return nil, err
 	}

@@ -173,6 +173,10 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"DELETE", "/api/v1/config/pools/api-pool", "", true, 204, nil},
 		{"DELETE", "/api/v1/config/healthchecks/api-hc", "", true, 204, nil},
 		{"GET", "/api/v1/events?since=0", "", true, 200, nil},
+		{"GET", "/api/v1/audit", "", true, 200, nil},
+		{"GET", "/api/v1/audit?since=0&limit=1000", "", true, 200, nil},
+		{"GET", "/api/v1/audit?limit=0", "", true, 400, nil},
+		{"GET", "/api/v1/audit", "", false, 401, nil},
 	}
 	lastETag := ""
 	seen := map[string]bool{} // "METHOD path-template status" validated

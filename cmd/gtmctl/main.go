@@ -44,10 +44,14 @@ commands:
   diff -f FILE                    what apply -f FILE would change
   apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
   events [--since N] [--follow]   recent events; --follow keeps polling
+  audit [--since N] [--follow] [--json]
+                                  the audit log: every write attempt, who made it and how it ended
+                                  (the latest; --since N: every record after N; --json: JSON lines)
 ` + outsideUsage + `
 WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
 --server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
---token-file, else taken from $GTM_TOKEN.
+--token-file, else taken from $GTM_TOKEN. For an API served with tls: --cacert FILE (the CA
+that signed its certificate) and, when it requires client certificates, --cert FILE --key FILE.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
@@ -102,6 +106,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	since := fs.Uint64("since", 0, "events: only events after this id")
 	follow := fs.Bool("follow", false, "events: keep polling for new events")
 	interval := fs.Duration("interval", time.Second, "events --follow: polling interval")
+	cacert := fs.String("cacert", "", "the CA certificate of an API served with tls")
+	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
+	key := fs.String("key", "", "the client certificate's key")
+	asJSON := fs.Bool("json", false, "audit: print records as JSON lines (an export)")
 	outside := outsideFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -112,6 +120,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return 2
 	}
 	c := &cli{server: *server, out: stdout, http: &http.Client{Timeout: 30 * time.Second}}
+	if c.http.Transport, err = transport(*cacert, *cert, *key); err != nil {
+		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+		return 2
+	}
 	if c.server == "" {
 		c.server = getenv("GTM_SERVER")
 	}
@@ -200,6 +212,14 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = c.apply(*file, cmd == "diff" || *dry)
 	case "events":
 		err = c.events(*since, *follow, *interval)
+	case "audit":
+		var from *uint64 // without --since: the latest records
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "since" {
+				from = since
+			}
+		})
+		err = c.audit(from, *follow, *asJSON, *interval)
 	case "health", "brake":
 		code, oerr := c.outside(cmd, rest, outside)
 		if code == 2 {

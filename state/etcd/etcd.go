@@ -264,6 +264,10 @@ func (b *Backend) Commit(ctx context.Context, ops []state.Op) (*state.Data, erro
 	var writes []clientv3.Op
 	last := map[string]int{} // key -> index in writes: etcd refuses a key twice in a txn
 	for _, op := range ops {
+		if state.RecordKey(op.Key) && op.Value != nil {
+			writes = append(writes, clientv3.OpPut(b.prefix+op.Key, string(op.Value))) // an audit record rides along
+			continue
+		}
 		if !stateKey(op.Key) {
 			return nil, fmt.Errorf("cluster: key %q is not a state key", op.Key)
 		}
