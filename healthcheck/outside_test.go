@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 func TestParseComparison(t *testing.T) {
@@ -301,4 +304,38 @@ func TestPushVerdicts(t *testing.T) {
 	if fmt.Sprint(changes) == "" {
 		t.Fatal("no change reported")
 	}
+}
+
+// FuzzParseComparison: any text parses or is refused with an error; what parses prints back
+// to something that parses to the same comparison.
+func FuzzParseComparison(f *testing.F) {
+	for _, s := range []string{"< 0.05", ">=1", "== 1e3", "!= -0", "<", "< NaN", "<= +Inf", "=> 1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseComparison(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseComparison(c.String())
+		if err != nil || back.Op != c.Op || back.Value != c.Value && !(back.Value != back.Value && c.Value != c.Value) {
+			t.Fatalf("%q parsed to %v, which prints as %q and parses to %v, %v", s, c, c.String(), back, err)
+		}
+	})
+}
+
+// FuzzSampleFor: any vector and address give a sample of the vector or an error, never a panic.
+func FuzzSampleFor(f *testing.F) {
+	f.Add("192.0.2.1", "192.0.2.1", "1", true)
+	f.Add("::1", "0:0::1", "NaN", false)
+	f.Fuzz(func(t *testing.T, label, addr, value string, perAddress bool) {
+		v, _ := strconv.ParseFloat(value, 64)
+		vec := model.Vector{{Metric: model.Metric{"address": model.LabelValue(label)}, Value: model.SampleValue(v)}, {Metric: model.Metric{}, Value: 1}}
+		for _, n := range []int{0, 1, 2} {
+			s, err := sampleFor(vec[:n], addr, perAddress)
+			if err == nil && s != vec[0] && s != vec[1] {
+				t.Fatal("a sample from nowhere")
+			}
+		}
+	})
 }

@@ -228,6 +228,7 @@ func itoa(n int) string {
 
 func FuzzParse(f *testing.F) {
 	f.Add(goodConfig)
+	f.Add(outsideConfig)
 	f.Add("gtm {\n pool a {\n address 192.0.2.1\n }\n}")
 	f.Add("gtm example.org {\n domain a.example.org {\n route default\n }\n}")
 	f.Add("gtm . {\n healthcheck h {\n protocol https\n expect 200-299,304\n }\n}")
