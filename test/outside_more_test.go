@@ -116,12 +116,13 @@ func TestPushedVerdictExpires(t *testing.T) {
 		t.Fatalf("status after the push: %v", st)
 	}
 	// gtmctl pushes a healthy verdict for 2s: in force at once, failed after it expires.
-	ctl := exec.Command(gtmctlBinary(t), "--server", api.base, "--token-file", token, "health", "push", "app", "127.0.60.1", "--healthy", "--ttl", "2s", "--reason", "v2 live")
+	bin := gtmctlBinary(t)
+	pushed := time.Now() // the verdict's ttl starts after this
+	ctl := exec.Command(bin, "--server", api.base, "--token-file", token, "health", "push", "app", "127.0.60.1", "--healthy", "--ttl", "2s", "--reason", "v2 live")
 	out, err := ctl.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "check deploy pushed healthy") {
 		t.Fatalf("gtmctl health push: %v\n%s", err, out)
 	}
-	pushed := time.Now()
 	eventually(t, time.Second, func() string {
 		if got := ask(); got != "127.0.60.1" {
 			return "answers " + got + " after a pushed healthy verdict"
@@ -187,34 +188,36 @@ func TestPushedVerdictFleet(t *testing.T) {
 	mk := func(name, region string) node {
 		apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		cl := fmt.Sprintf("cluster {\n            endpoint %s\n            node %s\n            region %s\n        }", etcd.Endpoint(), name, region)
-		s := start(t, pushCorefile(apiAddr, token, cl, freePort(t)))
+		// Addresses of their own: the process's registry keeps the verdicts pushed in the
+		// test before (as it keeps them across reloads).
+		s := start(t, strings.ReplaceAll(pushCorefile(apiAddr, token, cl, freePort(t)), "127.0.60.", "127.0.61."))
 		return node{s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}}
 	}
 	a, b := mk("a", "eu"), mk("b", "us")
 	ask := func(n node) string { return join(answers(n.s.ask(query{name: "push.gtm.example.net", qtype: dns.TypeA}))) }
 	for _, n := range []node{a, b} {
-		if got := ask(n); got != "127.0.60.1" {
+		if got := ask(n); got != "127.0.61.1" {
 			t.Fatalf("before any push: %s", got)
 		}
 	}
-	if code, body := putHealth(a.api, "app", "127.0.60.1", `{"healthy":false,"ttl":"60s","reason":"canary failed"}`); code != 200 {
+	if code, body := putHealth(a.api, "app", "127.0.61.1", `{"healthy":false,"ttl":"60s","reason":"canary failed"}`); code != 200 {
 		t.Fatalf("push to a: %d %v", code, body)
 	}
 	took := eventually(t, propagation, func() string {
-		if got := ask(b); got != "127.0.60.2" {
+		if got := ask(b); got != "127.0.61.2" {
 			return "node b answers " + got + " after a verdict pushed to a"
 		}
 		return ""
 	})
 	t.Logf("node b took the verdict pushed to a in %s", took)
-	if st := addressStatus(t, b.api, "app", "127.0.60.1"); !strings.Contains(fmt.Sprint(st["last_error"]), "canary failed") {
+	if st := addressStatus(t, b.api, "app", "127.0.61.1"); !strings.Contains(fmt.Sprint(st["last_error"]), "canary failed") {
 		t.Fatalf("node b's status: %v", st)
 	}
-	if code, body := putHealth(b.api, "app", "127.0.60.1", `{"healthy":true,"ttl":"60s"}`); code != 200 {
+	if code, body := putHealth(b.api, "app", "127.0.61.1", `{"healthy":true,"ttl":"60s"}`); code != 200 {
 		t.Fatalf("push to b: %d %v", code, body)
 	}
 	eventually(t, propagation, func() string {
-		if got := ask(a); got != "127.0.60.1" {
+		if got := ask(a); got != "127.0.61.1" {
 			return "node a answers " + got + " after a verdict pushed to b"
 		}
 		return ""
