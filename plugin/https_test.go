@@ -1,12 +1,14 @@
 package gtm
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -258,3 +260,30 @@ type downHealth struct{}
 
 func (downHealth) Healthy() bool          { return false }
 func (downHealth) RTT() (d time.Duration) { return }
+
+// BenchmarkReplyHTTPS is BenchmarkReplyWeighted's pool and domain with `https`, asked HTTPS:
+// two decisions and an SVCB record per reply, scrubbed and packed as the server does.
+func BenchmarkReplyHTTPS(b *testing.B) {
+	g := newTestGTM(b, `gtm gtm.example.net {
+    pool web {
+        address 192.0.2.1 weight 1
+        address 192.0.2.2 weight 2
+        address 192.0.2.3 weight 3
+        address 192.0.2.4 weight 4
+    }
+    domain www.gtm.example.net {
+        route default web
+        https {
+            alpn h3 h2
+        }
+    }
+}`)
+	m := new(dns.Msg)
+	m.SetQuestion("www.gtm.example.net.", dns.TypeHTTPS)
+	w := request.NewScrubWriter(m, &packWriter{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.ServeDNS(ctx, w, m)
+	}
+}

@@ -337,3 +337,51 @@ func TestHTTPSAndSRVValidated(t *testing.T) {
 		}
 	}
 }
+
+// The worked example of the README's "HTTPS and SRV" section answers what it shows.
+func TestHTTPSReadmeExample(t *testing.T) {
+	dig := requireTool(t, "dig", "bind9-dnsutils")
+	port := freePort(t)
+	start(t, fmt.Sprintf(`gtm.example.net:%d {
+  bind 127.0.0.1
+  gtm gtm.example.net {
+    pool eu {
+        address 192.0.2.10 weight 2
+        address 192.0.2.11
+        address 2001:db8::10
+        lb all
+    }
+    domain www.gtm.example.net {
+        route default eu
+        https {
+            alpn h3 h2
+        }
+        srv _sip._udp 5060 10
+    }
+  }
+}`, port))
+	run := func(args ...string) []string {
+		t.Helper()
+		out, err := exec.Command(dig, append([]string{"@127.0.0.1", "-p", strconv.Itoa(port), "+time=3", "+tries=1", "+short"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dig %v: %v\n%s", args, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		slices.Sort(lines)
+		return lines
+	}
+	got := run("www.gtm.example.net", "HTTPS")
+	if len(got) != 1 || !slices.Contains([]string{
+		`1 . alpn="h3,h2" ipv4hint=192.0.2.10,192.0.2.11 ipv6hint=2001:db8::10`,
+		`1 . alpn="h3,h2" ipv4hint=192.0.2.11,192.0.2.10 ipv6hint=2001:db8::10`,
+	}, got[0]) {
+		t.Errorf("HTTPS: %q", got)
+	}
+	want := []string{"10 1 5060 192-0-2-11.www.gtm.example.net.", "10 1 5060 2001-db8-0-0-0-0-0-10.www.gtm.example.net.", "10 2 5060 192-0-2-10.www.gtm.example.net."}
+	if got := run("_sip._udp.www.gtm.example.net", "SRV"); !slices.Equal(got, want) {
+		t.Errorf("SRV: %q, want %q", got, want)
+	}
+	if got := run("192-0-2-10.www.gtm.example.net", "A"); !slices.Equal(got, []string{"192.0.2.10"}) {
+		t.Errorf("A: %q", got)
+	}
+}
