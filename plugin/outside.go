@@ -34,4 +34,3 @@ func brakeNote(p *policy.Pool, a *policy.Address) string {
 	}
 	return fmt.Sprintf("pool %s address %s: held %s by the brake (mass failure; its checks say otherwise)", p.Name, a.Text, word)
 }
-
