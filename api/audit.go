@@ -18,6 +18,7 @@ import (
 type attempt struct {
 	rec   *audit.Record
 	rider audit.Rider
+	tok   *access.Token
 }
 
 type attemptKey struct{}
@@ -83,7 +84,7 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, tok *access.To
 		Method: r.Method, Path: r.URL.EscapedPath(), Resource: resourceOf(pattern, r.URL.EscapedPath()),
 		Status: http.StatusOK,
 	}
-	a := &attempt{rec: rec, rider: h.cfg.Audit.Rider(rec)}
+	a := &attempt{rec: rec, rider: h.cfg.Audit.Rider(rec), tok: tok}
 	ctx := context.WithValue(state.WithRider(r.Context(), a.rider), attemptKey{}, a)
 	buf := &bufferedResponse{hdr: http.Header{}}
 	h.route(buf, r.WithContext(ctx), tok)
