@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -114,7 +115,14 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, tok *access.To
 	if err := h.cfg.Audit.Append(actx, rec); err != nil {
 		h.cfg.Log("admin API: audit: could not record %s %s of token %s: %v", r.Method, rec.Path, tok.Name, err)
 		setSecurityHeaders(w.Header())
-		writeError(w, http.StatusInternalServerError, "audit log: "+err.Error()+"; nothing was changed")
+		switch {
+		case rec.Status >= 500:
+			buf.flush(w) // the write failed anyway (a partitioned node's 503): its answer stands
+		case errors.Is(err, state.ErrUnavailable):
+			writeError(w, http.StatusServiceUnavailable, "audit log: "+err.Error()+"; nothing was changed")
+		default:
+			writeError(w, http.StatusInternalServerError, "audit log: "+err.Error()+"; nothing was changed")
+		}
 		return
 	}
 	buf.flush(w)

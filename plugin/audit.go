@@ -11,7 +11,9 @@ import (
 func (g *GTM) openAudit() error {
 	b := g.block
 	if be, ok := g.st.Backend().(*etcd.Backend); ok && b.cluster != nil {
-		g.audit = audit.NewEtcd(be.Client(), be.Path(), be.Node(), b.cluster.auditRetention)
+		e := audit.NewEtcd(be.Client(), be.Path(), be.Node(), b.cluster.auditRetention)
+		e.Connected = be.Connected
+		g.audit = e
 		return nil
 	}
 	if b.api.access.audit == "" {
