@@ -116,13 +116,6 @@ func acquireBrake(key string, cfg *BrakeConfig, st *state.Store) *brakeRun {
 	return r
 }
 
-// brakeOf is the running brake of the block of key, nil without one.
-func brakeOf(key string) *brakeRun {
-	brakes.Lock()
-	defer brakes.Unlock()
-	return brakes.m[key]
-}
-
 // releaseBrake drops a use of the brake of the block of key; the last one stops its
 // goroutine.
 func releaseBrake(key string) {
