@@ -106,6 +106,14 @@ func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf 
 	return b
 }
 
+// splitBuf shares the query path's address buffer between the two decisions (up to half
+// its room each before append allocates): a second buffer of its own would be an allocation
+// per answer, since the decision's addresses leave the stack.
+func splitBuf(buf []*policy.Address) (v4, v6 []*policy.Address) {
+	half := cap(buf) / 2
+	return buf[:0:half], buf[half:half:cap(buf)]
+}
+
 // bothTTL is the TTL of a record built from both decisions: the shorter of the families
 // that answered addresses.
 func bothTTL(v4, v6 *familyAnswer) uint32 {
@@ -124,8 +132,8 @@ func bothTTL(v4, v6 *familyAnswer) uint32 {
 //
 //go:noinline
 func (g *GTM) answerHTTPS(cs *compiled, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
-	var buf6 [8]*policy.Address
-	b := decideBoth(cs, d, cl, buf, buf6[:0])
+	v4buf, v6buf := splitBuf(buf)
+	b := decideBoth(cs, d, cl, v4buf, v6buf)
 	v4, v6 := &b.v4, &b.v6
 	switch {
 	case b.servfail:
