@@ -34,6 +34,8 @@ var rules = map[string]rule{
 	"POST /api/v1/domains/{domain}/failback":              {access.Operate, "fail back"},
 	"PUT /api/v1/pools/{pool}/addresses/{address}/health": {access.Operate, "push health verdicts"},
 	"POST /api/v1/brake/release":                          {access.Operate, "release the brake"},
+	"PUT /api/v1/config":                                  {access.Admin, "write config"},
+	"POST /api/v1/cluster/restore":                        {access.Admin, "restore the cluster state"},
 }
 
 // ruleOf is the rule of a route pattern ("METHOD /path").

@@ -21,10 +21,7 @@ import (
 // metric children, and the health targets it holds.
 type compiled struct {
 	*policy.Snapshot
-	soas    map[string]*dns.SOA // templates: serial and negative TTL come from soaSet (soa.go)
-	soaSet  atomic.Pointer[soaSet]
-	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash.
-	serialIsRevision bool
+	soas    map[string]*dns.SOA
 	nss     map[string][]dns.RR
 	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers map[answerKey]*lazyCounter
@@ -43,6 +40,11 @@ type compiled struct {
 
 	// the ECS scope partitions, once built (scope.go)
 	scopes atomic.Pointer[scopeTable]
+
+	// soas are templates: the serial and the negative TTL come from soaSet (soa.go), stamped
+	// again when the serial is the state revision (`cluster`) and that changes.
+	soaSet           atomic.Pointer[soaSet]
+	serialIsRevision bool
 
 	// what each compiled pool and domain was made from, so the next compile reuses what did
 	// not change (resources are never changed after decoding: the same pointer is the same
