@@ -45,6 +45,7 @@ type compiled struct {
 	// again when the serial is the state revision (`cluster`) and that changes.
 	soaSet           atomic.Pointer[soaSet]
 	serialIsRevision bool
+	resHashes        map[config.Resource]uint64 // the serial's hash of each resource
 
 	// what each compiled pool and domain was made from, so the next compile reuses what did
 	// not change (resources are never changed after decoding: the same pointer is the same
@@ -143,7 +144,8 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		cs.soas[z] = soa
 	}
 	if !cs.serialIsRevision {
-		cs.soaSet.Store(newSOASet(cs.soas, configSerial(b, res)))
+		cs.resHashes = make(map[config.Resource]uint64, len(res.HealthChecks)+len(res.Pools)+len(res.Domains))
+		cs.soaSet.Store(newSOASet(cs.soas, configSerial(b, res, old.resourceHashes(), cs.resHashes)))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {

@@ -114,16 +114,17 @@ func TestConfigSerial(t *testing.T) {
 		p.Addresses = []config.Address{config.NewAddress(addr)}
 		return p
 	}
+	serial := func(b *block, res *config.Config) uint32 { return configSerial(b, res, nil, nil) }
 	b := &block{zones: []string{"gtm.test."}, ttl: 30}
-	a := configSerial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}})
-	if again := configSerial(b, &config.Config{Pools: []*config.Pool{pool("b", "192.0.2.2"), pool("a", "192.0.2.1")}}); again != a {
+	a := serial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}})
+	if again := serial(b, &config.Config{Pools: []*config.Pool{pool("b", "192.0.2.2"), pool("a", "192.0.2.1")}}); again != a {
 		t.Errorf("same resources in another order: %d, then %d", a, again)
 	}
-	if other := configSerial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.3")}}); other == a {
+	if other := serial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.3")}}); other == a {
 		t.Errorf("another address, the same serial %d", a)
 	}
 	b2 := &block{zones: []string{"gtm.test."}, ttl: 60}
-	if other := configSerial(b2, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}}); other == a {
+	if other := serial(b2, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}}); other == a {
 		t.Errorf("another ttl, the same serial %d", a)
 	}
 }
@@ -151,5 +152,22 @@ func TestRRSIGOriginalTTLIsTheRRsets(t *testing.T) {
 		if err := sig.Verify(key, m.Answer[:1]); err != nil {
 			t.Errorf("ttl %d: %v", ttl, err)
 		}
+	}
+}
+
+// BenchmarkScaleConfigSerial is the serial's cost in a compile after an API write at the
+// scale of BenchmarkScaleCompile: every resource but the written one hashed before.
+func BenchmarkScaleConfigSerial(b *testing.B) {
+	blk, st := scaleState(b)
+	res, errs := config.Merge(blk.res, blk.env(), blk.ttl, st.Data())
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	prev := map[config.Resource]uint64{}
+	configSerial(blk, res, nil, prev)
+	delete(prev, res.Pools[0])
+	b.ReportAllocs()
+	for b.Loop() {
+		configSerial(blk, res, prev, nil)
 	}
 }

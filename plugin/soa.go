@@ -86,8 +86,11 @@ func (cs *compiled) setRevision(rev int64) {
 
 // configSerial is the serial of a block without `cluster`: a hash of its zone settings and
 // of every resource, independent of the order resources come in (a fleet's nodes merge the
-// same resources, the hash must not depend on how).
-func configSerial(b *block, res *config.Config) uint32 {
+// same resources, the hash must not depend on how). Resources are never changed after
+// decoding, so a resource's hash is taken from prev (the snapshot it replaces) when there,
+// and every hash is recorded in next: an API write hashes the resources it wrote, not all
+// (JSON-encoding 10,000 domains and 2,000 pools takes about 100 ms).
+func configSerial(b *block, res *config.Config, prev, next map[config.Resource]uint64) uint32 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%q %d", b.zones, b.ttl)
 	for _, n := range b.ns {
@@ -97,18 +100,36 @@ func configSerial(b *block, res *config.Config) uint32 {
 		fmt.Fprintf(h, " soa %s %s %d %v", b.soa.mname, b.soa.rname, b.soa.minimum, b.soa.hasMinimum)
 	}
 	sum := h.Sum64()
+	add := func(r config.Resource, name string) {
+		v, ok := prev[r]
+		if !ok {
+			v = resourceHash(r, name)
+		}
+		if next != nil {
+			next[r] = v
+		}
+		sum += v
+	}
 	if res != nil {
 		for _, r := range res.HealthChecks {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 		for _, r := range res.Pools {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 		for _, r := range res.Domains {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 	}
 	return uint32(sum>>32) ^ uint32(sum)
+}
+
+// resourceHashes is what old's serial was hashed from (nil for none).
+func (cs *compiled) resourceHashes() map[config.Resource]uint64 {
+	if cs == nil {
+		return nil
+	}
+	return cs.resHashes
 }
 
 // resourceHash is a hash of one resource: its kind, name and JSON form.
