@@ -41,7 +41,7 @@ fuzz:
 # Also prints ServeDNS's stack frame: each UDP query runs on a fresh goroutine, and a frame
 # that grows past a stack-size step costs a stack copy per query (docs/BENCHMARKS.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin
+	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin ./control
 	@$(GO) build -gcflags=-S ./plugin 2>&1 | grep -o 'GTM).ServeDNS STEXT.*locals=0x[0-9a-f]*' || true
 
 clean:

@@ -13,7 +13,6 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
-	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
@@ -106,29 +105,6 @@ func TestNoPoolAnswers(t *testing.T) {
 	}
 }
 
-// The serial without cluster: the same resources in any order are the same serial, another
-// resource or another zone setting another one.
-func TestConfigSerial(t *testing.T) {
-	pool := func(name, addr string) *config.Pool {
-		p := config.NewPool(name)
-		p.Addresses = []config.Address{config.NewAddress(addr)}
-		return p
-	}
-	serial := func(b *block, res *config.Config) uint32 { return configSerial(b, res, nil, nil) }
-	b := &block{zones: []string{"gtm.test."}, ttl: 30}
-	a := serial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}})
-	if again := serial(b, &config.Config{Pools: []*config.Pool{pool("b", "192.0.2.2"), pool("a", "192.0.2.1")}}); again != a {
-		t.Errorf("same resources in another order: %d, then %d", a, again)
-	}
-	if other := serial(b, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.3")}}); other == a {
-		t.Errorf("another address, the same serial %d", a)
-	}
-	b2 := &block{zones: []string{"gtm.test."}, ttl: 60}
-	if other := serial(b2, &config.Config{Pools: []*config.Pool{pool("a", "192.0.2.1"), pool("b", "192.0.2.2")}}); other == a {
-		t.Errorf("another ttl, the same serial %d", a)
-	}
-}
-
 // RFC 4034 section 3.1.4: the original TTL is the RRset's, and the signature verifies.
 func TestRRSIGOriginalTTLIsTheRRsets(t *testing.T) {
 	key := &dns.DNSKEY{Hdr: hdr("gtm.test.", dns.TypeDNSKEY, 3600), Flags: 257, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
@@ -152,22 +128,5 @@ func TestRRSIGOriginalTTLIsTheRRsets(t *testing.T) {
 		if err := sig.Verify(key, m.Answer[:1]); err != nil {
 			t.Errorf("ttl %d: %v", ttl, err)
 		}
-	}
-}
-
-// BenchmarkScaleConfigSerial is the serial's cost in a compile after an API write at the
-// scale of BenchmarkScaleCompile: every resource but the written one hashed before.
-func BenchmarkScaleConfigSerial(b *testing.B) {
-	blk, st := scaleState(b)
-	res, errs := config.Merge(blk.res, blk.env(), blk.ttl, st.Data())
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	prev := map[config.Resource]uint64{}
-	configSerial(blk, res, nil, prev)
-	delete(prev, res.Pools[0])
-	b.ReportAllocs()
-	for b.Loop() {
-		configSerial(blk, res, prev, nil)
 	}
 }

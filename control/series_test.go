@@ -1,43 +1,37 @@
-package gtm
+package control
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
-// seriesText is the default registry in the text exposition format.
-func seriesText(t *testing.T) string {
-	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	for _, mf := range mfs {
-		expfmt.MetricFamilyToText(&b, mf)
-	}
-	return b.String()
-}
-
 // Issue 19 item 17: counter series of removed domains, routes and pools are deleted when a
 // new snapshot replaces the old one, so 50 reloads that rename pools leave one set of series.
 func TestRemovedSeriesAreDeleted(t *testing.T) {
-	corefile := func(i int) string {
-		return fmt.Sprintf("gtm gtm.series.test {\n pool p%d {\n  address 192.0.2.1\n }\n domain d%d.gtm.series.test {\n  route default p%d\n }\n}", i, i, i)
+	resources := func(i int) string {
+		return fmt.Sprintf(`{"pools":{"p%d":{"addresses":[{"address":"192.0.2.1"}]}},"domains":{"d%d.gtm.series.test":{"routes":[{"selector":"default","pools":["p%d"]}]}}}`, i, i, i)
 	}
 	count := func() (answers, failovers int) {
-		for _, line := range strings.Split(seriesText(t), "\n") {
-			switch {
-			case strings.HasPrefix(line, "coredns_gtm_answers_total{") && strings.Contains(line, "gtm.series.test"):
-				answers++
-			case strings.HasPrefix(line, "coredns_gtm_failovers_total{") && strings.Contains(line, "gtm.series.test"):
+		ch := make(chan prometheus.Metric, 1024)
+		metrics.Answers.Collect(ch)
+		close(ch)
+		for m := range ch {
+			var pb dto.Metric
+			m.Write(&pb)
+			for _, l := range pb.Label {
+				if l.GetName() == "domain" && strings.HasSuffix(l.GetValue(), "gtm.series.test") {
+					answers++
+				}
+			}
+		}
+		for _, r := range RouteCounters() {
+			if strings.Contains(r.Domain, "gtm.series.test") {
 				failovers++
 			}
 		}
@@ -45,16 +39,14 @@ func TestRemovedSeriesAreDeleted(t *testing.T) {
 	}
 	var old *compiled
 	for i := range 50 {
-		b, err := parse(caddy.NewTestController("dns", corefile(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs := compile(b, b.res, registry, newMemStore(t), nil)
+		cfg := testConfig(t, "gtm.series.test.", resources(i))
+		cs := compile(cfg, cfg.Resources, newMemStore(t), nil, nil)
+		cs.acquire()
 		d := cs.Domains[0]
 		cs.account(d, d.Routes[0], &policy.Result{Pool: cs.Pools[0]}) // one answer: the lazy child exists
 		if old != nil {
 			old.forgetSeries(cs)
-			old.release(registry)
+			old.release()
 		}
 		old = cs
 	}
@@ -69,12 +61,9 @@ func TestRemovedSeriesAreDeleted(t *testing.T) {
 
 // Issue 19 item 16: a fail-open answer is not also a failover.
 func TestFailOpenIsNoFailover(t *testing.T) {
-	b, err := parse(caddy.NewTestController("dns", "gtm gtm.fo.test {\n pool a {\n  address 192.0.2.1\n }\n domain www.gtm.fo.test {\n  route default a\n }\n}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := compile(b, b.res, registry, newMemStore(t), nil)
-	t.Cleanup(func() { cs.forgetSeries(); cs.release(registry) })
+	cfg := testConfig(t, "gtm.fo.test.", `{"pools":{"a":{"addresses":[{"address":"192.0.2.1"}]}},"domains":{"www.gtm.fo.test":{"routes":[{"selector":"default","pools":["a"]}]}}}`)
+	cs := compile(cfg, cfg.Resources, newMemStore(t), nil, nil)
+	t.Cleanup(func() { cs.forgetSeries(); cs.release() })
 	d := cs.Domains[0]
 	c := routeCountersOf("www.gtm.fo.test", "default")
 	before := c.failovers.Load()

@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"net/netip"
@@ -44,10 +44,10 @@ type domainScope struct {
 	narrowV4 bool
 }
 
-// scope is the ECS scope of d's answer for cl (located): from d's partition when it is
+// Scope is the ECS scope of d's answer for cl (located): from d's partition when it is
 // built and the client's range is not one that keeps the database network's scope, else
 // d.Scope. It runs on the query path: one map read, a binary search, no allocation.
-func (cs *compiled) scope(d *policy.Domain, cl *policy.Client) int {
+func (cs *compiled) Scope(d *policy.Domain, cl *policy.Client) int {
 	if t := cs.scopes.Load(); t != nil && cl.Known && cl.Addr.IsValid() {
 		if ds := (*t)[d]; ds != nil {
 			if v, bits := ds.part.Lookup(cl.Addr); v != scopeKeep {
@@ -74,16 +74,21 @@ const (
 
 // buildScopes starts the partitions of a snapshot about to be swapped in: at once when
 // that is cheap, else in the background, where a later swap (or stop) makes it give up.
-func (g *GTM) buildScopes(cs *compiled) {
-	gen := g.scopeGen.Add(1)
-	cheap := (g.geo == nil || g.geo.TreeNodes() < cheapTreeNodes) && (g.asn == nil || g.asn.TreeNodes() < cheapTreeNodes)
+func (b *Block) buildScopes(cs *compiled) {
+	gen := b.scopeGen.Add(1)
+	geoDB, asnDB := b.cfg.Geo, b.cfg.ASN
+	cheap := (geoDB == nil || geoDB.TreeNodes() < cheapTreeNodes) && (asnDB == nil || asnDB.TreeNodes() < cheapTreeNodes)
 	if n := countClientRouted(cs); n == 0 {
 		return
 	} else if cheap && n <= cheapDomains {
-		g.runScopes(cs, gen)
+		b.runScopes(cs, gen)
 		return
 	}
-	go g.runScopes(cs, gen)
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.runScopes(cs, gen)
+	}()
 }
 
 func countClientRouted(cs *compiled) int {
@@ -97,10 +102,10 @@ func countClientRouted(cs *compiled) int {
 }
 
 // runScopes builds the partitions of cs that the cache does not hold, and publishes them.
-func (g *GTM) runScopes(cs *compiled, gen uint64) {
-	g.scopeMu.Lock()
-	defer g.scopeMu.Unlock()
-	stale := func() bool { return g.scopeGen.Load() != gen }
+func (b *Block) runScopes(cs *compiled, gen uint64) {
+	b.scopeMu.Lock()
+	defer b.scopeMu.Unlock()
+	stale := func() bool { return b.scopeGen.Load() != gen }
 	if stale() {
 		return
 	}
@@ -133,7 +138,7 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 	table := make(scopeTable, len(groups))
 	built, held, over := 0, 0, 0
 	for _, sig := range order {
-		ds := g.scopeCache[sig]
+		ds := b.scopeCache[sig]
 		if ds == nil && held >= scopeBudget {
 			over += len(groups[sig])
 			continue
@@ -141,14 +146,14 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 		if ds == nil {
 			d := groups[sig][0]
 			var gf, af *geo.Facts
-			if g.geo != nil && d.NeedsGeo() && usesGeoTerms(d) {
-				if !facts(g.geo, &geoF) {
+			if b.cfg.Geo != nil && d.NeedsGeo() && usesGeoTerms(d) {
+				if !facts(b.cfg.Geo, &geoF) {
 					continue
 				}
 				gf = geoF
 			}
-			if g.asn != nil && d.NeedsASN() {
-				if !facts(g.asn, &asnF) {
+			if b.cfg.ASN != nil && d.NeedsASN() {
+				if !facts(b.cfg.ASN, &asnF) {
 					continue
 				}
 				af = asnF
@@ -160,15 +165,15 @@ func (g *GTM) runScopes(cs *compiled, gen uint64) {
 		}
 		held += ds.part.Bytes()
 		cache[sig] = ds
-		if g.scopeCache == nil {
-			g.scopeCache = map[string]*domainScope{}
+		if b.scopeCache == nil {
+			b.scopeCache = map[string]*domainScope{}
 		}
-		g.scopeCache[sig] = ds // kept for a newer build, should this one be overtaken
+		b.scopeCache[sig] = ds // kept for a newer build, should this one be overtaken
 		for _, d := range groups[sig] {
 			table[d] = ds
 		}
 	}
-	g.scopeCache = cache // what the snapshot in force uses, nothing older
+	b.scopeCache = cache // what the snapshot in force uses, nothing older
 	cs.scopes.Store(&table)
 	if over > 0 {
 		log.Warningf("ECS scope: partitions hold %d MB, the most they may; %d domains keep the database network's scope", held>>20, over)
@@ -299,3 +304,8 @@ func pick(f *geo.Facts, is6 bool) *geo.Ranges {
 	}
 	return &f.V4
 }
+
+// ScopesReady reports whether the snapshot's ECS scope partitions are built (before, its
+// answers carry the database network's scope; a snapshot without client-routed domains
+// never builds any).
+func (cs *compiled) ScopesReady() bool { return cs.scopes.Load() != nil }

@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"context"
@@ -57,7 +57,8 @@ func TestQuorumPerCheck(t *testing.T) {
 		t.Cleanup(func() { be.Close() })
 		bes = append(bes, be)
 	}
-	v := &voter{be: bes[0], percent: 50, kick: make(chan struct{}, 1), cells: map[string]*votedHealth{}}
+	v := newVoter(bes[0])
+	v.setPercent(50)
 	ca, cb := v.cell(ta), v.cell(tb)
 	bes[1].PublishVote(voteKey(ta), etcd.Vote{Healthy: true})
 	bes[1].PublishVote(voteKey(tb), etcd.Vote{Healthy: false, Error: "refused"})
@@ -72,8 +73,15 @@ func TestQuorumPerCheck(t *testing.T) {
 	if !ca.Healthy() || !cb.Healthy() || !set.Healthy() {
 		t.Fatalf("a %v, b %v, address %v: want every check up by quorum (one down vote of three each)", ca.Healthy(), cb.Healthy(), set.Healthy())
 	}
-	if _, down, of, local := set.Votes(); local || down != 1 || of != 3 {
+	votes, down, of, local := set.Votes()
+	if local || down != 1 || of != 3 {
 		t.Fatalf("votes: %d of %d down, local %v; want 1 of 3 and this node's own mix down", down, of, local)
+	}
+	// Every vote carries the region of the node that cast it, this node's own too.
+	for _, vt := range votes {
+		if vt.Region != "r" {
+			t.Errorf("vote of %s: region %q, want r", vt.Node, vt.Region)
+		}
 	}
 	docs := set.Checks()
 	if len(docs) != 2 || docs[0].Quorum == nil || docs[0].Quorum.Down != 1 || *docs[0].LocalHealthy || !docs[0].Healthy {

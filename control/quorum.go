@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"crypto/sha256"
@@ -22,14 +22,15 @@ import (
 // verdicts when votes, the node list or the connection change and stores each in the one
 // atomic the query path reads (votedHealth.down); nothing per query.
 
-// voter is the quorum of one cluster backend (one per process and cluster).
+// voter is the quorum of one cluster backend: one per open fleet store (stores.go), which
+// starts it and stops it with the store.
 type voter struct {
-	be      *etcd.Backend
-	percent int
-	kick    chan struct{}
+	be   *etcd.Backend
+	kick chan struct{}
 
-	mu    sync.Mutex
-	cells map[string]*votedHealth // vote key -> cell; cells outlive snapshots, like targets
+	mu      sync.Mutex
+	percent int                     // the quorum share of the block in charge (setPercent)
+	cells   map[string]*votedHealth // vote key -> cell; cells outlive snapshots, like targets
 }
 
 // votedHealth is an address's health in a fleet: the quorum verdict once there is one, the
@@ -49,33 +50,38 @@ type votedHealth struct {
 	differ bool // the quorum verdict differs from the local one
 }
 
-var voters struct {
-	sync.Mutex
-	m map[*etcd.Backend]*voter
+func newVoter(be *etcd.Backend) *voter {
+	return &voter{be: be, kick: make(chan struct{}, 1), cells: map[string]*votedHealth{}}
 }
 
-// voterFor returns the process's voter of be, starting it on first use.
-func voterFor(be *etcd.Backend, percent int) *voter {
-	voters.Lock()
-	defer voters.Unlock()
-	if v, ok := voters.m[be]; ok {
-		v.percent = percent
-		return v
+// start runs the voter's loop until the returned function is called, which waits for it.
+func (v *voter) start() (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	cancelConn := v.be.OnConnection(func(bool) { v.poke() })
+	cancelFleet := v.be.OnFleet(v.poke)
+	go func() {
+		defer close(done)
+		v.loop(quit)
+	}()
+	return func() {
+		cancelConn()
+		cancelFleet()
+		close(quit)
+		<-done
 	}
-	v := &voter{be: be, percent: percent, kick: make(chan struct{}, 1), cells: map[string]*votedHealth{}}
-	if voters.m == nil {
-		voters.m = map[*etcd.Backend]*voter{}
-	}
-	voters.m[be] = v
-	be.OnConnection(func(bool) { v.poke() })
-	be.OnFleet(v.poke)
-	go v.loop()
-	return v
+}
+
+// setPercent sets the quorum share (the cluster block's quorum): a reload may change it
+// while the loop decides.
+func (v *voter) setPercent(p int) {
+	v.mu.Lock()
+	v.percent = p
+	v.mu.Unlock()
+	v.poke()
 }
 
 // voteKey names a check of an address the same way on every node: the address and a hash
 // of what the probe does (the template's fingerprint, not its name). The source address is
-// left out: the same check from different vantage points is what the fleet votes on. The source address is
 // left out: the same check from different vantage points is what the fleet votes on.
 func voteKey(t *healthcheck.Target) string {
 	tmpl := *t.Template()
@@ -147,11 +153,13 @@ func (v *voter) poke() {
 // loop recomputes the verdicts after every change (votes, nodes, connection: an expired
 // lease arrives as deletes), and every 10 s as a backstop. At 10,000 cells a pass costs
 // ~50 ms (docs/BENCHMARKS.md), so the backstop is not more often.
-func (v *voter) loop() {
+func (v *voter) loop(quit chan struct{}) {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
+		case <-quit:
+			return
 		case <-v.kick:
 		case <-tick.C:
 		}
@@ -172,7 +180,7 @@ func (v *voter) decideAll() {
 	if connected {
 		all = v.be.Votes()
 	}
-	node := v.be.Node()
+	node, region := v.be.Node(), v.be.Region()
 	for _, c := range cells {
 		t := c.t.Load()
 		if t == nil || !t.Ready() {
@@ -190,7 +198,7 @@ func (v *voter) decideAll() {
 					votes = append(votes, vt)
 				}
 			}
-			me := etcd.Vote{Node: node, Healthy: local, At: time.Now()}
+			me := etcd.Vote{Node: node, Region: region, Healthy: local, At: time.Now()}
 			if !local {
 				me.Error = t.Status().LastError
 			}
@@ -289,7 +297,7 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 		log.Infof("%s", msg)
 	}
 	healthy := !down
-	quorumChangesTotal.Inc()
+	metrics.QuorumChanges.Inc()
 	pokeHolders()
 	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
 }

@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"strings"
@@ -246,4 +246,16 @@ func applyCheckSettings(t *healthcheck.Template, h *config.HealthCheck) {
 		}
 	}
 	t.Count, t.Loss = h.Count, h.Loss
+}
+
+// VotesOf reports the fleet's votes on an address's health (for the votes gauges): how many
+// live nodes vote it down, of how many, and whether the quorum verdict differs from this
+// node's own; ok is false outside a fleet.
+func VotesOf(h policy.Health) (down, of int, differs, ok bool) {
+	vh := votedOf(h)
+	if vh == nil {
+		return 0, 0, false, false
+	}
+	_, down, of, _ = vh.Votes()
+	return down, of, vh.differs(), true
 }

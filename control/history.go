@@ -1,11 +1,10 @@
-package gtm
+package control
 
 import (
-	"sync"
 	"time"
 
 	"github.com/gtm-dns/coredns-gtm/api"
-	"github.com/gtm-dns/coredns-gtm/plugin/history"
+	"github.com/gtm-dns/coredns-gtm/history"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
@@ -14,37 +13,34 @@ import (
 // keeps the timeline when nobody reads.
 const historyEvery = time.Second
 
-var historyOnce sync.Once
-
-// startHistory starts the process's one history sampler. It outlives reloads (the history
-// does too), so reloads start no goroutine.
-func startHistory() {
-	historyOnce.Do(func() {
-		go func() {
-			t := time.NewTicker(historyEvery)
-			defer t.Stop()
-			for range t.C {
-				observeHistory()
-			}
-		}()
-	})
+// sampleHistory is the block's history sampler: it notes its addresses' states every
+// historyEvery until Stop.
+func (b *Block) sampleHistory() {
+	defer b.wg.Done()
+	t := time.NewTicker(historyEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.quit:
+			return
+		case <-t.C:
+			b.observeHistory()
+		}
+	}
 }
 
-// observeHistory notes the state of every address of the live blocks: a pass over atomics,
+// observeHistory notes the state of every address of the block: a pass over atomics,
 // ~10,000 addresses in well under a millisecond.
-func observeHistory() {
-	gs := liveInstances()
+func (b *Block) observeHistory() {
+	cs := b.snap.Load()
+	if cs == nil {
+		return
+	}
 	p := history.Default.Begin(time.Now())
 	defer p.End()
-	for _, g := range gs {
-		cs := g.snap.Load()
-		if cs == nil {
-			continue
-		}
-		for _, pool := range cs.Pools {
-			for _, a := range pool.Addrs {
-				p.Note(pool.Name, a.Text, addrState(a))
-			}
+	for _, pool := range cs.Pools {
+		for _, a := range pool.Addrs {
+			p.Note(pool.Name, a.Text, addrState(a))
 		}
 	}
 }
@@ -73,14 +69,14 @@ func poolAnswersOf(pools []*policy.Pool) map[*policy.Pool]*history.Answers {
 }
 
 // History implements api.Historian: the last hour of this block's pools and addresses.
-func (g *GTM) History() api.HistoryDoc {
-	observeHistory()
+func (b *Block) History() api.HistoryDoc {
+	b.observeHistory()
 	now := time.Now()
 	start := time.Unix(history.Start(now.Unix()), 0).UTC()
 	doc := api.HistoryDoc{
 		Time: now.UTC(), Start: start, BucketSeconds: history.BucketSeconds, Pools: []api.PoolHistoryDoc{},
 	}
-	cs := g.snap.Load()
+	cs := b.snap.Load()
 	if cs == nil {
 		return doc
 	}

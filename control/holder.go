@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // process; the query path reads the holds through the routes' cells. It wakes on every
 // health change and state change (poke), at the next DURATION deadline, and at a backstop.
 type holder struct {
-	g     *GTM
+	b     *Block
 	wake  chan struct{}
 	stop  chan struct{}
 	done  chan struct{}
@@ -28,8 +28,8 @@ type holder struct {
 // holderBackstop bounds how long a missed poke can delay a decision.
 const holderBackstop = 5 * time.Second
 
-func newHolder(g *GTM) *holder {
-	return &holder{g: g, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+func newHolder(b *Block) *holder {
+	return &holder{b: b, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		since: map[string]time.Time{}, now: time.Now}
 }
 
@@ -42,7 +42,7 @@ func (h *holder) poke() {
 
 func (h *holder) run() {
 	defer close(h.done)
-	unsubscribe := h.g.st.Subscribe(func(*state.Data) { h.poke() })
+	unsubscribe := h.b.st.Subscribe(func(*state.Data) { h.poke() })
 	defer unsubscribe()
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -61,7 +61,7 @@ func (h *holder) run() {
 // round observes every slow-start address and decides every held route once. It returns
 // how long to sleep until the next deadline.
 func (h *holder) round() time.Duration {
-	cs := h.g.snap.Load()
+	cs := h.b.snap.Load()
 	if cs == nil {
 		return holderBackstop
 	}
@@ -106,8 +106,8 @@ func (h *holder) round() time.Duration {
 // gone, or of domains now with failback auto (a hold left there would come back into force
 // if the domain went back to manual). Holds of domains this block does not manage are left
 // alone (a fleet node may run an older configuration for a while).
-func (h *holder) dropStale(cs *compiled, now time.Time) {
-	data := h.g.st.Data()
+func (h *holder) dropStale(cs *Snapshot, now time.Time) {
+	data := h.b.st.Data()
 	for k := range data.Entries {
 		name, ok := strings.CutPrefix(k, state.HoldsPrefix)
 		if !ok {
@@ -123,13 +123,13 @@ func (h *holder) dropStale(cs *compiled, now time.Time) {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := h.g.st.SetHold(ctx, name, route, "", now, rev)
+			err := h.b.st.SetHold(ctx, name, route, "", now, rev)
 			cancel()
 			if err != nil {
 				break // the next round sees the new revision
 			}
 			log.Infof("domain %s route %s: hold dropped (the route is gone or has failback auto)", name, route)
-			_, rev = h.g.st.Data().Holds(name)
+			_, rev = h.b.st.Data().Holds(name)
 		}
 	}
 }
@@ -146,7 +146,7 @@ func routeOf(d *policy.Domain, selector string) *policy.Route {
 // decide runs NextHold for one route and writes its verdict; it returns the time to the
 // route's DURATION deadline (0: none).
 func (h *holder) decide(d *policy.Domain, r *policy.Route, key string, now time.Time) time.Duration {
-	holds, rev := h.g.st.Data().Holds(d.Name)
+	holds, rev := h.b.st.Data().Holds(d.Name)
 	cur := holds.Routes[r.Selector.Text]
 	natural, natIdx := r.Natural()
 	in := policy.HoldInput{Held: cur.Pool, HeldIdx: -1, NatIdx: natIdx, Now: now, Manual: d.FailbackManual, After: d.FailbackAfter}
@@ -177,7 +177,7 @@ func (h *holder) decide(d *policy.Domain, r *policy.Route, key string, now time.
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := h.g.st.SetHold(ctx, d.Name, r.Selector.Text, v.Pool, now, rev)
+	err := h.b.st.SetHold(ctx, d.Name, r.Selector.Text, v.Pool, now, rev)
 	switch {
 	case errors.Is(err, state.ErrConflict):
 		return 0 // another node (or the API) was first: the watch brings its write and a poke
@@ -217,7 +217,7 @@ func noteHold(d *policy.Domain, r *policy.Route, from, to string, natural *polic
 		kind, event = "failback", "released"
 	}
 	log.Infof("%s", msg)
-	holdsTotal.WithLabelValues(trimDot(d.Name), event).Inc()
+	metrics.Holds.WithLabelValues(trimDot(d.Name), event).Inc()
 	record(api.Event{Kind: kind, Domain: d.Name, Pool: to, Message: msg})
 }
 
@@ -229,16 +229,16 @@ func trimDot(s string) string {
 }
 
 // startHolder starts the block's holder; stopHolder stops it and waits for it.
-func (g *GTM) startHolder() {
-	h := newHolder(g)
-	if !g.holder.CompareAndSwap(nil, h) {
+func (b *Block) startHolder() {
+	h := newHolder(b)
+	if !b.holder.CompareAndSwap(nil, h) {
 		return
 	}
 	go h.run()
 }
 
-func (g *GTM) stopHolder() {
-	if h := g.holder.Swap(nil); h != nil {
+func (b *Block) stopHolder() {
+	if h := b.holder.Swap(nil); h != nil {
 		close(h.stop)
 		<-h.done
 	}
@@ -246,8 +246,8 @@ func (g *GTM) stopHolder() {
 
 // pokeHolders wakes every live block's holder (a health verdict changed).
 func pokeHolders() {
-	for _, g := range liveInstances() {
-		if h := g.holder.Load(); h != nil {
+	for _, b := range Live() {
+		if h := b.holder.Load(); h != nil {
 			h.poke()
 		}
 	}
@@ -255,10 +255,10 @@ func pokeHolders() {
 
 // Failback implements api.Failbacker: an operator releases a domain's holds (POST
 // /api/v1/domains/{domain}/failback); routes go back to their first available pool.
-func (g *GTM) Failback(ctx context.Context, domain string) ([]string, error) {
-	routes, err := g.st.ReleaseHolds(ctx, domain)
+func (b *Block) Failback(ctx context.Context, domain string) ([]string, error) {
+	routes, err := b.st.ReleaseHolds(ctx, domain)
 	if err == nil && len(routes) > 0 {
-		holdsTotal.WithLabelValues(trimDot(domain), "released").Add(float64(len(routes)))
+		metrics.Holds.WithLabelValues(trimDot(domain), "released").Add(float64(len(routes)))
 	}
 	return routes, err
 }

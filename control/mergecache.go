@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"bytes"
@@ -44,13 +44,13 @@ func (c *mergeCache) matches(d *state.Data) bool {
 }
 
 // cachedMerge is config.Merge for the block, answered from the cache when it matches.
-func (g *GTM) cachedMerge(d *state.Data) (*config.Config, config.Errors) {
-	if c := g.lastMerge.Load(); c != nil && c.matches(d) {
+func (b *Block) cachedMerge(d *state.Data) (*config.Config, config.Errors) {
+	if c := b.lastMerge.Load(); c != nil && c.matches(d) {
 		return c.res, nil
 	}
-	res, errs := config.Merge(g.block.res, g.block.env(), g.block.ttl, d)
+	res, errs := config.Merge(b.cfg.Resources, b.cfg.Env, b.cfg.TTL, d)
 	if len(errs) == 0 {
-		g.lastMerge.Store(&mergeCache{entries: configEntries(d), res: res})
+		b.lastMerge.Store(&mergeCache{entries: configEntries(d), res: res})
 	}
 	return res, errs
 }

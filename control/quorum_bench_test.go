@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"context"
@@ -65,7 +65,8 @@ func BenchmarkDecideAll(b *testing.B) {
 			b.Fatalf("%d of %d targets ready", ready, targets)
 		}
 	}
-	v := &voter{be: bes[0], percent: 50, kick: make(chan struct{}, 1), cells: map[string]*votedHealth{}}
+	v := newVoter(bes[0])
+	v.setPercent(50)
 	for _, t := range ts {
 		v.cell(t) // publishes node-1's vote
 		for _, be := range bes[1:] {

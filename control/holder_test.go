@@ -1,4 +1,4 @@
-package gtm
+package control
 
 import (
 	"context"
@@ -28,10 +28,9 @@ func TestHolderRounds(t *testing.T) {
 	auto := &policy.Domain{Name: "auto.gtm.test.", Routes: []*policy.Route{{Selector: policy.Selector{Default: true, Text: "default"}, Pools: []*policy.Pool{a, b}}}, TTL: 30, Pin: new(policy.PinCell)}
 	cs := &compiled{Snapshot: &policy.Snapshot{Domains: []*policy.Domain{d, auto}, Pools: []*policy.Pool{a, b}}}
 	cs.Index()
-	g := &GTM{}
-	g.st = st
-	g.snap.Store(cs)
-	h := newHolder(g)
+	blk := &Block{st: st}
+	blk.snap.Store(&Snapshot{compiled: cs})
+	h := newHolder(blk)
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	h.now = func() time.Time { return now }
 

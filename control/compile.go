@@ -1,7 +1,8 @@
-package gtm
+package control
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -11,41 +12,64 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
-	"github.com/gtm-dns/coredns-gtm/plugin/history"
+	"github.com/gtm-dns/coredns-gtm/history"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
-	"github.com/gtm-dns/coredns-gtm/state/etcd"
 )
 
+// Snapshot is what a block answers from: a compiled configuration and the state revision
+// it is in force for. It is never changed once swapped in: a state change that needs no
+// compile (a mode, a pin) swaps a new Snapshot over the same compiled configuration.
+type Snapshot struct {
+	*compiled
+	revision int64
+	soa      *soaSet // the SOA records at this snapshot's serial (soa.go)
+}
+
+// newSnapshot is the snapshot of cs in force at revision rev.
+func newSnapshot(cs *compiled, rev int64) *Snapshot {
+	s := &Snapshot{compiled: cs, revision: rev, soa: cs.soaSet}
+	if cs.serialIsRevision {
+		s.soa = newSOASet(cs.soas, uint32(rev))
+	}
+	return s
+}
+
+// Revision is the state revision in force (modes and pins included).
+func (s *Snapshot) Revision() int64 { return s.revision }
+
 // compiled is a policy snapshot plus what the DNS side precomputes for it: zone records,
-// metric children, and the health targets it holds.
+// metric children, and the health targets it holds. compile makes it, acquire gives it its
+// probers and vote cells before the swap; after the swap only its atomics change.
 type compiled struct {
 	*policy.Snapshot
-	soas    map[string]*dns.SOA
-	nss     map[string][]dns.RR
-	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
-	answers map[answerKey]*lazyCounter
+	soas   map[string]*dns.SOA // templates: serial and negative TTL come from soaSet (soa.go)
+	soaSet *soaSet             // without cluster: the SOA records at the configuration's serial
+	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash; each
+	// Snapshot then stamps its own (newSnapshot).
+	serialIsRevision bool
+	resHashes        map[config.Resource]uint64 // without cluster: the serial's hash of each resource
+	nss              map[string][]dns.RR
+	nsHosts          map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
+	answers          map[answerKey]*lazyCounter
 	// poolAnswers counts each pool's answers per minute for the status page's history.
 	poolAnswers map[*policy.Pool]*history.Answers
-	// the failovers and fail-open counters of each route, and when it last logged a fail-open
-	// (to log once per episode rather than once per query).
-	routes           map[*policy.Route]*routeRef
-	pinnedFailOpenAt atomic.Int64 // ... and when a pinned domain last did
-	targets          []*healthcheck.Target
-	voted            []*votedHealth // in a fleet: the quorum cells of targets
-	voter            *voter
-	res              *config.Config // what it was compiled from (Corefile and API resources)
-	revision         atomic.Int64   // the state revision in force (modes and pins included)
-	stamp            stamp          // which API resources it was compiled from
+	// the failovers and fail-open counters of each route and its episode; each domain's
+	// fallback and pinned counters (account.go).
+	routes  map[*policy.Route]*routeRef
+	domains map[*policy.Domain]*domainRef
+	queue   *episodeQueue // where the query path queues episodes: the block's
+	targets []*healthcheck.Target
+	voted   []*votedHealth // in a fleet: the quorum cells of targets
+	voter   *voter
+	needs   []need         // addresses compiled anew, whose health acquire fills in
+	ramped  []rampNeed     // slow-start addresses compiled anew, whose ramp cell acquire fills in
+	reused  []*policy.Pool // pools shared with the snapshot replaced, whose probers it hands over
+	res     *config.Config // what it was compiled from (Corefile and API resources)
+	stamp   stamp          // which API resources it was compiled from
 
 	// the ECS scope partitions, once built (scope.go)
 	scopes atomic.Pointer[scopeTable]
-
-	// soas are templates: the serial and the negative TTL come from soaSet (soa.go), stamped
-	// again when the serial is the state revision (`cluster`) and that changes.
-	soaSet           atomic.Pointer[soaSet]
-	serialIsRevision bool
-	resHashes        map[config.Resource]uint64 // the serial's hash of each resource
 
 	// what each compiled pool and domain was made from, so the next compile reuses what did
 	// not change (resources are never changed after decoding: the same pointer is the same
@@ -54,9 +78,6 @@ type compiled struct {
 	fromDomain map[*config.Domain]*policy.Domain
 	checks     map[string]*config.HealthCheck
 }
-
-// failOpenLogEvery bounds how often one route logs and records that it fails open.
-const failOpenLogEvery = 30 * time.Second
 
 type answerKey struct {
 	route *policy.Route // nil for a pinned domain
@@ -75,95 +96,92 @@ func (l *lazyCounter) inc() {
 		(*c).Inc()
 		return
 	}
-	c := answersTotal.WithLabelValues(l.domain, l.pool, l.route)
+	c := metrics.Answers.WithLabelValues(l.domain, l.pool, l.route)
 	l.c.Store(&c)
 	c.Inc()
 }
 
-// routeRef is a snapshot's handle on the counters of one of its routes.
+// routeRef is a snapshot's handle on the counters of one of its routes, and the episode
+// the query path notes its news on.
 type routeRef struct {
-	c          *routeCounters
-	failOpenAt atomic.Int64 // unix nanoseconds
+	c  *routeCounters
+	ep episode
 }
 
-// compile turns a validated configuration into a snapshot, taking health targets from the
-// registry (shared with earlier snapshots, so unchanged probes keep their state) and
-// override cells from the store (so overrides outlive the snapshot). With old, the snapshot
-// it replaces, pools and routes made from the same resources are shared rather than made
-// again: an API write of one pool compiles that pool and the routes that use it, and the
-// new snapshot costs little memory beside the old one. Shared pools and routes are never
-// written after compile (only their atomics), so both snapshots may serve at once.
-func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *state.Store, old *compiled) *compiled {
-	var v *voter
-	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
-		v = voterFor(be, b.cluster.quorum)
-	}
+// compile turns a validated configuration into a snapshot, taking override cells from the
+// store (so overrides outlive the snapshot); it acquires nothing: the addresses it makes
+// anew are listed in needs, and acquire gives them their probers (and in a fleet, v's vote
+// cells). With old, the snapshot it replaces, pools and routes made from the same resources
+// are shared rather than made again: an API write of one pool compiles that pool and the
+// routes that use it, and the new snapshot costs little memory beside the old one. Shared
+// pools and routes are never written after compile (only their atomics), so both snapshots
+// may serve at once.
+func compile(b Config, res *config.Config, store *state.Store, v *voter, old *compiled) *compiled {
 	cs := &compiled{
-		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
+		Snapshot:   &policy.Snapshot{Zones: b.Zones, TTL: b.TTL},
 		soas:       map[string]*dns.SOA{},
 		nss:        map[string][]dns.RR{},
 		nsHosts:    map[string][]netip.Addr{},
 		answers:    make(map[answerKey]*lazyCounter, len(res.Domains)*3),
 		routes:     make(map[*policy.Route]*routeRef, len(res.Domains)*2),
+		domains:    make(map[*policy.Domain]*domainRef, len(res.Domains)),
 		res:        res,
 		fromPool:   make(map[*config.Pool]*policy.Pool, len(res.Pools)),
 		fromDomain: make(map[*config.Domain]*policy.Domain, len(res.Domains)),
 		checks:     make(map[string]*config.HealthCheck, len(res.HealthChecks)),
 		voter:      v,
 
-		serialIsRevision: b.cluster != nil,
+		serialIsRevision: b.Cluster != nil,
 	}
-	for _, z := range b.zones {
+	for _, z := range b.Zones {
 		soa := &dns.SOA{
-			Hdr:     hdr(z, dns.TypeSOA, b.ttl),
+			Hdr:     hdr(z, dns.TypeSOA, b.TTL),
 			Ns:      dnsName("ns1", z),
 			Mbox:    dnsName("hostmaster", z),
 			Refresh: 3600, Retry: 600, Expire: 604800,
-			Minttl: b.ttl,
+			Minttl: b.TTL,
 		}
-		hosts := b.ns
+		hosts := b.NS
 		if len(hosts) == 0 {
 			// No `ns`: ns1.ZONE, which gtm answers as a name that exists (NODATA) rather
 			// than deny (the startup warning asks for `ns`).
-			hosts = []nsHost{{name: dnsName("ns1", z)}}
+			hosts = []NSHost{{Name: dnsName("ns1", z)}}
 		}
 		for _, h := range hosts {
-			cs.nss[z] = append(cs.nss[z], &dns.NS{Hdr: hdr(z, dns.TypeNS, b.ttl), Ns: h.name})
-			if config.InZones(b.zones, h.name) != "" {
-				cs.nsHosts[h.name] = h.addrs
+			cs.nss[z] = append(cs.nss[z], &dns.NS{Hdr: hdr(z, dns.TypeNS, b.TTL), Ns: h.Name})
+			if config.InZones(b.Zones, h.Name) != "" {
+				cs.nsHosts[h.Name] = h.Addrs
 			}
 		}
-		soa.Ns = hosts[0].name
-		if b.soa != nil {
-			soa.Ns, soa.Mbox = b.soa.mname, b.soa.rname
-			if b.soa.hasMinimum {
-				soa.Minttl = b.soa.minimum
+		soa.Ns = hosts[0].Name
+		if b.SOA != nil {
+			soa.Ns, soa.Mbox = b.SOA.MName, b.SOA.RName
+			if b.SOA.HasMinimum {
+				soa.Minttl = b.SOA.Minimum
 			}
 		}
-		soa.Hdr.Ttl = soaTTL(b.ttl, soa.Minttl)
+		soa.Hdr.Ttl = soaTTL(b.TTL, soa.Minttl)
 		cs.soas[z] = soa
 	}
 	if !cs.serialIsRevision {
 		cs.resHashes = make(map[config.Resource]uint64, len(res.HealthChecks)+len(res.Pools)+len(res.Domains))
-		cs.soaSet.Store(newSOASet(cs.soas, configSerial(b, res, old.resourceHashes(), cs.resHashes)))
+		cs.soaSet = newSOASet(cs.soas, configSerialFrom(b, res, old.resourceHashes(), cs.resHashes))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
 		if _, dup := cs.checks[h.Name]; !dup {
 			cs.checks[h.Name] = h
 		}
-		templates[h.Name] = template(h)
+		templates[h.Name] = Template(h)
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
 		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
-			for _, a := range p.Addrs {
-				cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
-			}
 			pools[pc.Name] = p
 			cs.fromPool[pc] = p
 			cs.Pools = append(cs.Pools, p)
+			cs.reused = append(cs.reused, p)
 			continue
 		}
 		lb, _ := policy.ParseLB(pc.LB)
@@ -192,10 +210,10 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			}
 			// Disabled addresses are never answered, so they are not probed either.
 			if len(tmpls) > 0 && !ac.Disabled {
-				a.Health = cs.acquireHealth(reg, v, text, tmpls, pc)
+				cs.needs = append(cs.needs, need{a: a, tmpls: tmpls, pc: pc})
 			}
 			if p.SlowStart > 0 {
-				a.Ramp = rampCell(pc.Name, text)
+				cs.ramped = append(cs.ramped, rampNeed{pool: pc.Name, a: a})
 			}
 			p.Addrs[i] = a
 		}
@@ -214,7 +232,10 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 					k := answerKey{r, p}
 					cs.answers[k] = old.answers[k]
 				}
-				cs.routes[r] = &routeRef{c: routeCountersOf(domain, r.Selector.Text)}
+				cs.routes[r] = &routeRef{c: routeCountersOf(domain, r.Selector.Text), ep: episode{d: d, r: r}}
+			}
+			if cs.domains[d] = old.domains[od]; cs.domains[d] == nil {
+				cs.domains[d] = newDomainRef(d)
 			}
 			cs.fromDomain[dc] = d
 			cs.Domains = append(cs.Domains, d)
@@ -237,12 +258,12 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			d.Routes = append(d.Routes, r)
 			// The failovers and fail-open series exist from the start (zero-valued), so
 			// rate() and alerts see them before the first failover.
-			cs.routes[r] = &routeRef{c: routeCountersOf(domain, sel.Text)}
+			cs.routes[r] = &routeRef{c: routeCountersOf(domain, sel.Text), ep: episode{d: d, r: r}}
 		}
+		cs.domains[d] = newDomainRef(d)
 		cs.fromDomain[dc] = d
 		cs.Domains = append(cs.Domains, d)
 	}
-	rampsCompiled(cs.Pools)
 	cs.poolAnswers = poolAnswersOf(cs.Pools)
 	cs.Index()
 	return cs
@@ -281,8 +302,8 @@ func (old *compiled) reusableDomain(dc *config.Domain, pools map[string]*policy.
 	return d
 }
 
-// template is the prober's form of a validated health-check resource.
-func template(h *config.HealthCheck) *healthcheck.Template {
+// Template is the prober's form of a validated health-check resource.
+func Template(h *config.HealthCheck) *healthcheck.Template {
 	t := &healthcheck.Template{
 		Name: h.Name, Protocol: healthcheck.Protocol(h.Protocol), Port: h.Port, Path: h.Path,
 		Host: h.Host, TLSInsecure: h.TLSInsecure, Interval: time.Duration(h.Interval),
@@ -299,21 +320,48 @@ func template(h *config.HealthCheck) *healthcheck.Template {
 	return t
 }
 
-// release gives the snapshot's health targets back to the registry.
-func (cs *compiled) release(reg *healthcheck.Registry) {
+// need is an address compiled anew whose health acquire fills in: the probers of its
+// checks (and in a fleet their vote cells).
+type need struct {
+	a     *policy.Address
+	tmpls []*healthcheck.Template
+	pc    *config.Pool
+}
+
+// acquire is the one place a snapshot takes what it runs on, before it is swapped in: the
+// probers (and vote cells) of the addresses compile made anew, from the process's prober
+// registry, and the probers of the pools it shares with old, which old hands over at the
+// swap (handOver). Probers are shared per (address, check), so an unchanged check keeps
+// its prober and its state across compiles and reloads.
+func (cs *compiled) acquire() {
+	for _, n := range cs.needs {
+		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.tmpls, n.pc)
+	}
+	cs.needs = nil
+	cs.acquireRamps()
+	for _, p := range cs.reused {
+		for _, a := range p.Addrs {
+			cs.targets = appendTargets(cs.targets, a.Health) // handed over by old (handOver)
+		}
+	}
+	cs.reused = nil
+}
+
+// release gives the snapshot's probers and vote cells back (Stop).
+func (cs *compiled) release() {
 	for _, c := range cs.voted {
 		cs.voter.release(c)
 	}
 	cs.voted = nil
 	for _, t := range cs.targets {
-		reg.Release(t)
+		probers.Release(t)
 	}
 	cs.targets = nil
 }
 
-// handOver releases the targets of cs that next does not hold: pools next took over from cs
-// keep theirs.
-func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
+// handOver releases the probers of cs that next does not hold (pools next took over from cs
+// keep theirs) and cs's vote cells (next acquired its own), at the swap.
+func (cs *compiled) handOver(next *compiled) {
 	for _, c := range cs.voted { // never shared: next acquired its own
 		cs.voter.release(c)
 	}
@@ -324,7 +372,7 @@ func (cs *compiled) handOver(reg *healthcheck.Registry, next *compiled) {
 	}
 	for _, t := range cs.targets {
 		if !kept[t] {
-			reg.Release(t)
+			probers.Release(t)
 		}
 	}
 	cs.targets = nil
@@ -343,12 +391,12 @@ func (cs *compiled) forgetSeries(keep ...*compiled) {
 			route := r.Selector.Text
 			if !hasSeries(keep, d.Name, "", route) {
 				forgetRouteCounters(domain, route)
-				answersTotal.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
+				metrics.Answers.DeletePartialMatch(prometheus.Labels{"domain": domain, "route": route})
 				continue
 			}
 			for _, p := range r.Pools {
 				if !hasSeries(keep, d.Name, p.Name, route) {
-					answersTotal.DeleteLabelValues(domain, p.Name, route)
+					metrics.Answers.DeleteLabelValues(domain, p.Name, route)
 				}
 			}
 		}
@@ -387,61 +435,17 @@ func dnsName(label, zone string) string {
 	return label + "." + zone
 }
 
-func (cs *compiled) ns(zone string) []dns.RR { return cs.nss[zone] }
+// NS is zone's apex NS RRset (shared: copy before changing it).
+func (cs *compiled) NS(zone string) []dns.RR { return cs.nss[zone] }
 
-// account counts an answer, and notes fail-open and failover; it runs on the query path, so
-// the common case is one map read and one atomic add.
-func (cs *compiled) account(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	cs.poolAnswers[res.Pool].Add()
-	c := cs.answers[answerKey{r, res.Pool}]
-	if c != nil && !res.FailOpen && !res.Switched {
-		c.inc()
-		return
-	}
-	route := "pinned"
-	if r != nil {
-		route = r.Selector.Text
-	}
-	domain := strings.TrimSuffix(d.Name, ".")
-	if c != nil {
-		c.inc()
-	} else { // pinned answers are rare; their children are made on demand
-		answersTotal.WithLabelValues(domain, res.Pool.Name, route).Inc()
-	}
-	ref := cs.routes[r]
-	var counters *routeCounters
-	if ref != nil {
-		counters = ref.c
-	} else { // pinned: made on demand
-		counters = routeCountersOf(domain, route)
-	}
-	if res.FailOpen {
-		counters.failOpens.Add(1)
-		now := time.Now().UnixNano()
-		at := &cs.pinnedFailOpenAt
-		if ref != nil {
-			at = &ref.failOpenAt
-		}
-		if last := at.Load(); now-last > int64(failOpenLogEvery) && at.CompareAndSwap(last, now) {
-			noteFailOpen(d, r, res.Pool)
-		}
-	}
-	if res.Switched && !res.FailOpen {
-		counters.failovers.Add(1)
-		noteFailover(d, r, res.Pool)
-	}
+// NSHost reports whether name is an in-zone host of `ns`, and its addresses.
+func (cs *compiled) NSHost(name string) ([]netip.Addr, bool) {
+	addrs, ok := cs.nsHosts[name]
+	return addrs, ok
 }
 
-// accountSwitch records the failover a decision made outside the query path observed
-// (explain): the route's last pool moved, and no query will see that switch again.
-func (cs *compiled) accountSwitch(d *policy.Domain, r *policy.Route, res *policy.Result) {
-	if r == nil || !res.Switched || res.FailOpen {
-		return
-	}
-	if ref := cs.routes[r]; ref != nil {
-		ref.c.failovers.Add(1)
-	} else {
-		routeCountersOf(strings.TrimSuffix(d.Name, "."), r.Selector.Text).failovers.Add(1)
-	}
-	noteFailover(d, r, res.Pool)
+func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
 }
+
+func mustRegexp(s string) *regexp.Regexp { return regexp.MustCompile(s) }
