@@ -48,6 +48,7 @@ type compiled struct {
 	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash; each
 	// Snapshot then stamps its own (newSnapshot).
 	serialIsRevision bool
+	resHashes        map[config.Resource]uint64 // without cluster: the serial's hash of each resource
 	nss              map[string][]dns.RR
 	nsHosts          map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers          map[answerKey]*lazyCounter
@@ -163,7 +164,8 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		cs.soas[z] = soa
 	}
 	if !cs.serialIsRevision {
-		cs.soaSet = newSOASet(cs.soas, configSerial(b, res))
+		cs.resHashes = make(map[config.Resource]uint64, len(res.HealthChecks)+len(res.Pools)+len(res.Domains))
+		cs.soaSet = newSOASet(cs.soas, configSerialFrom(b, res, old.resourceHashes(), cs.resHashes))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
@@ -171,11 +173,12 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			cs.checks[h.Name] = h
 		}
 		templates[h.Name] = Template(h)
+		vantageOf(b, templates[h.Name])
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
-		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
+		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil && b.Brake == nil {
 			pools[pc.Name] = p
 			cs.fromPool[pc] = p
 			cs.Pools = append(cs.Pools, p)
@@ -206,6 +209,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			*a = policy.Address{
 				Text: text, IP: ip, Raw: ip.AsSlice(), Target: target, Weight: ac.Weight,
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
+				Check: ac.CheckAddr(),
 			}
 			// Disabled addresses are never answered, so they are not probed either.
 			addressDiscovery(a, &ac)
@@ -335,7 +339,7 @@ type need struct {
 // its prober and its state across compiles and reloads.
 func (cs *compiled) acquire() {
 	for _, n := range cs.needs {
-		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.tmpls, n.pc)
+		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.a.Check, n.tmpls, n.pc)
 	}
 	cs.needs = nil
 	cs.acquireRamps()
