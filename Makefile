@@ -29,6 +29,7 @@ test: deps demo-db lint
 	GTM_REAL_CITY_MMDB=$${GTM_REAL_CITY_MMDB:-$(CURDIR)/.cache/realdb/city.mmdb} \
 	GTM_REAL_ASN_MMDB=$${GTM_REAL_ASN_MMDB:-$(CURDIR)/.cache/realdb/asn.mmdb} \
 	GTM_ETCD=$${GTM_ETCD:-$(CURDIR)/.cache/bin/etcd} \
+	GTM_TOFU=$${GTM_TOFU:-$(CURDIR)/.cache/bin/tofu} \
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Longer fuzzing than the seed-corpus runs of `make test`.
