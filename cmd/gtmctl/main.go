@@ -5,8 +5,8 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +20,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gtm-dns/coredns-gtm/client"
 	"github.com/gtm-dns/coredns-gtm/config"
 )
 
@@ -58,20 +59,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
 
 // cli is one invocation.
 type cli struct {
-	server, token string
-	out           io.Writer
-	http          *http.Client
-}
-
-// apiError is a failed call: the API's own message.
-type apiError struct {
-	method, path string
-	code         int
-	msg          string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.code, http.StatusText(e.code), e.msg)
+	api *client.Client // the admin API client shared with terraform-provider-gtm
+	out io.Writer
 }
 
 // parse parses flags wherever they stand among the positional arguments.
@@ -102,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	until := fs.String("until", "", "drain, pin: end at this RFC 3339 time or after this duration")
 	qtype := fs.String("type", "A", "explain: the query type")
 	subnet := fs.String("subnet", "", "explain: the client's ECS subnet")
-	client := fs.String("client", "", "explain: the client's address (no ECS)")
+	clientAddr := fs.String("client", "", "explain: the client's address (no ECS)")
 	since := fs.Uint64("since", 0, "events: only events after this id")
 	follow := fs.Bool("follow", false, "events: keep polling for new events")
 	interval := fs.Duration("interval", time.Second, "events --follow: polling interval")
@@ -118,27 +107,28 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fs.Usage()
 		return 2
 	}
-	c := &cli{server: *server, out: stdout, http: &http.Client{Timeout: 30 * time.Second}}
-	if c.http.Transport, err = transport(*cacert, *cert, *key); err != nil {
+	opts, err := tlsOptions(*cacert, *cert, *key)
+	if err != nil {
 		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 		return 2
 	}
-	if c.server == "" {
-		c.server = getenv("GTM_SERVER")
+	opts.Server, opts.UserAgent = *server, "gtmctl"
+	if opts.Server == "" {
+		opts.Server = getenv("GTM_SERVER")
 	}
-	if c.server == "" {
-		c.server = "http://127.0.0.1:8053"
-	}
-	c.server = strings.TrimSuffix(c.server, "/")
-	c.token = getenv("GTM_TOKEN")
+	opts.Token = strings.TrimSpace(getenv("GTM_TOKEN"))
 	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
+		if opts.Token, err = client.ReadToken(*tokenFile); err != nil {
 			fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 			return 1
 		}
-		c.token = strings.TrimSpace(string(b))
 	}
+	api, err := client.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+		return 2
+	}
+	c := &cli{api: api, out: stdout}
 	cmd, rest := pos[0], pos[1:]
 	need := func(n int, what string) bool {
 		if len(rest) != n {
@@ -158,7 +148,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		if !need(1, "DOMAIN") {
 			return 2
 		}
-		err = c.explain(rest[0], *qtype, *subnet, *client)
+		err = c.explain(rest[0], *qtype, *subnet, *clientAddr)
 	case "drain", "restore":
 		win, werr := window(*from, *until, time.Now())
 		if werr != nil {
@@ -231,42 +221,22 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	return 0
 }
 
-// call makes one API request; a non-2xx answer is an *apiError with the API's message.
+// call makes one API request through the shared client; a non-2xx answer is a
+// *client.Error with the API's message.
 func (c *cli) call(method, path string, body []byte, hdr map[string]string) ([]byte, http.Header, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.server+path, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	h := http.Header{}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := c.http.Do(req)
+	var b any
+	if body != nil {
+		b = body
+	}
+	resp, err := c.api.Do(context.Background(), method, path, b, h)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return nil, nil, &apiError{method, path, resp.StatusCode, e.Error}
-	}
-	return b, resp.Header, nil
+	return resp.Body, resp.Header, nil
 }
 
 func (c *cli) getJSON(path string, v any) error {
@@ -716,8 +686,7 @@ func (c *cli) apply(file string, dry bool) error {
 			_, _, err = c.call("DELETE", path, nil, map[string]string{"If-Match": ch.etag})
 		}
 		if err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) && ae.code == http.StatusPreconditionFailed {
+			if client.StatusOf(err) == http.StatusPreconditionFailed {
 				return fmt.Errorf("%w (changed on the server since it was read: run again)", err)
 			}
 			return err
