@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -117,7 +116,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFoundOrMethod(w, r)
 		return
 	}
-	h.mux.ServeHTTP(w, r)
+	h.serveWrite(w, r)
 }
 
 func (h *handler) authorized(r *http.Request) bool {
@@ -520,10 +519,10 @@ func (h *handler) clear(w http.ResponseWriter, r *http.Request, key string, e Ev
 	writeJSON(w, http.StatusOK, map[string]any{"cleared": strings.TrimPrefix(strings.TrimPrefix(key, state.ModesPrefix), state.PinsPrefix)})
 }
 
-// writeStoreError answers a failed commit: 503 when the cluster store is unreachable.
+// writeStoreError answers a failed commit: 503 when the cluster store is unreachable or
+// went back in time (nothing was written), 504 when the outcome is not known.
 func writeStoreError(w http.ResponseWriter, what string, err error) {
-	if errors.Is(err, state.ErrUnavailable) {
-		writeError(w, http.StatusServiceUnavailable, state.ErrUnavailable.Error())
+	if writeStoreFault(w, err) {
 		return
 	}
 	writeError(w, http.StatusInternalServerError, what+": "+err.Error())

@@ -55,5 +55,8 @@ func (g *GTM) Cluster() (api.ClusterDoc, bool) {
 	if e := g.configErr.Load(); e != nil {
 		doc.ConfigError = *e
 	}
+	if err := be.Fault(); err != nil {
+		doc.ConfigError = err.Error() // the store went back in time: it outranks all else
+	}
 	return doc, true
 }

@@ -429,6 +429,7 @@ func openStore(b *block, key string) (*state.Store, error) {
 				return nil, err
 			}
 			be.OnConnection(func(up bool) { noteConnection(cl, up) })
+			be.OnFault(func(err error) { go noteStoreFault(cl, err) })
 			return be, nil
 		}
 		if b.api != nil && b.api.state != "" {
@@ -574,6 +575,20 @@ func noteConnection(cl *clusterConfig, up bool) {
 		log.Warningf("%s", msg)
 	}
 	record(api.Event{Kind: "cluster", Message: msg})
+}
+
+// noteStoreFault reports the cluster store going back in time (err) or that ending (nil).
+func noteStoreFault(cl *clusterConfig, err error) {
+	var msg string
+	if err != nil {
+		storeRegressionsTotal.Inc()
+		msg = fmt.Sprintf("cluster: node %s: %v", cl.node, err)
+		log.Errorf("%s", msg)
+	} else {
+		msg = fmt.Sprintf("cluster: node %s: the cluster store holds the fleet's state again (restored); writes are accepted", cl.node)
+		log.Infof("%s", msg)
+	}
+	record(api.Event{Kind: "config", Message: msg})
 }
 
 func noteFailOpen(d *policy.Domain, r *policy.Route, p *policy.Pool) {
