@@ -406,6 +406,7 @@ func writeErrors(w http.ResponseWriter, code int, msg string, errs config.Errors
 type ClusterDoc struct {
 	Node        string      `json:"node"`
 	Region      string      `json:"region,omitempty"`
+	Path        string      `json:"path,omitempty"` // the fleet's key prefix in etcd
 	Connected   bool        `json:"connected"`
 	Revision    int64       `json:"revision"` // the shared state revision this node has applied
 	Nodes       []etcd.Node `json:"nodes"`    // every live node and the revision it applied

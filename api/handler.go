@@ -71,6 +71,8 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/history", h.history)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
 	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
+	h.mux.HandleFunc("PUT /api/v1/config", h.configReplace)
+	h.mux.HandleFunc("POST /api/v1/cluster/restore", h.clusterRestore)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
 	h.mux.HandleFunc("GET /{$}", h.index)

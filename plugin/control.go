@@ -48,7 +48,7 @@ func (g *GTM) Cluster() (api.ClusterDoc, bool) {
 	if !ok {
 		return api.ClusterDoc{}, false
 	}
-	doc := api.ClusterDoc{Node: be.Node(), Region: g.block.cluster.region, Connected: be.Connected(), Revision: g.Revision(), Nodes: be.Nodes()}
+	doc := api.ClusterDoc{Node: be.Node(), Region: g.block.cluster.region, Connected: be.Connected(), Revision: g.Revision(), Nodes: be.Nodes(), Path: be.Path()}
 	if doc.Nodes == nil {
 		doc.Nodes = []etcd.Node{}
 	}

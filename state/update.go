@@ -126,3 +126,30 @@ func (s *Store) Fault() error {
 	}
 	return nil
 }
+
+// Restorer is a Backend whose whole state an operator can replace (a fleet's store, after
+// etcd lost its data).
+type Restorer interface {
+	// Restore replaces the whole state by entries and starts a new epoch.
+	Restore(ctx context.Context, entries map[string][]byte) (*Data, error)
+}
+
+// ErrNoRestore: the backend keeps no shared state to restore (a single node's file).
+var ErrNoRestore = errors.New("restore replaces a fleet's shared state: this node has no cluster")
+
+// Restore replaces the whole state by entries (keys of the layout, JSON values) and puts
+// it in force: the way back after the store lost its data. The caller validates entries.
+func (s *Store) Restore(ctx context.Context, entries map[string][]byte) (*Data, error) {
+	r, ok := s.be.(Restorer)
+	if !ok {
+		return nil, ErrNoRestore
+	}
+	s.Lock()
+	defer s.Unlock()
+	d, err := r.Restore(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	s.publish(d)
+	return d, nil
+}
