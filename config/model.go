@@ -187,6 +187,9 @@ type Domain struct {
 	TTLDegraded *uint32 `json:"ttl_degraded,omitzero"`
 	Fallback    string  `json:"fallback,omitzero"` // open (""), nodata, servfail or a pool name
 	Failback    string  `json:"failback,omitzero"` // auto (""), manual or a duration
+
+	HTTPS *HTTPS `json:"https,omitzero"` // answer HTTPS queries (https.go); nil: NODATA
+	SRV   []SRV  `json:"srv,omitzero"`   // SRV records under the domain (https.go)
 }
 
 // Defaults of the Corefile that the JSON forms share.

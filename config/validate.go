@@ -407,6 +407,7 @@ func (c *checker) domain(d *Domain, cfg *Config, env Env) {
 		c.add(d, "routes", d.Line, "no route")
 	}
 	c.domainFailover(d, cfg)
+	c.domainServices(d, cfg)
 	for i, r := range d.Routes {
 		field := fmt.Sprintf("routes[%d]", i)
 		line := r.Line

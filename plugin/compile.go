@@ -21,7 +21,10 @@ import (
 // metric children, and the health targets it holds.
 type compiled struct {
 	*policy.Snapshot
-	soas    map[string]*dns.SOA
+	soas    map[string]*dns.SOA // templates: serial and negative TTL come from soaSet (soa.go)
+	soaSet  atomic.Pointer[soaSet]
+	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash.
+	serialIsRevision bool
 	nss     map[string][]dns.RR
 	nsHosts map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers map[answerKey]*lazyCounter
@@ -92,7 +95,6 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 	if be, ok := store.Backend().(*etcd.Backend); ok && b.cluster != nil {
 		v = voterFor(be, b.cluster.quorum)
 	}
-	serial := uint32(time.Now().Unix())
 	cs := &compiled{
 		Snapshot:   &policy.Snapshot{Zones: b.zones, TTL: b.ttl},
 		soas:       map[string]*dns.SOA{},
@@ -105,13 +107,14 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		fromDomain: make(map[*config.Domain]*policy.Domain, len(res.Domains)),
 		checks:     make(map[string]*config.HealthCheck, len(res.HealthChecks)),
 		voter:      v,
+
+		serialIsRevision: b.cluster != nil,
 	}
 	for _, z := range b.zones {
 		soa := &dns.SOA{
 			Hdr:     hdr(z, dns.TypeSOA, b.ttl),
 			Ns:      dnsName("ns1", z),
 			Mbox:    dnsName("hostmaster", z),
-			Serial:  serial,
 			Refresh: 3600, Retry: 600, Expire: 604800,
 			Minttl: b.ttl,
 		}
@@ -134,7 +137,11 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 				soa.Minttl = b.soa.minimum
 			}
 		}
+		soa.Hdr.Ttl = soaTTL(b.ttl, soa.Minttl)
 		cs.soas[z] = soa
+	}
+	if !cs.serialIsRevision {
+		cs.soaSet.Store(newSOASet(cs.soas, configSerial(b, res)))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {
@@ -196,7 +203,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 		domain := strings.TrimSuffix(dc.Name, ".")
 		if od := old.reusableDomain(dc, pools); od != nil && v == nil {
 			// A new Domain (Index finishes it) over the same, unchanged routes.
-			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes}
+			d := &policy.Domain{Name: od.Name, TTL: od.TTL, Pin: od.Pin, Routes: od.Routes, Services: od.Services}
 			domainFailover(d, dc, pools)
 			for _, r := range d.Routes {
 				for _, p := range r.Pools {
@@ -209,7 +216,7 @@ func compile(b *block, res *config.Config, reg *healthcheck.Registry, store *sta
 			cs.Domains = append(cs.Domains, d)
 			continue
 		}
-		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name)}
+		d := &policy.Domain{Name: dc.Name, TTL: dc.TTL, Pin: store.PinCell(dc.Name), Services: compileServices(dc)}
 		domainFailover(d, dc, pools)
 		d.Routes = make([]*policy.Route, 0, len(dc.Routes))
 		for _, rc := range dc.Routes {
@@ -376,7 +383,6 @@ func dnsName(label, zone string) string {
 	return label + "." + zone
 }
 
-func (cs *compiled) soa(zone string) dns.RR  { return cs.soas[zone] }
 func (cs *compiled) ns(zone string) []dns.RR { return cs.nss[zone] }
 
 // account counts an answer, and notes fail-open and failover; it runs on the query path, so

@@ -683,7 +683,7 @@ func parseDomain(c *caddy.Controller, b *block, args []string, isBlock bool) err
 	if !isBlock {
 		return c.Errf("domain %s: expected a block with at least one route", args[0])
 	}
-	return eachLine(c, "domain "+args[0], func(dir string, args []string) error {
+	return eachEntry(c, "domain "+args[0], "https", func(dir string, args []string, block bool) error {
 		switch dir {
 		case "route":
 			r, err := parseRoute(c, args)
@@ -709,8 +709,10 @@ func parseDomain(c *caddy.Controller, b *block, args []string, isBlock bool) err
 			d.TTL, d.Lines["ttl"] = t, c.Line()
 		case "fallback", "failback":
 			return parseDomainFailover(c, d, dir, args)
+		case "https", "srv":
+			return parseService(c, d, dir, args, block)
 		default:
-			return c.Errf("domain %s: unknown directive %q; expected route, ttl, fallback or failback", name, dir)
+			return c.Errf("domain %s: unknown directive %q; expected route, ttl, fallback, failback, https or srv", name, dir)
 		}
 		return nil
 	})

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/plugin/dnssec"
 	"github.com/coredns/coredns/plugin/pkg/cache"
+	"github.com/coredns/coredns/plugin/pkg/singleflight"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
@@ -26,11 +26,11 @@ type signer struct {
 	server string // the server label of CoreDNS's dnssec metrics (coredns_dnssec_cache_*)
 }
 
-// zoneSigner is the signing side of one zone: CoreDNS's Dnssec for it alone, and the zone's
-// DNSKEY RRset, answered at the apex.
+// zoneSigner is the signing side of one zone: its keys (sign.go), and the zone's DNSKEY
+// RRset, answered at the apex.
 type zoneSigner struct {
 	name string
-	d    dnssec.Dnssec
+	d    *keySet
 	keys []dns.RR
 }
 
@@ -51,7 +51,7 @@ func parseDNSSEC(c *caddy.Controller, b *block, args []string, isBlock bool) err
 		return c.Errf("dnssec: expected a block: dnssec { key file FILE... }")
 	}
 	line := c.Line()
-	var keys []*dnssec.DNSKEY
+	var keys []*zoneKey
 	files := map[string]string{} // zone/tag -> file, to refuse one key listed twice
 	capacity := defaultSigCache
 	err := eachLine(c, "dnssec", func(dir string, args []string) error {
@@ -102,9 +102,9 @@ func parseDNSSEC(c *caddy.Controller, b *block, args []string, isBlock bool) err
 
 // readKey reads a key pair as CoreDNS's dnssec plugin does: FILE may name the .key, the
 // .private, or neither (Kexample.org.+013+12345).
-func readKey(file string) (*dnssec.DNSKEY, error) {
+func readKey(file string) (*zoneKey, error) {
 	base := strings.TrimSuffix(strings.TrimSuffix(file, ".key"), ".private")
-	k, err := dnssec.ParseKeyFile(base+".key", base+".private")
+	k, err := parseKeyFiles(base+".key", base+".private")
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +117,8 @@ func readKey(file string) (*dnssec.DNSKEY, error) {
 // newSigner groups the keys by zone. Two keys of a zone (a rollover) both sign and both
 // are published; a zone with a KSK and a ZSK signs its DNSKEY RRset with the KSK and the
 // rest with the ZSK, as the dnssec plugin does.
-func newSigner(keys []*dnssec.DNSKEY, capacity int, server string) *signer {
-	byZone := map[string][]*dnssec.DNSKEY{}
+func newSigner(keys []*zoneKey, capacity int, server string) *signer {
+	byZone := map[string][]*zoneKey{}
 	for _, k := range keys {
 		z := dns.CanonicalName(k.K.Hdr.Name)
 		byZone[z] = append(byZone[z], k)
@@ -138,7 +138,7 @@ func newSigner(keys []*dnssec.DNSKEY, capacity int, server string) *signer {
 			rr.Header().Name = z
 			zs.keys = append(zs.keys, rr)
 		}
-		zs.d = dnssec.New([]string{z}, ks, ksk > 0 && zsk > 0, nil, sigs)
+		zs.d = &keySet{zone: z, keys: ks, split: ksk > 0 && zsk > 0, cache: sigs, inflight: new(singleflight.Group)}
 		s.zones[z] = zs
 	}
 	return s
@@ -260,7 +260,7 @@ func (s *signer) sign(qname string, qtype uint16, m *dns.Msg, now time.Time) *dn
 		return m
 	}
 	if len(m.Answer) == 0 {
-		zs.d.Sign(request.Request{Req: m, Zone: zs.name}, now, s.server)
+		zs.d.signMsg(m, now, s.server)
 		return m
 	}
 	if target := deniedTarget(m); target != "" {
@@ -269,7 +269,7 @@ func (s *signer) sign(qname string, qtype uint16, m *dns.Msg, now time.Time) *dn
 		deny := &dns.Msg{MsgHdr: m.MsgHdr, Ns: m.Ns}
 		deny.Question = []dns.Question{{Name: target, Qtype: qtype, Qclass: dns.ClassINET}}
 		if tz := s.zone(dns.CanonicalName(target)); tz != nil {
-			tz.d.Sign(request.Request{Req: deny, Zone: tz.name}, now, s.server)
+			tz.d.signMsg(deny, now, s.server)
 		}
 		m.Ns, m.Rcode = nil, dns.RcodeSuccess
 		s.signAnswer(zs, m, now)
@@ -302,7 +302,7 @@ func (s *signer) signAnswer(zs *zoneSigner, m *dns.Msg, now time.Time) {
 		}
 	}
 	if len(others) == 0 {
-		zs.d.Sign(request.Request{Req: m, Zone: zs.name}, now, s.server)
+		zs.d.signMsg(m, now, s.server)
 		return
 	}
 	// Each Dnssec signs only its own zone's RRsets: sign the answer once per zone and keep
@@ -313,7 +313,7 @@ func (s *signer) signAnswer(zs *zoneSigner, m *dns.Msg, now time.Time) {
 		if i == 0 {
 			part.Ns, part.Extra = m.Ns, m.Extra
 		}
-		z.d.Sign(request.Request{Req: part, Zone: z.name}, now, s.server)
+		z.d.signMsg(part, now, s.server)
 		out = append(out, part.Answer[len(m.Answer):]...)
 		if i == 0 {
 			m.Ns, m.Extra = part.Ns, part.Extra

@@ -67,74 +67,53 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	// Every answer from our zones echoes a valid ECS option (scope 0 unless the answer depended
 	// on the client), and an invalid one is FORMERR for any name in the zones, also one that
 	// falls through to the next plugin.
-	var subnet *geo.ClientSubnet
-	if g.ecs {
-		if o := r.IsEdns0(); o != nil {
-			for _, opt := range o.Option {
-				e, ok := opt.(*dns.EDNS0_SUBNET)
-				if !ok {
-					continue
-				}
-				s, err := geo.ParseECS(e)
-				if err == nil {
-					err = geo.CheckWireLength(o, e)
-				}
-				if err != nil {
-					return g.formErr(&state, r)
-				}
-				subnet = &s
-				break
-			}
+	subnet, bad := g.clientSubnet(r)
+	if bad {
+		return g.formErr(&state, r)
+	}
+	if cs.HasSRV() {
+		if rc, ok := g.serveService(ctx, &state, cs, zone, subnet); ok {
+			return rc, nil // srv.go: an SRV name or a target name of one
 		}
 	}
 	d := cs.Lookup(qname, zone)
-	internal := ctx.Value(handedOnKey{}) != nil
+	internal := internalLookup(ctx, w)
 	if d != nil && internal && clientRouted(d) {
-		// A plugin after gtm resolving a target through the server (plugin/pkg/upstream:
-		// file chasing an in-zone CNAME to a managed name). Whatever it builds from our
-		// answer goes out without our ECS scope, and the cache after gtm stores it under
-		// its own name for every client. Refuse: file then answers the CNAME alone, and the
-		// resolver asks for the target itself, with ECS, and gets a scoped answer.
+		// A plugin resolving a target through the server (plugin/pkg/upstream: file chasing
+		// a CNAME to a managed name, after gtm or in another server block). Whatever it
+		// builds from our answer goes out without our ECS scope, and a cache in its block
+		// stores it under its own name for every client. Refuse: file then answers the
+		// CNAME alone, and the resolver asks for the target itself, with ECS, and gets a
+		// scoped answer.
 		return dns.RcodeRefused, nil
 	}
 	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
 	if fall && (apex || d != nil && !answersType(d, qtype)) {
 		// The next plugin holds the zone's own data (SOA, NS, MX, TXT, CAA at the apex and at
-		// managed names): gtm answers only what it manages.
-		return g.next(ctx, w, r)
+		// managed names): gtm answers only what it manages. A managed name exists: the
+		// next plugin's NXDOMAIN for it becomes NODATA (resolvers deny every type of a
+		// name from one NXDOMAIN, RFC 8020; browsers ask HTTPS for every name).
+		return g.next(ctx, existsWriterFor(w, cs.negSOA(zone)), r)
 	}
 	if addrs, host := cs.nsHosts[qname]; d == nil && host && !(fall && len(addrs) == 0) {
-		return g.nsHost(&state, r, qtype, addrs, subnet, cs.soa(zone))
+		return g.nsHost(&state, r, qtype, addrs, subnet, cs.negSOA(zone), cs.TTL)
 	}
 	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
 			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
 			// whole subtree (RFC 8020) lose the managed domains below it.
-			w = &entWriter{ResponseWriter: w}
+			w = existsWriterFor(w, cs.negSOA(zone))
 		}
 		return g.next(ctx, w, r)
 	}
 
+	if d == nil || apex { // a managed apex still has its SOA and NS
+		return g.zoneAnswer(&state, cs, zone, apex, subnet)
+	}
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-
-	if d == nil || apex { // a managed apex still has its SOA and NS
-		switch {
-		case apex && qtype == dns.TypeSOA:
-			m.Answer = []dns.RR{cs.soa(zone)}
-		case apex:
-			m.Answer = cs.ns(zone)
-		case qname == zone || cs.HasBelow(qname):
-			m.Ns = []dns.RR{cs.soa(zone)} // NODATA; an empty non-terminal per RFC 8020
-		default:
-			m.Rcode = dns.RcodeNameError
-			m.Ns = []dns.RR{cs.soa(zone)}
-		}
-		g.reply(&state, m, subnet, 0)
-		return dns.RcodeSuccess, nil
-	}
 
 	var cl policy.Client
 	var src netip.Addr
@@ -143,7 +122,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	}
 	mapped := clientOf(&cl, subnet, src)
 	var buf [8]*policy.Address
-	n, scope, target := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
+	n, scope, target, negTTL := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
 	// A CNAME to another managed name of ours is followed, as the file plugin follows
 	// in-zone targets (RFC 1034 section 4.3.2): the resolver gets the whole chain, and the
 	// answer's scope covers every decision in it. A bound (and a name seen before) stops loops.
@@ -168,13 +147,13 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		}
 		zone = tz
 		var s int
-		n, s, target = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
+		n, s, target, negTTL = g.answer(cs, m, td, target, qtype, &cl, buf[:0])
 		scope = max(scope, s)
 	}
 	if n == 0 && m.Rcode != dns.RcodeServerFailure { // SERVFAIL: `fallback servfail`
 		// NODATA (or NXDOMAIN) for the last name of the chain, with the zone's SOA: the next
 		// plugin's when it holds the zone's data (fallthrough), else gtm's own.
-		m.Ns = []dns.RR{g.negativeSOA(ctx, w, cs, zone)}
+		g.deny(ctx, w, cs, m, zone, negTTL)
 	}
 	if scope > 0 {
 		scope += mapped
@@ -183,12 +162,43 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	return dns.RcodeSuccess, nil
 }
 
+// clientSubnet is the query's ECS option when ECS is on (nil without one); bad when the
+// option is invalid (RFC 7871 section 7.1.1: FORMERR).
+func (g *GTM) clientSubnet(r *dns.Msg) (subnet *geo.ClientSubnet, bad bool) {
+	if !g.ecs {
+		return nil, false
+	}
+	o := r.IsEdns0()
+	if o == nil {
+		return nil, false
+	}
+	for _, opt := range o.Option {
+		e, ok := opt.(*dns.EDNS0_SUBNET)
+		if !ok {
+			continue
+		}
+		s, err := geo.ParseECS(e)
+		if err == nil {
+			err = geo.CheckWireLength(o, e)
+		}
+		if err != nil {
+			return nil, true
+		}
+		return &s, false
+	}
+	return nil, false
+}
+
 // answersType reports whether gtm answers qtype at managed domain d: A and AAAA, and every
 // type for a domain with a pool of names (CNAME). Other types belong to the zone's data.
 func answersType(d *policy.Domain, qtype uint16) bool {
 	switch qtype {
 	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
 		return true
+	case dns.TypeHTTPS:
+		if d.Services != nil && d.Services.HTTPS != nil {
+			return true // https.go
+		}
 	}
 	for _, r := range d.Routes {
 		for _, p := range r.Pools {
@@ -202,7 +212,7 @@ func answersType(d *policy.Domain, qtype uint16) bool {
 
 // nsHost answers an in-zone name server of `ns` (its A and AAAA; NODATA for other types and
 // for the synthesized ns1.ZONE that has no address).
-func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []netip.Addr, subnet *geo.ClientSubnet, soa dns.RR) (int, error) {
+func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []netip.Addr, subnet *geo.ClientSubnet, soa dns.RR, ttl uint32) (int, error) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
@@ -210,9 +220,9 @@ func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []n
 	for _, a := range addrs {
 		switch {
 		case a.Is4() && qtype == dns.TypeA:
-			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, soa.(*dns.SOA).Hdr.Ttl), A: a.AsSlice()})
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(name, dns.TypeA, ttl), A: a.AsSlice()})
 		case a.Is6() && qtype == dns.TypeAAAA:
-			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, soa.(*dns.SOA).Hdr.Ttl), AAAA: a.AsSlice()})
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ttl), AAAA: a.AsSlice()})
 		}
 	}
 	if len(m.Answer) == 0 {
@@ -226,7 +236,7 @@ func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []n
 // next plugin's (it holds the zone's data: its serial and negative TTL are the zone's),
 // asked at most once a minute; else, or when it has none, gtm's own.
 func (g *GTM) negativeSOA(ctx context.Context, w dns.ResponseWriter, cs *compiled, zone string) dns.RR {
-	own := cs.soa(zone)
+	own := cs.negSOA(zone)
 	if g.Next == nil || !g.Fall.Through(zone) {
 		return own
 	}
@@ -244,7 +254,7 @@ func (g *GTM) negativeSOA(ctx context.Context, w dns.ResponseWriter, cs *compile
 	if _, err := g.next(ctx, rec, q); err == nil && rec.Msg != nil {
 		for _, a := range rec.Msg.Answer {
 			if soa, ok := a.(*dns.SOA); ok && soa.Hdr.Name == zone {
-				rr = soa
+				rr = negativeTTL(soa) // RFC 2308: min(TTL, MINIMUM)
 			}
 		}
 	}
@@ -278,11 +288,16 @@ func inAnswer(m *dns.Msg, name string) bool {
 const maxChase = 8
 
 // answer appends managed domain d's records for name and qtype to m. It returns how many it
-// added, the ECS scope they depend on (0 for none and for a pinned domain) and the target
-// when they are a CNAME.
-func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string) {
+// added, the ECS scope they depend on (0 for none and for a pinned domain; also for no
+// records, when that emptiness depends on the client), the target when they are a CNAME,
+// and for none the TTL that caps the negative answer's (0: the SOA's alone).
+func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
+	}
+	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
+		n, scope, target = g.answerHTTPS(cs, m, d, name, cl, buf) // https.go
+		return n, scope, target, 0
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {
@@ -295,7 +310,9 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	if res.FailOpen || res.InFallback || res.Episode != 0 {
 		cs.accountFallback(d, route, &res)
 		if res.InFallback && res.Fallback == policy.FallbackServFail {
-			m.Rcode = dns.RcodeServerFailure
+			// Failing closed is no authoritative statement about the name: resolvers
+			// treat it as the server's failure and ask elsewhere or serve stale.
+			m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
 		}
 	}
 	ttl := d.TTLOf(&res)
@@ -315,8 +332,9 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	}
 	if n > 0 {
 		scope = max(scope, res.HashBits) // lb hashed: the hashed network, when narrower
+		return n, scope, target, 0
 	}
-	return n, scope, target
+	return 0, emptyScope(cs, d, cl, qtype, pinned, m.Rcode), "", emptyTTL(d, &res, ttl)
 }
 
 // decide is the decision of the query path for client cl (located) at managed domain d: the
@@ -421,16 +439,6 @@ func (g *GTM) formErr(state *request.Request, r *dns.Msg) (int, error) {
 	m.SetRcode(r, dns.RcodeFormatError)
 	g.reply(state, m, nil, 0)
 	return dns.RcodeSuccess, nil
-}
-
-// entWriter turns the next plugin's NXDOMAIN for an empty non-terminal into NODATA.
-type entWriter struct{ dns.ResponseWriter }
-
-func (e *entWriter) WriteMsg(m *dns.Msg) error {
-	if m.Rcode == dns.RcodeNameError {
-		m.Rcode = dns.RcodeSuccess
-	}
-	return e.ResponseWriter.WriteMsg(m)
 }
 
 func hdr(name string, t uint16, ttl uint32) dns.RR_Header {

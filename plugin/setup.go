@@ -210,7 +210,7 @@ func (g *GTM) start() error {
 	g.mu.Lock()
 	cs := compile(b, g.pending, registry, g.st, nil)
 	d := g.st.Data()
-	cs.revision.Store(d.Revision)
+	cs.setRevision(d.Revision)
 	cs.stamp = configStamp(d)
 	if g.configErr.Load() != nil {
 		cs.stamp = stamp{n: -1} // compiled without the state's resources: no state matches it
@@ -330,7 +330,7 @@ func (g *GTM) rebuild(d *state.Data) error {
 	if configStamp(d) == old.stamp {
 		// The same API resources as the snapshot in force, which validated: a state that
 		// did not (a bad key since deleted) is fixed.
-		old.revision.Store(d.Revision)
+		old.setRevision(d.Revision)
 		if g.configErr.Swap(nil) != nil {
 			log.Infof("state revision %d applied: the configuration error is cleared", d.Revision)
 		}
@@ -347,7 +347,7 @@ func (g *GTM) rebuild(d *state.Data) error {
 	}
 	g.configErr.Store(nil)
 	cs := compile(g.block, res, registry, g.st, old)
-	cs.revision.Store(d.Revision)
+	cs.setRevision(d.Revision)
 	cs.stamp = configStamp(d)
 	g.buildScopes(cs)
 	g.snap.Store(cs)

@@ -18,15 +18,17 @@ type Snapshot struct {
 	pools   map[string]*Pool
 	ents    map[string]bool    // names strictly above a managed domain
 	wilds   map[string]*Domain // "gtm.test." for the wildcard domain "*.gtm.test."
+	srv     bool               // some domain has srv (service.go)
 }
 
 // Index builds the lookup tables; call once after filling Domains and Pools.
 func (s *Snapshot) Index() {
 	s.domains = make(map[string]*Domain, len(s.Domains))
 	s.ents = make(map[string]bool)
-	s.wilds = nil
+	s.wilds, s.srv = nil, false
 	for _, d := range s.Domains {
 		d.Finish()
+		s.srv = s.srv || d.Services != nil && len(d.Services.SRV) > 0
 		s.domains[d.Name] = d
 		if parent, ok := strings.CutPrefix(d.Name, "*."); ok {
 			if s.wilds == nil {

@@ -324,6 +324,7 @@ type Domain struct {
 	FallbackPool   *Pool         // FallbackPoolKind: the pool answered then, its health ignored
 	FailbackManual bool          // failback manual
 	FailbackAfter  time.Duration // failback DURATION (0 with auto and manual)
+	Services       *Services     // https and srv (service.go); nil for neither
 
 	nets                      []netip.Prefix // every net: term, shortest first, for ECS scope
 	needNet, needASN, needGeo bool           // which client facts the routes use
