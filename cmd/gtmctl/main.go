@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/gtm-dns/coredns-gtm/config"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -127,9 +126,6 @@ func (b *Backend) setFaultLocked(err error) {
 		fn(err)
 	}
 }
-
-// errFault ends a list that found the store gone back in time.
-var errFault = errors.New("cluster store regressed")
 
 // Fresh implements state.Guarded: etcd's state now (a linearizable read), put in force if
 // it is newer than the node's view; it returns the state in force then.
