@@ -37,6 +37,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -332,26 +333,29 @@ func (b *Backend) commit(ctx context.Context, base *state.Data, ops []state.Op) 
 	}
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	sent := b.sendable(cctx)
 	resp, err := b.cli.Txn(cctx).If(cmps...).Then(then...).Else(otherwise...).Commit()
 	if err != nil {
-		return nil, b.writeError(err)
+		return nil, b.writeError(err, sent())
 	}
 	b.noteHeader(resp.Header)
 	if !resp.Succeeded {
 		if base == nil {
 			return nil, state.ErrConflict
 		}
-		return nil, &state.StaleError{Data: b.takeReads(resp.Responses)}
+		return nil, &state.StaleError{Data: b.takeReads(resp.Responses, false)}
 	}
-	return b.takeReads(resp.Responses[len(writes):]), nil
+	return b.takeReads(resp.Responses[len(writes):], true), nil
 }
 
-// writeError classifies a failed write. Only a refusal before the request was handled is
-// "not applied" (ErrUnavailable); a timeout or a broken connection after it went out leaves
-// the outcome unknown, whatever gRPC calls it.
-func (b *Backend) writeError(err error) error {
+// writeError classifies a failed write. Only a request that never went out (no connection
+// was ready while it waited) or that etcd refused before handling it is "not applied"
+// (ErrUnavailable); a timeout or a broken connection after it went out leaves the outcome
+// unknown, whatever gRPC calls it.
+func (b *Backend) writeError(err error, sent bool) error {
 	switch {
-	case errors.Is(err, clientv3.ErrNoAvailableEndpoints), errors.Is(err, rpctypes.ErrNoLeader):
+	case errors.Is(err, clientv3.ErrNoAvailableEndpoints), errors.Is(err, rpctypes.ErrNoLeader),
+		!sent && unavailable(err):
 		b.setConnected(false)
 		return fmt.Errorf("%w (%v)", state.ErrUnavailable, err)
 	case unavailable(err):
@@ -359,6 +363,28 @@ func (b *Backend) writeError(err error) error {
 		return fmt.Errorf("%w (%v)", state.ErrUnknown, err)
 	}
 	return fmt.Errorf("cluster: %v", err)
+}
+
+// sendable follows the client's connection while a request is under way (until ctx ends):
+// the returned function reports whether it was ready at any time, that is, whether the
+// request can have been sent (gRPC sends only on a ready connection and, waiting for ready,
+// holds it until then).
+func (b *Backend) sendable(ctx context.Context) func() bool {
+	conn := b.cli.ActiveConnection()
+	s := conn.GetState()
+	if s == connectivity.Ready {
+		return func() bool { return true }
+	}
+	var ready atomic.Bool
+	go func() {
+		for conn.WaitForStateChange(ctx, s) {
+			if s = conn.GetState(); s == connectivity.Ready {
+				ready.Store(true)
+				return
+			}
+		}
+	}()
+	return func() bool { return ready.Load() || conn.GetState() == connectivity.Ready }
 }
 
 // stateReads read the whole state in a transaction: each state prefix and the generation.
@@ -372,8 +398,10 @@ func (b *Backend) stateReads() []clientv3.Op {
 
 // takeReads puts the state read by stateReads in force if it is newer than the one in force,
 // and returns the state in force (when the watch is already past it, its state includes
-// this one: nothing older than what was delivered is handed out).
-func (b *Backend) takeReads(rs []*etcdserverpb.ResponseOp) *state.Data {
+// this one: nothing older than what was delivered is handed out). handed: the caller puts
+// it in force in the Store (a Commit's); else the watchers get it (a state read fresh,
+// whose watch events the backend then skips as known).
+func (b *Backend) takeReads(rs []*etcdserverpb.ResponseOp, handed bool) *state.Data {
 	entries := map[string]state.Entry{}
 	var gen int64
 	epoch := ""
@@ -396,7 +424,9 @@ func (b *Backend) takeReads(rs []*etcdserverpb.ResponseOp) *state.Data {
 		b.hist.note(rev, gen)
 	}
 	d := b.snapshotLocked()
-	b.delivered = max(b.delivered, d.Revision)
+	if handed {
+		b.delivered = max(b.delivered, d.Revision)
+	}
 	b.kick(b.changed)
 	return d
 }

@@ -140,7 +140,7 @@ func (b *Backend) Fresh(ctx context.Context) (*state.Data, error) {
 		b.kick(b.resync)
 		return nil, state.ErrRegressed
 	}
-	return b.takeReads(resp.Responses), nil
+	return b.takeReads(resp.Responses, false), nil
 }
 
 // Restore replaces the whole shared state by entries and starts a new epoch, which every
@@ -159,7 +159,7 @@ func (b *Backend) Restore(ctx context.Context, entries map[string][]byte) (*stat
 	}
 	now, err := b.Stored(ctx)
 	if err != nil {
-		return nil, b.writeError(err)
+		return nil, b.writeError(err, false) // a read: nothing was written
 	}
 	var ops []clientv3.Op
 	for k := range now.Entries {
@@ -175,10 +175,12 @@ func (b *Backend) Restore(ctx context.Context, entries map[string][]byte) (*stat
 	for len(ops) > 0 {
 		n := min(len(ops), maxTxnOps)
 		cctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		sent := b.sendable(cctx)
 		_, err := b.cli.Txn(cctx).Then(ops[:n]...).Commit()
+		wasSent := sent()
 		cancel()
 		if err != nil {
-			return nil, b.writeError(err)
+			return nil, b.writeError(err, wasSent)
 		}
 		ops = ops[n:]
 	}
