@@ -605,6 +605,10 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			ttl := uint32(1)
 			if t, ok := now["ttl"].(float64); ok {
 				ttl = uint32(t) // a domain without ttl in FILE keeps the one in force
+				if _, given := body["ttl"]; !given && kind == config.KindDomain {
+					body["ttl"] = now["ttl"] // and so does the whole-configuration write
+					b, _ = json.Marshal(body)
+				}
 			}
 			haveC, _, err := canonical(kind, name, nb, ttl)
 			if err != nil {
