@@ -169,7 +169,7 @@ func (h *handler) configReplace(w http.ResponseWriter, r *http.Request) {
 	for _, ch := range changes {
 		msg := fmt.Sprintf("%s %s: %sd through the API, in a whole-configuration write of %d changes (from %s)", singular(ch.Kind), ch.Name, ch.Action, len(changes), r.RemoteAddr)
 		h.cfg.Log("admin API: %s", msg)
-		h.cfg.Events.Add(Event{Kind: "config", Resource: ch.Kind + "/" + ch.Name, Action: ch.Action, Client: r.RemoteAddr, Message: msg})
+		h.cfg.Events.Add(Event{Token: actor(r), Kind: "config", Resource: ch.Kind + "/" + ch.Name, Action: ch.Action, Client: r.RemoteAddr, Message: msg})
 	}
 	if changes == nil {
 		changes = []Change{}
@@ -232,7 +232,7 @@ func (h *handler) restore(w http.ResponseWriter, r *http.Request, entries map[st
 	w.Header().Set(RevisionHeader, strconv.FormatInt(nd.Revision, 10))
 	msg := fmt.Sprintf("cluster store restored from %s through the API (%d keys, new epoch %s, from %s)", what, len(entries), nd.Epoch, r.RemoteAddr)
 	h.cfg.Log("admin API: %s", msg)
-	h.cfg.Events.Add(Event{Kind: "config", Action: "restore", Client: r.RemoteAddr, Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "config", Action: "restore", Client: r.RemoteAddr, Message: msg})
 	writeJSON(w, http.StatusOK, map[string]any{"revision": nd.Revision, "epoch": nd.Epoch, "restored": len(entries)})
 }
 

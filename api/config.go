@@ -247,6 +247,14 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind
 			return nil, err
 		}
 		existed = exists
+		switch {
+		case value == nil:
+			expect(r, http.StatusNoContent)
+		case !exists:
+			expect(r, http.StatusCreated)
+		default:
+			expect(r, http.StatusOK)
+		}
 		return []state.Op{op}, nil
 	})
 	if err != nil {
@@ -266,7 +274,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind
 	}
 	msg := fmt.Sprintf("%s: %s through the API (from %s)", label, action+"d", r.RemoteAddr)
 	h.cfg.Log("admin API: %s", msg)
-	h.cfg.Events.Add(Event{Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
 	done(!existed)
 }
 

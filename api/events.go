@@ -14,6 +14,7 @@ type Event struct {
 	Resource string    `json:"resource,omitempty"` // config: "pools/eu"
 	Action   string    `json:"action,omitempty"`   // config: create, update, delete
 	Client   string    `json:"client,omitempty"`   // config: the API client's address
+	Token    string    `json:"token,omitempty"`    // config, mode, pin, failback: the NAME of the token that acted
 	Pool     string    `json:"pool,omitempty"`
 	Address  string    `json:"address,omitempty"`
 	Healthy  *bool     `json:"healthy,omitempty"`

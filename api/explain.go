@@ -22,7 +22,7 @@ var ErrNotManaged = errors.New("not a managed domain")
 // ExplainQuery is who asks what: Subnet (an ECS client subnet) or Client (a source address).
 type ExplainQuery struct {
 	Domain string // lower-case FQDN
-	Type   uint16 // dns.TypeA, TypeAAAA or TypeCNAME
+	Type   uint16 // dns.TypeA, TypeAAAA, TypeCNAME, TypeHTTPS or TypeSRV
 	Subnet *netip.Prefix
 	Client netip.Addr
 }
@@ -120,8 +120,8 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 	q := ExplainQuery{Domain: strings.ToLower(dns.Fqdn(name)), Type: dns.TypeA}
 	if t := qs.Get("type"); t != "" {
 		tt, ok := dns.StringToType[strings.ToUpper(t)]
-		if !ok || (tt != dns.TypeA && tt != dns.TypeAAAA && tt != dns.TypeCNAME) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("type %q: expected A, AAAA or CNAME", t))
+		if !ok || (tt != dns.TypeA && tt != dns.TypeAAAA && tt != dns.TypeCNAME && tt != dns.TypeHTTPS && tt != dns.TypeSRV) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("type %q: expected A, AAAA, CNAME, HTTPS or SRV", t))
 			return
 		}
 		q.Type = tt

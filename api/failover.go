@@ -65,7 +65,7 @@ func (h *handler) failback(w http.ResponseWriter, r *http.Request) {
 		msg = fmt.Sprintf("domain %s: failback by an operator, holds released on route %s", d.Name, strings.Join(routes, ", route "))
 	}
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "failback", Domain: d.Name, Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "failback", Domain: d.Name, Message: msg})
 	doc := FailbackDoc{Domain: d.Name, Released: routes, Routes: []RouteDoc{}}
 	pinned := snap.Pool(d.Pin.Get()) // nil when unpinned
 	for _, rt := range d.Routes {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,8 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
 
+	"github.com/gtm-dns/coredns-gtm/access"
+	"github.com/gtm-dns/coredns-gtm/audit"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/policy"
 	"github.com/gtm-dns/coredns-gtm/state"
@@ -27,9 +28,11 @@ import (
 
 // Config is what the handler works with.
 type Config struct {
-	Token      string  // "": no token can be right, so only public reads are served
-	PublicRead bool    // reads (status, events, the page) need no token
-	Control    Control // the block's configuration and state
+	Token      string      // the token_file token (an unscoped admin); "" and no Tokens: only public reads are served
+	Tokens     *access.Set // the named tokens (token NAME FILE ROLE [SCOPE...]), token_file's among them
+	Audit      audit.Log   // where write attempts are recorded (nil: in memory)
+	PublicRead bool        // reads (status, events, the page) need no token
+	Control    Control     // the block's configuration and state
 	Events     *Events
 	Snapshot   func() *policy.Snapshot // the configuration in force
 	Log        func(format string, args ...any)
@@ -43,6 +46,7 @@ const maxBody = 64 << 10
 
 type handler struct {
 	cfg    Config
+	tokens *access.Set
 	mux    *http.ServeMux
 	static http.Handler
 }
@@ -55,7 +59,10 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Events == nil {
 		cfg.Events = DefaultEvents
 	}
-	h := &handler{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.NewMemory(1000)
+	}
+	h := &handler{cfg: cfg, mux: http.NewServeMux(), tokens: tokenSet(cfg)}
 	sub, _ := fs.Sub(webFS, "web")
 	h.static = http.FileServerFS(sub)
 	h.mux.HandleFunc("GET /api/v1/status", h.status)
@@ -75,6 +82,7 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("POST /api/v1/cluster/restore", h.clusterRestore)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
+	h.mux.HandleFunc("GET /api/v1/audit", h.auditList)
 	h.mux.HandleFunc("GET /{$}", h.index)
 	h.mux.HandleFunc("GET /app.js", h.page)
 	h.mux.HandleFunc("GET /style.css", h.page)
@@ -92,11 +100,23 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(hd)
 
 	read := r.Method == http.MethodGet || r.Method == http.MethodHead
-	if !(read && h.cfg.PublicRead) && !h.authorized(r) {
+	tok := h.tokenOf(r)
+	if !(read && h.cfg.PublicRead) && tok == nil {
 		hd.Set("WWW-Authenticate", `Bearer realm="coredns-gtm"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
+	if tok != nil && !read && r.Method != http.MethodOptions {
+		h.audited(w, r, tok) // every write attempt of a known token is recorded
+		return
+	}
+	h.route(w, r, tok)
+}
+
+// route serves a request whose token (nil: a public read) is known: the rights its route
+// needs, then the route.
+func (h *handler) route(w http.ResponseWriter, r *http.Request, tok *access.Token) {
+	hd := w.Header()
 	// "OPTIONS *" asks about the server as a whole: the methods some resource takes.
 	if r.RequestURI == "*" {
 		if r.Method != http.MethodOptions {
@@ -118,20 +138,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFoundOrMethod(w, r)
 		return
 	}
+	if tok != nil {
+		if err := allow(tok, pattern, r); err != nil {
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
+	}
 	h.serveWrite(w, r)
-}
-
-func (h *handler) authorized(r *http.Request) bool {
-	if h.cfg.Token == "" {
-		return false // no token_file: nothing is authorized, "Bearer " included
-	}
-	auth := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
-		return false
-	}
-	got := strings.TrimSpace(auth[len(prefix):])
-	return subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.Token)) == 1
 }
 
 // notFoundOrMethod answers in JSON what ServeMux would answer in text, and OPTIONS of an
@@ -473,7 +486,7 @@ func (h *handler) setMode(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	msg := fmt.Sprintf("address %s of pool %s set to mode %s%s", a.Text, p.Name, m, describeWindow(win))
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "mode", Pool: p.Name, Address: a.Text, Action: action(win, now), Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "mode", Pool: p.Name, Address: a.Text, Action: action(win, now), Message: msg})
 	writeJSON(w, http.StatusOK, windowFields(map[string]any{"pool": p.Name, "address": a.Text, "mode": m.String(), "up": a.Up()}, win, now))
 }
 
@@ -517,6 +530,7 @@ func (h *handler) clear(w http.ResponseWriter, r *http.Request, key string, e Ev
 		return
 	}
 	h.cfg.Log("admin API: %s (from %s)", e.Message, r.RemoteAddr)
+	e.Token = actor(r)
 	h.cfg.Events.Add(e)
 	writeJSON(w, http.StatusOK, map[string]any{"cleared": strings.TrimPrefix(strings.TrimPrefix(key, state.ModesPrefix), state.PinsPrefix)})
 }
@@ -596,7 +610,7 @@ func (h *handler) setPin(w http.ResponseWriter, r *http.Request) {
 		msg = fmt.Sprintf("domain %s unpinned", d.Name)
 	}
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "pin", Domain: d.Name, Pool: pool, Action: action(win, now), Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "pin", Domain: d.Name, Pool: pool, Action: action(win, now), Message: msg})
 	writeJSON(w, http.StatusOK, windowFields(map[string]any{"domain": d.Name, "pinned": pool}, win, now))
 }
 

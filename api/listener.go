@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +25,8 @@ type Listener struct {
 	ln      net.Listener
 	srv     *http.Server
 	handler atomic.Pointer[http.Handler]
-	refs    int // guarded by listeners.Mutex
+	tls     atomic.Pointer[tls.Config] // nil: plain HTTP (tls.go)
+	refs    int                        // guarded by listeners.Mutex
 	done    chan struct{}
 }
 
@@ -59,7 +61,7 @@ func Acquire(addr string) (*Listener, error) {
 	}
 	go func() {
 		defer close(l.done)
-		if err := l.srv.Serve(jsonErrorListener{ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := l.srv.Serve(tlsListener{jsonErrorListener{ln}, l}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener was closed under us; Release reports nothing more useful
 		}
 	}()

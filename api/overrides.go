@@ -185,7 +185,7 @@ func (h *handler) writePoolMode(w http.ResponseWriter, r *http.Request, m policy
 		msg = fmt.Sprintf("pool %s mode cleared: its addresses follow their own modes and health checks", name)
 	}
 	h.cfg.Log("admin API: %s (from %s)", msg, r.RemoteAddr)
-	h.cfg.Events.Add(Event{Kind: "mode", Pool: name, Action: action(win, now), Message: msg})
+	h.cfg.Events.Add(Event{Token: actor(r), Kind: "mode", Pool: name, Action: action(win, now), Message: msg})
 	writeJSON(w, http.StatusOK, poolModeDoc(name, st.Data(), now))
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gtm-dns/coredns-gtm/audit"
 )
 
 // The status page's first paint is rendered here, from the same documents the API serves,
@@ -38,7 +40,11 @@ type pageData struct {
 	PoolsAvailable, AddressesUp   int
 	Addresses, Overrides          int
 	Unavailable, FailOpen, Pinned []string
+	Audit                         []audit.Record // the latest write attempts, newest first
 }
+
+// pageAudit is how many audit records the first paint lists (app.js shows as many).
+const pageAudit = 20
 
 // pageEvents is how many recent events the first paint lists (app.js keeps 50 too).
 const pageEvents = 50
@@ -55,6 +61,10 @@ func (h *handler) index(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Reverse(evs)
 	d.Events = evs
+	if recs, err := h.cfg.Audit.List(r.Context(), -1, pageAudit); err == nil {
+		slices.Reverse(recs)
+		d.Audit = recs
+	}
 	for _, p := range d.Status.Pools {
 		if p.Available {
 			d.PoolsAvailable++

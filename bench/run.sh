@@ -17,6 +17,7 @@
 #                                                f) PowerDNS LUA pickwrandom (packet cache off / on)
 #   d2) d with server and dnsperf both on CPUs 0-1  d2m) d2 with `multisocket 2` (SO_REUSEPORT)
 #   g) gtm weighted pool of 4 as (c), signed: dnssec key, queries with DO (cached RRSIGs)
+#   h) gtm weighted pool of 4 as (c) with `https`: HTTPS queries (hints from the A/AAAA decision)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -31,18 +32,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# BENCH_ONLY="c d" runs a subset of the scenarios (for A/B comparisons of a change).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
 need=()
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v dig >/dev/null || need+=(bind9-dnsutils)
-command -v gdnsd >/dev/null || need+=(gdnsd)
-command -v pdns_server >/dev/null || need+=(pdns-server pdns-backend-bind)
+daemons=() # gdnsd and PowerDNS only for the scenarios that run them
+if want e && ! command -v gdnsd >/dev/null; then need+=(gdnsd) daemons+=(gdnsd); fi
+if want f && ! command -v pdns_server >/dev/null; then need+=(pdns-server pdns-backend-bind) daemons+=(pdns_server); fi
 command -v dnssec-keygen >/dev/null || need+=(bind9-utils)
 if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-# Debian starts the packaged daemons; they would compete for the CPU.
-pkill -x gdnsd 2>/dev/null || true
-pkill -x pdns_server 2>/dev/null || true
+# Debian starts the daemons it just installed; they would compete for the CPU.
+for d in ${daemons[@]+"${daemons[@]}"}; do
+	pkill -x "$d" 2>/dev/null || true
+done
 
 if [ -n "${BENCH_BIN:-}" ]; then
 	cp "$BENCH_BIN" "$work/coredns-gtm"
@@ -150,8 +156,6 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 ecs=()
 for s in "${subnets[@]}"; do ecs+=("$(ecs_hex "$s")"); done
 
-# BENCH_ONLY="c d" runs a subset of the scenarios (for A/B comparisons of a change).
-want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 gdnsd_ok=1
 
 if want a; then
@@ -198,6 +202,31 @@ start_coredns weighted "bench.test:$port {
   }
 }"
 measure "c gtm weighted" "$CUR" "$port"
+stop "$CUR"
+fi
+
+if want h; then
+# (h) c's pool and domain with https: HTTPS queries, answered from the A and the AAAA
+# decision (docs/https.md), beside c's A queries.
+start_coredns https "bench.test:$port {
+  gtm {
+    pool web {
+      address 192.0.2.1 weight 1
+      address 192.0.2.2 weight 2
+      address 192.0.2.3 weight 3
+      address 192.0.2.4 weight 4
+    }
+    domain www.bench.test {
+      route default web
+      https {
+        alpn h3 h2
+      }
+    }
+  }
+}"
+echo "www.bench.test HTTPS" > "$work/q.txt"
+measure "h gtm weighted, HTTPS" "$CUR" "$port"
+echo "www.bench.test A" > "$work/q.txt"
 stop "$CUR"
 fi
 
@@ -415,7 +444,7 @@ date=$(date -u +%Y-%m-%d)
 {
 	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed"; do
+	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed" "h gtm weighted, HTTPS"; do
 		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
 	done
 	echo
@@ -427,5 +456,6 @@ date=$(date -u +%Y-%m-%d)
 	echo "| (d) gtm geo / (e) gdnsd | $(ratio "d gtm geo+ECS+health" "e gdnsd geoip+weighted") |"
 	echo "| (c) gtm weighted / (a) whoami | $(ratio "c gtm weighted" "a whoami") |"
 	echo "| (g) gtm signed / (c) gtm weighted | $(ratio "g gtm weighted, signed" "c gtm weighted") |"
+	echo "| (h) gtm HTTPS / (c) gtm weighted | $(ratio "h gtm weighted, HTTPS" "c gtm weighted") |"
 	[ "$gdnsd_ok" = 1 ] || echo "(gdnsd did not run: see the messages above)"
 } | tee "$root/bench/results-$date.md"

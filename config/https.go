@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -204,4 +206,34 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// UnmarshalJSONFrom reads an https object, refusing a member that is no key of `https` in
+// the Corefile's words (an SvcParam gtm does not set, such as ech or mandatory).
+func (h *HTTPS) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	var members map[string]jsontext.Value
+	if err := json.Unmarshal(v, &members); err == nil {
+		for k := range members {
+			if k != "priority" && indexOf(HTTPSKeys, k) < 0 {
+				return &json.SemanticError{JSONPointer: jsontext.Pointer("/https/" + k),
+					Err: fmt.Errorf("unknown SvcParam key %q; expected %s (or priority)", k, strings.Join(HTTPSKeys, ", "))}
+			}
+		}
+	}
+	type plain HTTPS
+	var p plain
+	if err := json.Unmarshal(v, &p, json.RejectUnknownMembers(true)); err != nil {
+		// Decoded apart from the domain: its field paths start here (a domain's https only).
+		var se *json.SemanticError
+		if errors.As(err, &se) {
+			se.JSONPointer = "/https" + se.JSONPointer
+		}
+		return err
+	}
+	*h = HTTPS(p)
+	return nil
 }

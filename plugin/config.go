@@ -68,6 +68,8 @@ type clusterConfig struct {
 	tls       *tls.Config
 	quorum    int
 	cache     string
+	// auditRetention bounds the fleet's audit records (audit_retention; 0: the default).
+	auditRetention time.Duration
 }
 
 type apiConfig struct {
@@ -78,6 +80,7 @@ type apiConfig struct {
 	publicRead bool
 	state      string
 	webhooks   []webhookConfig
+	access     accessConfig // token, tls, audit (parse_api.go)
 }
 
 // env is what validating a resource of this block needs to know.
@@ -146,6 +149,9 @@ func parse(c *caddy.Controller) (*block, error) {
 		}
 	}
 	if err := firstError(c, config.Validate(b.res, b.env())); err != nil {
+		return nil, err
+	}
+	if err := checkAccess(c, b); err != nil {
 		return nil, err
 	}
 	if b.cluster != nil && b.api != nil && b.api.state != "" {
@@ -229,7 +235,10 @@ func parseCluster(c *caddy.Controller, b *block, args []string, isBlock bool) er
 			}
 			cl.cache = b.path(args[0])
 		default:
-			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum or cache", dir)
+			if ok, err := parseClusterAccess(c, cl, dir, args); ok {
+				return err
+			}
+			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum, cache or audit_retention", dir)
 		}
 		return nil
 	})
@@ -414,9 +423,9 @@ func parseAPI(c *caddy.Controller, b *block, args []string, isBlock bool) error 
 	a := &apiConfig{addr: args[0], line: c.Line()}
 	b.api = a
 	if !isBlock {
-		return nil
+		return finishAPIAccess(c, a)
 	}
-	return eachEntry(c, "api", "webhook", func(dir string, args []string, isBlock bool) error {
+	err := eachEntry(c, "api", "webhook", func(dir string, args []string, isBlock bool) error {
 		switch dir {
 		case "webhook":
 			return parseWebhook(c, b, a, args, isBlock)
@@ -443,10 +452,17 @@ func parseAPI(c *caddy.Controller, b *block, args []string, isBlock bool) error 
 			}
 			a.state, a.stateLine = b.path(args[0]), c.Line()
 		default:
-			return c.Errf("api: unknown directive %q; expected token_file, public_read, state or webhook", dir)
+			if ok, err := parseAPIAccess(c, b, a, dir, args); ok {
+				return err
+			}
+			return c.Errf("api: unknown directive %q; expected token_file, token, tls, audit, public_read, state or webhook", dir)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return finishAPIAccess(c, a)
 }
 
 // validListenAddr accepts what net.Listen("tcp", s) accepts with an explicit port: HOST:PORT,

@@ -24,10 +24,10 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	if zone != "" {
 		d = cs.Lookup(q.Domain, zone)
 	}
-	if d == nil {
+	if d == nil && q.Type != dns.TypeSRV { // SRV names lie under managed domains (srv.go)
 		return api.ExplainDoc{}, fmt.Errorf("%s: %w", q.Domain, api.ErrNotManaged)
 	}
-	if !answersType(d, q.Type) {
+	if q.Type != dns.TypeSRV && !answersType(d, q.Type) {
 		return api.ExplainDoc{}, fmt.Errorf("gtm does not answer %s at %s: the zone's data does", dns.TypeToString[q.Type], q.Domain)
 	}
 	var subnet *geo.ClientSubnet
@@ -39,14 +39,26 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	}
 	var cl policy.Client
 	mapped := clientOf(&cl, subnet, q.Client)
-	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil, TTL: d.TTL,
+	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil,
 		Steps: []api.HopDoc{}, Answer: []string{}, Rcode: "NOERROR"}
+	if d != nil {
+		doc.TTL = d.TTL
+	}
 	if q.Subnet != nil {
 		doc.Client = q.Subnet.String()
 	} else {
 		doc.Client = q.Client.String()
 	}
 	doc.Geo = g.facts(&cl)
+	if q.Type == dns.TypeSRV {
+		if err := g.explainSRV(cs, q, zone, &cl, &doc); err != nil {
+			return api.ExplainDoc{}, err
+		}
+		if doc.ECS && doc.Steps[0].Scope > 0 {
+			doc.Scope = doc.Steps[0].Scope + mapped
+		}
+		return doc, nil
+	}
 
 	name, scope := q.Domain, 0
 	for hop := 0; ; hop++ {
@@ -98,6 +110,9 @@ func seen(steps []api.HopDoc, name string) bool {
 func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
+	}
+	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
+		return g.explainHTTPSHop(cs, d, name, cl) // https_explain.go
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {

@@ -296,8 +296,7 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 		g.locate(d, cl)
 	}
 	if qtype == dns.TypeHTTPS && d.Services != nil && d.Services.HTTPS != nil {
-		n, scope, target = g.answerHTTPS(cs, m, d, name, cl, buf) // https.go
-		return n, scope, target, 0
+		return g.answerHTTPS(cs, m, d, name, cl, buf) // https.go
 	}
 	fam := policy.IPv4
 	if qtype == dns.TypeAAAA {

@@ -48,11 +48,30 @@ type familyAnswer struct {
 	pinned bool
 }
 
+// both is the outcome of decideBoth.
+type both struct {
+	v4, v6   familyAnswer
+	servfail bool   // `fallback servfail` answered either family
+	negTTL   uint32 // `fallback nodata`: the TTL capping the negative answer's (0: none)
+}
+
+// emptyScope is the ECS scope of an answer built from both decisions that has no records
+// (PRODUCT.md Part 3, "Scope of empty answers"): the decision's scope, as a positive answer
+// for the client would carry it; 0 when every client gets the same emptiness (a pinned
+// domain, SERVFAIL, routes that do not look at the client).
+func (b *both) emptyScope(cs *compiled, d *policy.Domain, cl *policy.Client) int {
+	if b.v4.pinned || b.servfail || !d.DependsOnClient() {
+		return 0
+	}
+	return cs.scope(d, cl)
+}
+
 // decideBoth makes the A and the AAAA decision for client cl (located) at d, as answer
 // makes each for its query type, and counts them as one answer (the IPv4 one; the IPv6
 // decision records a failover it observed, as explain does). v4buf and v6buf hold the
-// addresses. servfail reports a `fallback servfail` of either family.
-func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf []*policy.Address) (v4, v6 familyAnswer, servfail bool) {
+// addresses.
+func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf []*policy.Address) (b both) {
+	v4, v6 := &b.v4, &b.v6
 	var route *policy.Route
 	v4.res, route, v4.pinned = decide(cs, d, cl, policy.IPv4, v4buf)
 	if v4.res.Pool != nil {
@@ -61,17 +80,21 @@ func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf 
 	if v4.res.FailOpen || v4.res.InFallback || v4.res.Episode != 0 {
 		cs.accountFallback(d, route, &v4.res)
 	}
-	if v4.res.Pool != nil && v4.res.Pool.CNAME {
-		return v4, v6, false // a pool of names answers every type with its CNAME
+	families := []*familyAnswer{v4}
+	if v4.res.Pool == nil || !v4.res.Pool.CNAME { // a pool of names answers every type with its CNAME
+		v6.res, route, v6.pinned = decide(cs, d, cl, policy.IPv6, v6buf)
+		cs.accountSwitch(d, route, &v6.res)
+		if v6.res.Episode != 0 {
+			cs.accountFallback(d, route, &v6.res)
+		}
+		families = append(families, v6)
 	}
-	v6.res, route, v6.pinned = decide(cs, d, cl, policy.IPv6, v6buf)
-	cs.accountSwitch(d, route, &v6.res)
-	if v6.res.Episode != 0 {
-		cs.accountFallback(d, route, &v6.res)
-	}
-	for _, f := range [...]*familyAnswer{&v4, &v6} {
-		servfail = servfail || f.res.InFallback && f.res.Fallback == policy.FallbackServFail
+	for _, f := range families {
+		b.servfail = b.servfail || f.res.InFallback && f.res.Fallback == policy.FallbackServFail
 		f.ttl = d.TTLOf(&f.res)
+		if f.res.InFallback && f.res.Fallback == policy.FallbackNoData {
+			b.negTTL = max(b.negTTL, f.ttl)
+		}
 		if len(f.res.Addrs) > 0 {
 			if !f.pinned {
 				f.scope = cs.scope(d, cl)
@@ -79,7 +102,7 @@ func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf 
 			f.scope = max(f.scope, f.res.HashBits)
 		}
 	}
-	return v4, v6, servfail
+	return b
 }
 
 // bothTTL is the TTL of a record built from both decisions: the shorter of the families
@@ -99,35 +122,28 @@ func bothTTL(v4, v6 *familyAnswer) uint32 {
 // the client gets no address of either family (NODATA, as its A and AAAA queries).
 //
 //go:noinline
-func (g *GTM) answerHTTPS(cs *compiled, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string) {
+func (g *GTM) answerHTTPS(cs *compiled, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
 	var buf6 [8]*policy.Address
-	v4, v6, servfail := decideBoth(cs, d, cl, buf, buf6[:0])
-	if servfail {
-		m.Rcode = dns.RcodeServerFailure
-		return 0, 0, ""
-	}
-	if p := v4.res.Pool; p != nil && p.CNAME {
-		if len(v4.res.Addrs) == 0 {
-			return 0, 0, ""
-		}
-		ttl := d.TTLOf(&v4.res)
+	b := decideBoth(cs, d, cl, buf, buf6[:0])
+	v4, v6 := &b.v4, &b.v6
+	switch {
+	case b.servfail:
+		// As answer: failing closed is no authoritative statement about the name.
+		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
+	case len(v4.res.Addrs) > 0 && v4.res.Pool.CNAME:
 		target = v4.res.Addrs[0].Target
-		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, ttl), Target: target})
-		if !v4.pinned {
-			scope = cs.scope(d, cl)
-		}
-		return 1, max(scope, v4.res.HashBits), target
+		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, v4.ttl), Target: target})
+		return 1, v4.scope, target, 0
+	case len(v4.res.Addrs)+len(v6.res.Addrs) > 0:
+		m.Answer = append(m.Answer, httpsRecord(d.Services.HTTPS, name, bothTTL(v4, v6), rawIPs(v4.res.Addrs), rawIPs(v6.res.Addrs)))
+		return 1, max(v4.scope, v6.scope), "", 0
 	}
-	if len(v4.res.Addrs)+len(v6.res.Addrs) == 0 {
-		return 0, 0, ""
-	}
-	m.Answer = append(m.Answer, httpsRecord(d.Services.HTTPS, name, bothTTL(&v4, &v6), v4.res.Addrs, v6.res.Addrs))
-	return 1, max(v4.scope, v6.scope), ""
+	return 0, b.emptyScope(cs, d, cl), "", b.negTTL
 }
 
 // httpsRecord is the HTTPS record of one answer. Its SvcParams slice is its own (the fixed
 // params are shared values, never written); the hints hold the decision's addresses.
-func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Address) *dns.HTTPS {
+func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns.HTTPS {
 	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}
 	if !h.Hints {
 		rr.Value = slices.Clip(h.Params)
@@ -136,15 +152,18 @@ func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Addr
 	rr.Value = make([]dns.SVCBKeyValue, 0, len(h.Params)+2)
 	rr.Value = append(rr.Value, h.Params...) // alpn (1), port (3): before the hints (4, 6)
 	if len(v4) > 0 {
-		rr.Value = append(rr.Value, &dns.SVCBIPv4Hint{Hint: rawIPs(v4)})
+		rr.Value = append(rr.Value, &dns.SVCBIPv4Hint{Hint: v4})
 	}
 	if len(v6) > 0 {
-		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: rawIPs(v6)})
+		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: v6})
 	}
 	return rr
 }
 
 func rawIPs(as []*policy.Address) []net.IP {
+	if len(as) == 0 {
+		return nil
+	}
 	ips := make([]net.IP, len(as))
 	for i, a := range as {
 		ips[i] = a.Raw

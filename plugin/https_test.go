@@ -1,11 +1,14 @@
 package gtm
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -167,5 +170,120 @@ func TestHTTPSCorefileErrors(t *testing.T) {
 		if _, err := parse(caddy.NewTestController("dns", block)); err != nil {
 			t.Errorf("%q: %v", h, err)
 		}
+	}
+}
+
+// When no pool is available, HTTPS and SRV answer as A and AAAA do: fail-open (every
+// address), the fallback pool, nodata (with the degraded TTL capping the negative one) or
+// servfail (not authoritative).
+func TestHTTPSAndSRVFallback(t *testing.T) {
+	g := newTestGTM(t, `gtm gtm.example.net {
+    pool main {
+        address 192.0.2.1
+        address 2001:db8::1
+    }
+    pool spare {
+        address 198.51.100.1
+    }
+    domain open.gtm.example.net {
+        route default main
+        https
+        srv _s._tcp 1
+    }
+    domain pool.gtm.example.net {
+        route default main
+        fallback spare
+        https
+        srv _s._tcp 1
+    }
+    domain nodata.gtm.example.net {
+        route default main
+        ttl 30 5
+        fallback nodata
+        https
+        srv _s._tcp 1
+    }
+    domain servfail.gtm.example.net {
+        route default main
+        fallback servfail
+        https
+        srv _s._tcp 1
+    }
+}`)
+	for _, a := range g.snap.Load().Pool("main").Addrs {
+		a.Health = downHealth{}
+	}
+	for _, tc := range []struct {
+		name  string
+		rcode int
+		want  []string // HTTPS hints (sorted), also the SRV targets' addresses
+	}{
+		{"open", dns.RcodeSuccess, []string{"192.0.2.1", "2001:db8::1"}},
+		{"pool", dns.RcodeSuccess, []string{"198.51.100.1"}},
+		{"nodata", dns.RcodeSuccess, nil},
+		{"servfail", dns.RcodeServerFailure, nil},
+	} {
+		name := tc.name + ".gtm.example.net."
+		for _, qt := range []uint16{dns.TypeHTTPS, dns.TypeSRV} {
+			q := name
+			if qt == dns.TypeSRV {
+				q = "_s._tcp." + name
+			}
+			r := serve(t, g, query(q, qt))
+			var got []string
+			for _, rr := range r.Answer {
+				switch x := rr.(type) {
+				case *dns.HTTPS:
+					for _, kv := range x.Value {
+						if s := kv.String(); kv.Key() == dns.SVCB_IPV4HINT || kv.Key() == dns.SVCB_IPV6HINT {
+							got = append(got, strings.Split(s, ",")...)
+						}
+					}
+				case *dns.SRV:
+					ip, _ := parseAddrLabel(strings.SplitN(x.Target, ".", 2)[0])
+					got = append(got, ip.String())
+				}
+			}
+			slices.Sort(got)
+			if r.Rcode != tc.rcode || !slices.Equal(got, tc.want) || r.Authoritative != (tc.rcode == dns.RcodeSuccess) {
+				t.Errorf("%s %s: rcode %s aa %v addresses %v, want %s %v", q, dns.TypeToString[qt], dns.RcodeToString[r.Rcode], r.Authoritative, got, dns.RcodeToString[tc.rcode], tc.want)
+			}
+			if tc.name == "nodata" && (len(r.Ns) != 1 || r.Ns[0].Header().Ttl != 5) {
+				t.Errorf("%s %s: authority %v, want the SOA with the degraded TTL 5", q, dns.TypeToString[qt], r.Ns)
+			}
+		}
+	}
+}
+
+// downHealth is a failed health check.
+type downHealth struct{}
+
+func (downHealth) Healthy() bool          { return false }
+func (downHealth) RTT() (d time.Duration) { return }
+
+// BenchmarkReplyHTTPS is BenchmarkReplyWeighted's pool and domain with `https`, asked HTTPS:
+// two decisions and an SVCB record per reply, scrubbed and packed as the server does.
+func BenchmarkReplyHTTPS(b *testing.B) {
+	g := newTestGTM(b, `gtm gtm.example.net {
+    pool web {
+        address 192.0.2.1 weight 1
+        address 192.0.2.2 weight 2
+        address 192.0.2.3 weight 3
+        address 192.0.2.4 weight 4
+    }
+    domain www.gtm.example.net {
+        route default web
+        https {
+            alpn h3 h2
+        }
+    }
+}`)
+	m := new(dns.Msg)
+	m.SetQuestion("www.gtm.example.net.", dns.TypeHTTPS)
+	w := request.NewScrubWriter(m, &packWriter{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.ServeDNS(ctx, w, m)
 	}
 }

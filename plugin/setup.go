@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/audit"
 	"github.com/gtm-dns/coredns-gtm/config"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/healthcheck"
@@ -205,6 +206,11 @@ func (g *GTM) start() error {
 			return plugin.Error("gtm", fmt.Errorf("api: %v", err))
 		}
 		g.listener = l
+		if err := g.openAudit(); err != nil {
+			l.Release()
+			g.listener = nil
+			return plugin.Error("gtm", fmt.Errorf("%s:%d: api: audit: %v", b.file, b.api.access.auditLine, err))
+		}
 	}
 	g.started = time.Now()
 	g.mu.Lock()
@@ -242,8 +248,10 @@ func (g *GTM) serve() {
 		return
 	}
 	b := g.block
+	g.listener.SetTLS(b.api.access.tls)
 	g.listener.SetHandler(api.NewHandler(api.Config{
-		Token:      b.api.token,
+		Tokens:     b.api.access.tokens,
+		Audit:      g.audit,
 		PublicRead: b.api.publicRead,
 		Control:    g,
 		Events:     api.DefaultEvents,
@@ -273,6 +281,7 @@ func (g *GTM) stop() {
 		g.listener.Release()
 		g.listener = nil
 	}
+	g.closeAudit()
 }
 
 // liveSnapshots are the snapshots of the live blocks, whose counter series a block leaving
@@ -442,12 +451,12 @@ func openStore(b *block, key string) (*state.Store, error) {
 // warn logs, with file and line, configurations that are valid but almost certainly not what
 // the operator meant.
 func warn(b *block, res *config.Config) {
-	if a := b.api; a != nil && a.token == "" {
+	if a := b.api; a != nil && a.access.tokens.Len() == 0 {
 		what := "every request is refused (401)"
 		if a.publicRead {
 			what = "reads are open (public_read), every write is refused (401)"
 		}
-		log.Warningf("%s:%d: api %s has no token_file: %s", b.file, a.line, a.addr, what)
+		log.Warningf("%s:%d: api %s has no token (token_file or token NAME FILE ROLE): %s", b.file, a.line, a.addr, what)
 	}
 	if len(b.ns) == 0 && !b.fall.Through(b.zones[0]) {
 		log.Warningf("%s: gtm %s has no ns: the apex NS is ns1.%s, which this server answers without an address; set ns NAME [ADDRESS...] to match the delegation", b.file, strings.Join(b.zones, " "), b.zones[0])
@@ -615,6 +624,7 @@ type control struct {
 	mu          sync.Mutex // serialises compiles and swaps of snap
 	pending     *config.Config
 	listener    *api.Listener
+	audit       audit.Log // where the API records write attempts (audit.go)
 	unsubscribe func()
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]

@@ -68,7 +68,7 @@ func (g *GTM) serveService(ctx context.Context, state *request.Request, cs *comp
 	case qt == dns.TypeA && ip.Is4(), qt == dns.TypeAAAA && ip.Is6():
 		m.Answer = appendAddrs(nil, qname, qt, pd.TTL, []*policy.Address{a})
 	default:
-		m.Ns = []dns.RR{cs.soa(zone)}
+		m.Ns = []dns.RR{cs.negSOA(zone)}
 	}
 	g.reply(state, m, subnet, 0) // the same address for every client
 	return dns.RcodeSuccess, true
@@ -79,14 +79,14 @@ func (g *GTM) serviceNoData(state *request.Request, cs *compiled, zone string, s
 	m := new(dns.Msg)
 	m.SetReply(state.Req)
 	m.Authoritative = true
-	m.Ns = []dns.RR{cs.soa(zone)}
+	m.Ns = []dns.RR{cs.negSOA(zone)}
 	g.reply(state, m, subnet, 0)
 	return dns.RcodeSuccess
 }
 
 // answerSRV answers at _SERVICE._PROTO.NAME (parent is NAME) for the client of the query.
 func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *compiled, zone string, d *policy.Domain, parent string, svcs []policy.SRV, subnet *geo.ClientSubnet) int {
-	if ctx.Value(handedOnKey{}) != nil && clientRouted(d) {
+	if internalLookup(ctx, state.W) && clientRouted(d) {
 		return dns.RcodeRefused // another plugin's internal lookup: as ServeDNS refuses A
 	}
 	if state.QType() != dns.TypeSRV {
@@ -105,18 +105,22 @@ func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *compile
 		g.locate(d, &cl)
 	}
 	var buf4, buf6 [8]*policy.Address
-	v4, v6, servfail := decideBoth(cs, d, &cl, buf4[:0], buf6[:0])
+	b := decideBoth(cs, d, &cl, buf4[:0], buf6[:0])
+	v4, v6 := &b.v4, &b.v6
 	scope := max(v4.scope, v6.scope)
 	switch {
-	case servfail:
-		m.Rcode = dns.RcodeServerFailure
+	case b.servfail:
+		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false // as answer's
 	case v4.res.Pool != nil && v4.res.Pool.CNAME:
-		m.Answer = srvRecords(m.Answer, state.Name(), parent, svcs, d.TTLOf(&v4.res), v4.res.Addrs, nil)
+		m.Answer = srvRecords(m.Answer, state.Name(), parent, svcs, v4.ttl, v4.res.Addrs, nil)
 	default:
-		m.Answer = srvRecords(m.Answer, state.Name(), parent, svcs, bothTTL(&v4, &v6), v4.res.Addrs, v6.res.Addrs)
+		m.Answer = srvRecords(m.Answer, state.Name(), parent, svcs, bothTTL(v4, v6), v4.res.Addrs, v6.res.Addrs)
 	}
-	if len(m.Answer) == 0 && m.Rcode != dns.RcodeServerFailure {
-		m.Ns = []dns.RR{g.negativeSOA(ctx, state.W, cs, zone)}
+	if len(m.Answer) == 0 {
+		scope = b.emptyScope(cs, d, &cl)
+		if m.Rcode != dns.RcodeServerFailure {
+			g.deny(ctx, state.W, cs, m, zone, b.negTTL)
+		}
 	}
 	if scope > 0 {
 		scope += mapped

@@ -1,6 +1,7 @@
 package gtm
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
@@ -197,4 +198,36 @@ func answerIP(rr dns.RR) string {
 		return v.AAAA.String()
 	}
 	return ""
+}
+
+// FuzzServices feeds arbitrary wire messages through a configuration with https and srv
+// (wildcard, pool of names, large weights): no panic, and every answer packs.
+func FuzzServices(f *testing.F) {
+	g := newTestGTM(f, srvBlock)
+	h := newTestGTM(f, httpsBlock)
+	for _, q := range []*dns.Msg{
+		query("_sip._udp.www.gtm.example.net.", dns.TypeSRV),
+		query("192-0-2-1.www.gtm.example.net.", dns.TypeA),
+		query("2001-db8-0-0-0-0-0-1.www.gtm.example.net.", dns.TypeAAAA),
+		query("_udp.www.gtm.example.net.", dns.TypeSRV),
+		query("_sip._udp.x.wild.gtm.example.net.", dns.TypeSRV),
+		query("_sip._udp.cname.gtm.example.net.", dns.TypeSRV),
+		ecsQuery("www.gtm.example.net.", 1, 24, "81.2.69.0", 0),
+		httpsQuery("www.gtm.example.net."),
+	} {
+		b, err := q.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		r := new(dns.Msg)
+		if r.Unpack(wire) != nil {
+			return
+		}
+		g.ServeDNS(ctx, &packWriter{}, r)
+		h.ServeDNS(ctx, &packWriter{}, r.Copy())
+	})
 }

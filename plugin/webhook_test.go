@@ -71,7 +71,7 @@ func TestParseWebhookErrors(t *testing.T) {
 		{"same name twice", "webhook http://a.example/ {\n name x\n}\n webhook http://b.example/ {\n name x\n}", 6, []string{`name "x" is also the name of the webhook of line 3`}},
 		{"nested block in a webhook", "webhook http://a.example/ {\n events {\n}\n}", 4, []string{"unexpected block"}},
 		{"other api directive with a block", "state x {\n}", 3, []string{`api: unexpected block after "state"`}},
-		{"unknown api directive", "hook http://a.example/", 3, []string{"token_file, public_read, state or webhook"}},
+		{"unknown api directive", "hook http://a.example/", 3, []string{"token_file, token, tls, audit, public_read, state or webhook"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			input := "gtm gtm.example.net {\napi 127.0.0.1:8080 {\n" + tc.body + "\n}\n}"

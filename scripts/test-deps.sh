@@ -32,6 +32,7 @@ command -v unbound >/dev/null 2>&1 || dnssec_need+=(unbound)
 command -v dnssec-keygen >/dev/null 2>&1 || dnssec_need+=(bind9-utils)
 command -v delv >/dev/null 2>&1 || dnssec_need+=(bind9-dnsutils)
 command -v named >/dev/null 2>&1 || dnssec_need+=(bind9) # a forwarding resolver: test/seams_test.go
+command -v kdig >/dev/null 2>&1 || dnssec_need+=(knot-dnsutils) # SvcParam parsing: test/https_test.go
 if [ ${#dnssec_need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "installing ${dnssec_need[*]} (DNSSEC validation tests)"

@@ -187,7 +187,12 @@ func (s *Store) Commit(ctx context.Context, ops []Op) (*Data, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
+	ops, done, err := ride(ctx, s.Data(), ops)
+	if err != nil {
+		return nil, err
+	}
 	d, err := s.be.Commit(ctx, ops)
+	done(d, err)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,8 @@ const UpdateTries = 8
 // key changed since that state, else fn runs again on the state now (at most UpdateTries
 // times: then ErrBusy); a refusal by fn is checked once more against the store's state now,
 // since the node's view may lag a write made through another node. No ops: nothing is
-// written and the state is returned.
+// written and the state is returned. The Rider of ctx (the audit record) rides along every
+// attempt's commit, as with Commit.
 func (s *Store) Update(ctx context.Context, fn func(*Data) ([]Op, error)) (*Data, error) {
 	s.Lock()
 	defer s.Unlock()
@@ -88,7 +89,12 @@ func (s *Store) Update(ctx context.Context, fn func(*Data) ([]Op, error)) (*Data
 		if err := s.writable(); err != nil {
 			return nil, err
 		}
-		nd, err := g.CommitGuarded(ctx, d, ops)
+		all, done, err := ride(ctx, d, ops) // the audit record goes in the same transaction
+		if err != nil {
+			return nil, err
+		}
+		nd, err := g.CommitGuarded(ctx, d, all)
+		done(nd, err)
 		var stale *StaleError
 		if errors.As(err, &stale) {
 			if try >= UpdateTries {

@@ -416,6 +416,9 @@ stub-zone:
 		m.SetQuestion(name, qtype)
 		m.SetEdns0(1232, true)
 		r, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, fmt.Sprintf("%s:%d", ip, port))
+		if err == nil && r.Truncated { // as a stub resolver does: again over TCP
+			r, _, err = (&dns.Client{Net: "tcp", Timeout: 3 * time.Second}).Exchange(m, fmt.Sprintf("%s:%d", ip, port))
+		}
 		return r, err
 	}
 	eventually(t, 15*time.Second, func() string {

@@ -180,6 +180,10 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"POST", "/api/v1/cluster/restore", `{"version":1,"path":"/gtm","revision":1,"entries":{}}`, true, 409, nil},
 		{"POST", "/api/v1/cluster/restore", `{"version":7}`, true, 400, nil},
 		{"GET", "/api/v1/events?since=0", "", true, 200, nil},
+		{"GET", "/api/v1/audit", "", true, 200, nil},
+		{"GET", "/api/v1/audit?since=0&limit=1000", "", true, 200, nil},
+		{"GET", "/api/v1/audit?limit=0", "", true, 400, nil},
+		{"GET", "/api/v1/audit", "", false, 401, nil},
 	}
 	lastETag := ""
 	seen := map[string]bool{} // "METHOD path-template status" validated

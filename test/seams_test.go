@@ -402,3 +402,259 @@ func TestManagedNameNeverDenied(t *testing.T) {
 		})
 	}
 }
+
+// The classic GSLB layout: the company zone, in another server block of the same server with
+// cache and file, CNAMEs into the gtm zone. file's lookup of the target through the server is
+// not a client's: gtm refuses it, file answers the CNAME alone, and the resolver asks for the
+// target itself, with its ECS, and gets a scoped answer. No client gets another's address.
+func TestOtherBlockLookupNeverLeaks(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "db.other.test"), `$ORIGIN other.test.
+@     300 IN SOA ns1.other.test. hostmaster.other.test. 1 3600 600 604800 60
+@     300 IN NS  ns1.other.test.
+ns1   300 IN A   127.0.0.1
+alias 300 IN CNAME geo.gtm.test.
+`)
+	s := runGTM(t, dir, `gtm.test:%[1]d {
+    bind 127.0.0.1
+    gtm {
+        pool a {
+            address 192.0.2.1
+        }
+        pool b {
+            address 192.0.2.2
+        }
+        domain geo.gtm.test {
+            route net:10.1.0.0/16 a
+            route default b
+        }
+    }
+}
+other.test:%[1]d {
+    bind 127.0.0.1
+    cache 60
+    file db.other.test
+}
+`, "geo.gtm.test")
+	for _, subnet := range []string{"10.1.0.0/16", "10.2.0.0/16", "10.1.0.0/16"} {
+		m := s.ask(query{name: "alias.other.test", qtype: dns.TypeA, subnet: subnet})
+		for _, rr := range m.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				t.Errorf("alias.other.test A for %s: the chain carries %s, an answer for some client, without ECS scope %d:\n%s", subnet, a.A, scope(m), m)
+			}
+		}
+		if got := join(answers(m)); got != "geo.gtm.test." {
+			t.Errorf("alias.other.test A for %s: %q, want the CNAME alone", subnet, got)
+		}
+	}
+	// The resolver's own query for the target gets each client's answer, scoped.
+	for subnet, want := range map[string]string{"10.1.0.0/16": "192.0.2.1", "10.2.0.0/16": "192.0.2.2"} {
+		m := s.ask(query{name: "geo.gtm.test", qtype: dns.TypeA, subnet: subnet})
+		if got := join(answers(m)); got != want || scope(m) <= 0 {
+			t.Errorf("geo.gtm.test A for %s: %q scope %d, want %s with a scope", subnet, got, scope(m), want)
+		}
+	}
+}
+
+// soaTTLOf returns the TTL of the SOA in a negative answer's authority section (-1: none).
+func soaTTLOf(m *dns.Msg) int {
+	for _, rr := range m.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return int(rr.Header().Ttl)
+		}
+	}
+	return -1
+}
+
+// Negative TTLs follow RFC 2308: min(SOA TTL, MINIMUM), MINIMUM above or below the block's
+// ttl; `fallback nodata` answers with the domain's DEGRADED TTL.
+func TestNegativeTTLs(t *testing.T) {
+	for _, tc := range []struct {
+		ttl, minimum int
+	}{{30, 300}, {300, 30}} {
+		t.Run(fmt.Sprintf("ttl %d minimum %d", tc.ttl, tc.minimum), func(t *testing.T) {
+			s := runGTM(t, t.TempDir(), `gtm.test:%[1]d {
+    bind 127.0.0.1
+    gtm {
+        geoip %[2]s
+        ttl `+fmt.Sprint(tc.ttl)+`
+        soa ns1.gtm.test. hostmaster.gtm.test. `+fmt.Sprint(tc.minimum)+`
+        pool v4 {
+            address 192.0.2.1
+        }
+        pool dead {
+            address 192.0.2.9 disabled
+        }
+        domain www.gtm.test {
+            route default v4
+        }
+        domain fb.gtm.test {
+            fallback nodata
+            ttl 30 5
+            route default dead
+        }
+    }
+}
+`, "www.gtm.test")
+			// min(SOA TTL, MINIMUM), where the SOA's own TTL is the block's ttl raised to
+			// MINIMUM: the negative TTL is MINIMUM, above the ttl or below it.
+			want := tc.minimum
+			for _, q := range []query{
+				{name: "www.gtm.test", qtype: dns.TypeAAAA}, // NODATA
+				{name: "nope.gtm.test", qtype: dns.TypeA},   // NXDOMAIN
+				{name: "gtm.test", qtype: dns.TypeMX},       // NODATA at the apex
+			} {
+				m := s.ask(q)
+				if got := soaTTLOf(m); got != want || len(m.Answer) != 0 {
+					t.Errorf("%s %s: negative TTL %d, want %d (MINIMUM %d, ttl %d):\n%s", q.name, dns.TypeToString[q.qtype], got, want, tc.minimum, tc.ttl, m)
+				}
+			}
+			// The apex SOA itself: its TTL is not below MINIMUM, its MINIMUM is MINIMUM.
+			m := s.ask(query{name: "gtm.test", qtype: dns.TypeSOA})
+			if len(m.Answer) != 1 || m.Answer[0].(*dns.SOA).Minttl != uint32(tc.minimum) || m.Answer[0].Header().Ttl < uint32(tc.minimum) {
+				t.Errorf("apex SOA: %v", m.Answer)
+			}
+			m = s.ask(query{name: "fb.gtm.test", qtype: dns.TypeA})
+			if got := soaTTLOf(m); got != 5 || len(m.Answer) != 0 || m.Rcode != dns.RcodeSuccess {
+				t.Errorf("fallback nodata: negative TTL %d, want the DEGRADED 5:\n%s", got, m)
+			}
+		})
+	}
+}
+
+// Every RRSIG's original TTL is the TTL of the RRset it covers, above 3600 and below.
+func TestRRSIGOriginalTTL(t *testing.T) {
+	for _, ttl := range []int{86400, 60} {
+		t.Run(fmt.Sprint(ttl), func(t *testing.T) {
+			dir := t.TempDir()
+			base, _ := makeKey(t, dir, "gtm.test.", true)
+			s := runGTM(t, dir, `gtm.test:%[1]d {
+    bind 127.0.0.1
+    gtm {
+        ttl `+fmt.Sprint(ttl)+`
+        ns ns1.gtm.test 127.0.0.1
+        dnssec {
+            key file `+base+`
+        }
+        pool v4 {
+            address 192.0.2.1
+        }
+        domain www.gtm.test {
+            route default v4
+        }
+    }
+}
+`, "www.gtm.test")
+			for _, q := range []struct {
+				name  string
+				qtype uint16
+			}{
+				{"www.gtm.test.", dns.TypeA}, {"www.gtm.test.", dns.TypeAAAA}, {"nope.gtm.test.", dns.TypeA},
+				{"gtm.test.", dns.TypeSOA}, {"gtm.test.", dns.TypeNS}, {"gtm.test.", dns.TypeDNSKEY},
+				{"ns1.gtm.test.", dns.TypeA},
+			} {
+				m := new(dns.Msg)
+				m.SetQuestion(q.name, q.qtype)
+				m.SetEdns0(4096, true)
+				r, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(m, s.udp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sigs := 0
+				for _, sec := range [][]dns.RR{r.Answer, r.Ns, r.Extra} {
+					for _, rr := range sec {
+						sig, ok := rr.(*dns.RRSIG)
+						if !ok {
+							continue
+						}
+						sigs++
+						for _, covered := range sec {
+							h := covered.Header()
+							if h.Rrtype == sig.TypeCovered && h.Name == sig.Hdr.Name && sig.OrigTtl != h.Ttl {
+								t.Errorf("%s %s: RRSIG over %s %s has original TTL %d, the RRset's TTL is %d", q.name,
+									dns.TypeToString[q.qtype], h.Name, dns.TypeToString[h.Rrtype], sig.OrigTtl, h.Ttl)
+							}
+						}
+					}
+				}
+				if sigs == 0 {
+					t.Errorf("%s %s: no RRSIG:\n%s", q.name, dns.TypeToString[q.qtype], r)
+				}
+			}
+		})
+	}
+}
+
+// `fallback servfail` is not authoritative; the apex NS answer carries glue for in-zone
+// name servers.
+func TestServFailAndGlue(t *testing.T) {
+	s := runGTM(t, t.TempDir(), `gtm.test:%[1]d {
+    bind 127.0.0.1
+    gtm {
+        ns ns1.gtm.test 127.0.0.1 ::1
+        ns ns2.elsewhere.example.
+        pool dead {
+            address 192.0.2.9 disabled
+        }
+        domain closed.gtm.test {
+            fallback servfail
+            route default dead
+        }
+    }
+}
+`, "gtm.test")
+	if m := s.ask(query{name: "closed.gtm.test", qtype: dns.TypeA}); m.Rcode != dns.RcodeServerFailure || m.Authoritative {
+		t.Errorf("fallback servfail: rcode %s AA %v, want SERVFAIL without AA", dns.RcodeToString[m.Rcode], m.Authoritative)
+	}
+	m := s.ask(query{name: "gtm.test", qtype: dns.TypeNS})
+	var glue []string
+	for _, rr := range m.Extra {
+		switch x := rr.(type) {
+		case *dns.A:
+			glue = append(glue, x.Hdr.Name+" "+x.A.String())
+		case *dns.AAAA:
+			glue = append(glue, x.Hdr.Name+" "+x.AAAA.String())
+		}
+	}
+	if len(m.Answer) != 2 || join(glue) != "ns1.gtm.test. 127.0.0.1 ns1.gtm.test. ::1" {
+		t.Errorf("apex NS: %d NS, glue %q (want ns1's two addresses):\n%s", len(m.Answer), glue, m)
+	}
+}
+
+// serialOf is the apex SOA's serial.
+func serialOf(t *testing.T, s *server) uint32 {
+	t.Helper()
+	m := s.ask(query{name: "gtm.test", qtype: dns.TypeSOA})
+	if len(m.Answer) != 1 {
+		t.Fatalf("apex SOA: %v", m)
+	}
+	return m.Answer[0].(*dns.SOA).Serial
+}
+
+// Without cluster, the SOA serial is derived from the configuration: two servers started at
+// different times with the same configuration answer the same serial, another configuration
+// another serial.
+func TestSerialFromConfiguration(t *testing.T) {
+	conf := func(addr string) string {
+		return `gtm.test:%[1]d {
+    bind 127.0.0.1
+    gtm {
+        pool v4 {
+            address ` + addr + `
+        }
+        domain www.gtm.test {
+            route default v4
+        }
+    }
+}
+`
+	}
+	a := runGTM(t, t.TempDir(), conf("192.0.2.1"), "www.gtm.test")
+	time.Sleep(1100 * time.Millisecond) // a serial from the clock would differ by now
+	b := runGTM(t, t.TempDir(), conf("192.0.2.1"), "www.gtm.test")
+	c := runGTM(t, t.TempDir(), conf("192.0.2.2"), "www.gtm.test")
+	sa, sb, sc := serialOf(t, a.server), serialOf(t, b.server), serialOf(t, c.server)
+	if sa != sb || sa == sc {
+		t.Errorf("serials: same config %d and %d (want equal), other config %d (want different)", sa, sb, sc)
+	}
+}

@@ -395,6 +395,17 @@
     list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no events yet")]));
   }
 
+  // The latest write attempts through the API (GET /api/v1/audit): who, what, how it ended.
+  async function renderAudit() {
+    let a;
+    try { a = await get("api/v1/audit?limit=20"); } catch (_) { return; }
+    const items = (a.records || []).slice().reverse().map((r) =>
+      el("li", { "data-audit": String(r.id) }, el("time", {}, new Date(r.time).toLocaleTimeString()),
+        el("span", { class: "kind " + (r.status < 400 ? "config" : "failopen") }, String(r.status)),
+        el("span", {}, r.token + " " + r.method + " " + r.resource + (r.node ? " on " + r.node : "") + (r.error ? ": " + r.error : ""))));
+    document.getElementById("audit").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no write through the API yet")]));
+  }
+
   // The fleet, when this node is one of several (GET /api/v1/cluster answers 404 alone).
   async function renderFleet() {
     const section = document.getElementById("fleet-section");
@@ -440,6 +451,7 @@
       history = hi;
       render(st);
       await renderFleet();
+      await renderAudit();
       if (epoch && ev.epoch !== epoch) {
         // The server restarted: its ring is new. Ask again from its start.
         events.push({ id: 0, time: new Date().toISOString(), kind: "restart", message: "the server restarted; events before this are from its previous run" });

@@ -46,10 +46,14 @@ commands:
                                   document of it; a saved GET /api/v1/config too), in one commit:
                                   all or nothing; --wait: return once every node applied it
   events [--since N] [--follow]   recent events; --follow keeps polling
+  audit [--since N] [--follow] [--json]
+                                  the audit log: every write attempt, who made it and how it ended
+                                  (the latest; --since N: every record after N; --json: JSON lines)
 
 WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
 --server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
---token-file, else taken from $GTM_TOKEN.
+--token-file, else taken from $GTM_TOKEN. For an API served with tls: --cacert FILE (the CA
+that signed its certificate) and, when it requires client certificates, --cert FILE --key FILE.
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
@@ -109,6 +113,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	wait := fs.Bool("wait", false, "apply: return only once every live node applied the change")
 	waitTimeout := fs.Duration("wait-timeout", 0, "apply --wait: how long to wait (default: the server's, 10s)")
 	fromCache := fs.String("from-cache", "", "restore: a node's cache file to put back into the fleet's store")
+	cacert := fs.String("cacert", "", "the CA certificate of an API served with tls")
+	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
+	key := fs.String("key", "", "the client certificate's key")
+	asJSON := fs.Bool("json", false, "audit: print records as JSON lines (an export)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return 2
@@ -118,6 +126,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return 2
 	}
 	c := &cli{server: *server, out: stdout, http: &http.Client{Timeout: 30 * time.Second}}
+	if c.http.Transport, err = transport(*cacert, *cert, *key); err != nil {
+		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+		return 2
+	}
 	if c.server == "" {
 		c.server = getenv("GTM_SERVER")
 	}
@@ -214,6 +226,14 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		err = c.apply(*file, cmd == "diff" || *dry)
 	case "events":
 		err = c.events(*since, *follow, *interval)
+	case "audit":
+		var from *uint64 // without --since: the latest records
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "since" {
+				from = since
+			}
+		})
+		err = c.audit(from, *follow, *asJSON, *interval)
 	default:
 		fmt.Fprintf(stderr, "gtmctl: unknown command %q\n", cmd)
 		fs.Usage()

@@ -290,6 +290,10 @@ func (b *Backend) commit(ctx context.Context, base *state.Data, ops []state.Op) 
 	var writes []clientv3.Op
 	last := map[string]int{} // key -> index in writes: etcd refuses a key twice in a txn
 	for _, op := range ops {
+		if state.RecordKey(op.Key) && op.Value != nil {
+			writes = append(writes, clientv3.OpPut(b.prefix+op.Key, string(op.Value))) // an audit record rides along
+			continue
+		}
 		if !stateKey(op.Key) {
 			return nil, fmt.Errorf("cluster: key %q is not a state key", op.Key)
 		}

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/gtm-dns/coredns-gtm/access"
+	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/state"
+)
+
+// TokenFileName is the name of the `token_file` token (an unscoped admin) in audit records
+// and events.
+const TokenFileName = "token_file"
+
+// rule is what a route needs: the least role, and how a refusal words the right.
+type rule struct {
+	need access.Role
+	what string
+}
+
+// rules lists the writes; every GET needs role read, and a write route missing here needs
+// admin (a new endpoint is refused to operators until it is given its rule).
+var rules = map[string]rule{
+	"PUT /api/v1/config/{kind}/{name}":                    {access.Admin, "write config"},
+	"DELETE /api/v1/config/{kind}/{name}":                 {access.Admin, "write config"},
+	"PUT /api/v1/pools/{pool}/addresses/{address}/mode":   {access.Operate, "set address modes"},
+	"PUT /api/v1/pools/{pool}/mode":                       {access.Operate, "set pool modes"},
+	"DELETE /api/v1/pools/{pool}/mode":                    {access.Operate, "set pool modes"},
+	"PUT /api/v1/domains/{domain}/pin":                    {access.Operate, "pin domains"},
+	"POST /api/v1/domains/{domain}/failback":              {access.Operate, "fail back"},
+	"PUT /api/v1/pools/{pool}/addresses/{address}/health": {access.Operate, "push health verdicts"},
+	"POST /api/v1/brake/release":                          {access.Operate, "release the brake"},
+}
+
+// ruleOf is the rule of a route pattern ("METHOD /path").
+func ruleOf(pattern string) rule {
+	if r, ok := rules[pattern]; ok {
+		return r
+	}
+	method, _, _ := strings.Cut(pattern, " ")
+	if method == http.MethodGet || method == http.MethodHead {
+		return rule{access.Read, "read"}
+	}
+	return rule{access.Admin, "write " + strings.TrimPrefix(pattern, method+" ")}
+}
+
+// tokenOf returns the known token a request presents as its bearer, or nil.
+func (h *handler) tokenOf(r *http.Request) *access.Token {
+	auth := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(auth) < len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return nil
+	}
+	return h.tokens.Lookup(strings.TrimSpace(auth[len(prefix):]))
+}
+
+// pathValues matches a pattern's path against a request path: the {name} wildcards' values.
+func pathValues(pattern, p string) map[string]string {
+	_, pp, _ := strings.Cut(pattern, " ")
+	ps, rs := strings.Split(pp, "/"), strings.Split(p, "/")
+	if len(ps) != len(rs) {
+		return nil
+	}
+	out := map[string]string{}
+	for i, seg := range ps {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			v, err := url.PathUnescape(rs[i])
+			if err != nil {
+				v = rs[i]
+			}
+			out[strings.TrimSuffix(strings.Trim(seg, "{}"), "...")] = v
+		}
+	}
+	return out
+}
+
+// targetOf is what a write of pattern at path p changes, for the scope check.
+func targetOf(pattern, p string) access.Target {
+	v := pathValues(pattern, p)
+	switch {
+	case v["kind"] != "":
+		kind, ok := config.ParseKind(v["kind"])
+		if !ok {
+			return access.Target{Kind: v["kind"], Name: v["name"]}
+		}
+		return access.Target{Kind: kind.Singular(), Name: v["name"]}
+	case v["domain"] != "":
+		return access.Target{Kind: "domain", Name: v["domain"]}
+	case v["pool"] != "":
+		return access.Target{Kind: "pool", Name: v["pool"]}
+	}
+	return access.Target{}
+}
+
+// resourceOf is the state key a write of pattern at path p is about (what its audit record
+// names), or the path under /api/v1/ for a write outside the state.
+func resourceOf(pattern, p string) string {
+	v := pathValues(pattern, p)
+	fqdn := func(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+	_, pp, _ := strings.Cut(pattern, " ")
+	switch pp {
+	case "/api/v1/config/{kind}/{name}":
+		name := v["name"]
+		if v["kind"] == "domains" {
+			if n, ok := config.DomainName(name); ok {
+				name = n
+			}
+		}
+		return state.ConfigKey(v["kind"], name)
+	case "/api/v1/pools/{pool}/addresses/{address}/mode":
+		return state.ModeKey(v["pool"], config.AddressKey(v["address"]))
+	case "/api/v1/pools/{pool}/mode":
+		return state.PoolModeKey(v["pool"])
+	case "/api/v1/domains/{domain}/pin":
+		return state.PinKey(fqdn(v["domain"]))
+	case "/api/v1/domains/{domain}/failback":
+		return state.HoldsPrefix + fqdn(v["domain"])
+	}
+	return strings.TrimPrefix(p, "/api/v1/")
+}
+
+// allow decides whether tok may use the route pattern for request r.
+func allow(tok *access.Token, pattern string, r *http.Request) error {
+	ru := ruleOf(pattern)
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions
+	return access.Allow(tok, ru.need, ru.what, write, targetOf(pattern, r.URL.EscapedPath()))
+}
+
+// tokenSet is the handler's tokens: cfg.Tokens, or the lone token_file token of cfg.Token.
+func tokenSet(cfg Config) *access.Set {
+	if cfg.Tokens != nil {
+		return cfg.Tokens
+	}
+	if cfg.Token == "" {
+		return nil
+	}
+	s, _ := access.NewSet(access.NewToken(TokenFileName, cfg.Token, access.Admin))
+	return s
+}
