@@ -27,6 +27,8 @@ type rule struct {
 var rules = map[string]rule{
 	"PUT /api/v1/config/{kind}/{name}":                    {access.Admin, "write config"},
 	"DELETE /api/v1/config/{kind}/{name}":                 {access.Admin, "write config"},
+	"PUT /api/v1/config":                                  {access.Admin, "write the whole config"},
+	"POST /api/v1/cluster/restore":                        {access.Admin, "restore the cluster store"},
 	"PUT /api/v1/pools/{pool}/addresses/{address}/mode":   {access.Operate, "set address modes"},
 	"PUT /api/v1/pools/{pool}/mode":                       {access.Operate, "set pool modes"},
 	"DELETE /api/v1/pools/{pool}/mode":                    {access.Operate, "set pool modes"},

@@ -59,6 +59,8 @@ var matrix = map[string][]string{
 	"DELETE /api/v1/config/pools/{name}":                  {"admin"},
 	"PUT /api/v1/config/domains/{domain}":                 {"admin", "ci"},
 	"DELETE /api/v1/config/domains/{domain}":              {"admin", "ci"},
+	"PUT /api/v1/config":                                  {"admin"},
+	"POST /api/v1/cluster/restore":                        {"admin"},
 	"PUT /api/v1/pools/{pool}/addresses/{address}/health": {"ops", "admin", "poolops"},
 	"POST /api/v1/brake/release":                          {"ops", "admin"},
 }
