@@ -778,7 +778,6 @@ func (b *Backend) setConnected(up bool) {
 // catches up at once whatever happened meanwhile (compaction, a restored cluster).
 func (b *Backend) probeLoop() {
 	defer b.wg.Done()
-	key := b.prefix + "nodes/" + b.cfg.Node
 	for {
 		every := probeEvery
 		if !b.Connected() {
@@ -787,14 +786,16 @@ func (b *Backend) probeLoop() {
 		if !b.sleep(every) {
 			return
 		}
+		// The generation, not a count: a watch resumed by the client on an etcd that lost
+		// its data sees nothing wrong, the generation going back (or away) does.
 		ctx, cancel := context.WithTimeout(b.ctx, min(requestTimeout, time.Second))
-		resp, err := b.cli.Get(ctx, key, clientv3.WithCountOnly())
+		resp, err := b.cli.Get(ctx, b.genKey())
 		cancel()
 		if b.ctx.Err() != nil {
 			return
 		}
-		if err == nil && b.noteHeader(resp.Header) {
-			b.kick(b.resync) // etcd went back in time under a live watch: the list says how
+		if err == nil && (b.noteHeader(resp.Header) || b.genMoved(resp.Kvs)) {
+			b.kick(b.resync) // the list that follows says whether it is a regression
 		}
 		switch {
 		case err == nil && !b.Connected():

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gtm-dns/coredns-gtm/state"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -50,13 +51,27 @@ func (b *Backend) noteHeader(h *etcdserverpb.ResponseHeader) (backwards bool) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if h.Revision < b.hist.header || (b.hist.clusterID != 0 && h.ClusterId != b.hist.clusterID) {
+	if h.Revision < max(b.hist.header, b.hist.rev) || (b.hist.clusterID != 0 && h.ClusterId != b.hist.clusterID) {
 		return true
 	}
 	if b.fault == nil {
 		b.hist.header, b.hist.clusterID = h.Revision, h.ClusterId
 	}
 	return false
+}
+
+// genMoved reports whether PATH/generation as read (kvs) is behind the one in force, gone,
+// or of another epoch: a list must look.
+func (b *Backend) genMoved(kvs []*mvccpb.KeyValue) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fault != nil {
+		return true // faulted: list again each probe, to see a restore
+	}
+	if len(kvs) == 0 {
+		return b.gen > 0
+	}
+	return string(kvs[0].Value) != b.epoch || kvs[0].ModRevision < b.gen
 }
 
 // checkHistoryLocked is nil when a list of header h, generation gen and epoch may be put in
