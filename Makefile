@@ -29,6 +29,7 @@ test: deps demo-db lint
 	GTM_REAL_CITY_MMDB=$${GTM_REAL_CITY_MMDB:-$(CURDIR)/.cache/realdb/city.mmdb} \
 	GTM_REAL_ASN_MMDB=$${GTM_REAL_ASN_MMDB:-$(CURDIR)/.cache/realdb/asn.mmdb} \
 	GTM_ETCD=$${GTM_ETCD:-$(CURDIR)/.cache/bin/etcd} \
+	GTM_TOFU=$${GTM_TOFU:-$(CURDIR)/.cache/bin/tofu} \
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # Longer fuzzing than the seed-corpus runs of `make test`.
@@ -41,7 +42,7 @@ fuzz:
 # Also prints ServeDNS's stack frame: each UDP query runs on a fresh goroutine, and a frame
 # that grows past a stack-size step costs a stack copy per query (docs/BENCHMARKS.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin
+	$(GO) test -run '^$$' -bench . -benchmem ./policy ./geo ./plugin ./control
 	@$(GO) build -gcflags=-S ./plugin 2>&1 | grep -o 'GTM).ServeDNS STEXT.*locals=0x[0-9a-f]*' || true
 
 clean:

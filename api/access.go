@@ -27,8 +27,6 @@ type rule struct {
 var rules = map[string]rule{
 	"PUT /api/v1/config/{kind}/{name}":                    {access.Admin, "write config"},
 	"DELETE /api/v1/config/{kind}/{name}":                 {access.Admin, "write config"},
-	"PUT /api/v1/config":                                  {access.Admin, "write the whole config"},
-	"POST /api/v1/cluster/restore":                        {access.Admin, "restore the cluster store"},
 	"PUT /api/v1/pools/{pool}/addresses/{address}/mode":   {access.Operate, "set address modes"},
 	"PUT /api/v1/pools/{pool}/mode":                       {access.Operate, "set pool modes"},
 	"DELETE /api/v1/pools/{pool}/mode":                    {access.Operate, "set pool modes"},
@@ -36,6 +34,8 @@ var rules = map[string]rule{
 	"POST /api/v1/domains/{domain}/failback":              {access.Operate, "fail back"},
 	"PUT /api/v1/pools/{pool}/addresses/{address}/health": {access.Operate, "push health verdicts"},
 	"POST /api/v1/brake/release":                          {access.Operate, "release the brake"},
+	"PUT /api/v1/config":                                  {access.Admin, "write config"},
+	"POST /api/v1/cluster/restore":                        {access.Admin, "restore the cluster state"},
 }
 
 // ruleOf is the rule of a route pattern ("METHOD /path").

@@ -11,6 +11,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,21 +57,41 @@ type Rider interface {
 	Committed() bool
 }
 
-// fill sets the record's resource, before and after from the first op of a commit and the
-// state it applies to.
+// fill sets the record's resource, before and after from the ops of a commit and the state
+// they apply to: one op, its key and values; several (a whole-configuration write), the
+// common prefix of their keys and {key: value} objects of every key written.
 func fill(rec *Record, cur *state.Data, ops []state.Op) {
 	if len(ops) == 0 {
 		return
 	}
-	op := ops[0]
-	rec.Resource = op.Key
-	rec.Before, rec.After = nil, nil
-	if cur != nil {
-		if e, ok := cur.Entries[op.Key]; ok {
-			rec.Before = rawJSON(e.Value)
+	before := func(k string) json.RawMessage {
+		if cur != nil {
+			if e, ok := cur.Entries[k]; ok {
+				return rawJSON(e.Value)
+			}
+		}
+		return nil
+	}
+	if len(ops) == 1 {
+		rec.Resource, rec.Before, rec.After = ops[0].Key, before(ops[0].Key), rawJSON(ops[0].Value)
+		return
+	}
+	b, a := map[string]json.RawMessage{}, map[string]json.RawMessage{}
+	prefix := ops[0].Key
+	for _, op := range ops {
+		b[op.Key], a[op.Key] = before(op.Key), rawJSON(op.Value)
+		for !strings.HasPrefix(op.Key, prefix) {
+			prefix = prefix[:len(prefix)-1]
 		}
 	}
-	rec.After = rawJSON(op.Value)
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		prefix = prefix[:i+1]
+	} else {
+		prefix = ""
+	}
+	rec.Resource = prefix
+	rec.Before, _ = json.Marshal(b)
+	rec.After, _ = json.Marshal(a)
 }
 
 // rawJSON is v as a JSON value: state values are JSON; anything else becomes a string.

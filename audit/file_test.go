@@ -155,3 +155,39 @@ func TestRiderFillsBeforeAfter(t *testing.T) {
 		t.Fatalf("records: %s", b)
 	}
 }
+
+// BenchmarkFileAppend is the cost the audit FILE adds to a write: one appended line and
+// its fsync.
+func BenchmarkFileAppend(b *testing.B) {
+	f, err := OpenFile(filepath.Join(b.TempDir(), "audit.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r := rec(0)
+	r.After = json.RawMessage(`{"mode":"down"}`)
+	for b.Loop() {
+		if err := f.Append(context.Background(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A commit of several keys (a whole-configuration write) records every key's values.
+func TestRiderSeveralKeys(t *testing.T) {
+	m := NewMemory(10)
+	st, _ := state.Open(context.Background(), state.NewMemory())
+	ops := []state.Op{{Key: "config/pools/a", Value: []byte(`{"lb":"all"}`)}, {Key: "config/domains/www.example.net.", Value: []byte(`{"ttl":5}`)}}
+	r := m.Rider(rec(0))
+	st.Lock()
+	_, err := st.Commit(state.WithRider(context.Background(), r), ops)
+	st.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.List(context.Background(), -1, 1)
+	if got[0].Resource != "config/" || string(got[0].After) != `{"config/domains/www.example.net.":{"ttl":5},"config/pools/a":{"lb":"all"}}` ||
+		string(got[0].Before) != `{"config/domains/www.example.net.":null,"config/pools/a":null}` {
+		t.Fatalf("%s %s %s", got[0].Resource, got[0].Before, got[0].After)
+	}
+}

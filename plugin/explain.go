@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -15,7 +16,7 @@ import (
 // why. It decides with the query path's own code (clientOf, locate, decide, scope) and
 // follows CNAMEs to managed names as ServeDNS does; it counts no answers.
 func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
-	cs := g.snap.Load()
+	cs := g.ctl.Snapshot()
 	if cs == nil {
 		return api.ExplainDoc{}, fmt.Errorf("no configuration in force yet")
 	}
@@ -27,7 +28,7 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 	if d == nil && q.Type != dns.TypeSRV { // SRV names lie under managed domains (srv.go)
 		return api.ExplainDoc{}, fmt.Errorf("%s: %w", q.Domain, api.ErrNotManaged)
 	}
-	if q.Type != dns.TypeSRV && !answersType(d, q.Type) {
+	if q.Type != dns.TypeSRV && !control.AnswersType(d, q.Type) {
 		return api.ExplainDoc{}, fmt.Errorf("gtm does not answer %s at %s: the zone's data does", dns.TypeToString[q.Type], q.Domain)
 	}
 	var subnet *geo.ClientSubnet
@@ -38,7 +39,7 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 		subnet = &geo.ClientSubnet{Addr: q.Subnet.Addr(), SourceBits: q.Subnet.Bits()}
 	}
 	var cl policy.Client
-	mapped := clientOf(&cl, subnet, q.Client)
+	mapped := control.ClientOf(&cl, subnet, q.Client)
 	doc := api.ExplainDoc{Domain: q.Domain, Type: dns.TypeToString[q.Type], ECS: subnet != nil,
 		Steps: []api.HopDoc{}, Answer: []string{}, Rcode: "NOERROR"}
 	if d != nil {
@@ -69,7 +70,7 @@ func (g *GTM) Explain(q api.ExplainQuery) (api.ExplainDoc, error) {
 			doc.Rcode = "SERVFAIL"
 		}
 		scope = max(scope, step.Scope)
-		if target == "" || q.Type == dns.TypeCNAME || hop+1 > maxChase {
+		if target == "" || q.Type == dns.TypeCNAME || hop+1 > control.MaxChase {
 			break
 		}
 		tz := cs.Zone(target)
@@ -107,7 +108,7 @@ func seen(steps []api.HopDoc, name string) bool {
 }
 
 // explainHop decides for one managed name as answer does, and describes the decision.
-func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
+func (g *GTM) explainHop(cs *control.Snapshot, d *policy.Domain, name string, qtype uint16, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
 	}
@@ -119,11 +120,7 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 		fam = policy.IPv6
 	}
 	var buf [8]*policy.Address
-	res, route, pinned := decide(cs, d, cl, fam, buf[:0])
-	cs.accountSwitch(d, route, &res)
-	if res.Episode != 0 {
-		cs.accountFallback(d, route, &res) // explain saw the transition: no query will
-	}
+	res, route, pinned := cs.ExplainDecide(d, cl, fam, buf[:0]) // a pure read: nothing counted or moved
 
 	step = api.HopDoc{Name: name, Domain: d.Name, TTL: d.TTLOf(&res), Routes: []api.ExplainRouteDoc{}, Pools: []api.ExplainPoolDoc{},
 		Candidates: []string{}, Chosen: []string{}, Overrides: []string{}, FailOpen: res.FailOpen}
@@ -197,10 +194,16 @@ func (g *GTM) explainHop(cs *compiled, d *policy.Domain, name string, qtype uint
 		}
 	}
 	if len(answer) > 0 && !pinned {
-		step.Scope = cs.scope(d, cl)
+		step.Scope = cs.Scope(d, cl)
 	}
 	if len(answer) > 0 {
 		step.Scope = max(step.Scope, res.HashBits)
+	} else { // an empty answer carries the scope of its decision, as the query's does
+		rcode := dns.RcodeSuccess
+		if res.InFallback && res.Fallback == policy.FallbackServFail {
+			rcode = dns.RcodeServerFailure
+		}
+		step.Scope = emptyScope(cs, d, cl, qtype, pinned, rcode)
 	}
 	return step, answer, target
 }
@@ -244,3 +247,19 @@ func (g *GTM) facts(cl *policy.Client) api.GeoFacts {
 }
 
 var _ api.Explainer = (*GTM)(nil)
+
+// explainFailover reports what the failover settings did to a decision.
+func explainFailover(step *api.HopDoc, res *policy.Result, cl *policy.Client) {
+	step.Degraded = res.Degraded
+	if res.InFallback {
+		step.Fallback = res.Fallback.String()
+	}
+	if res.Held && res.Pool != nil {
+		step.Held = res.Pool.Name
+	}
+	if res.HashBits > 0 {
+		if pfx, ok := policy.HashPrefix(cl); ok {
+			step.HashedPrefix = pfx.String()
+		}
+	}
+}

@@ -6,7 +6,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -27,10 +28,9 @@ type GTM struct {
 	ecs     bool
 	geo     *geo.DB
 	asn     *geo.DB
-	snap    atomic.Pointer[compiled]
-	started time.Time
-	control
-	scoper
+	ctl     *control.Block // what the block runs: its snapshot, store, probers (control/)
+	block   *block         // the Corefile's block (dnssec keys)
+	nextSOA sync.Map       // zone -> *cachedSOA: the next plugin's SOA, for negative answers
 }
 
 // Name implements plugin.Handler.
@@ -38,7 +38,7 @@ func (g *GTM) Name() string { return "gtm" }
 
 // ServeDNS implements plugin.Handler.
 func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	cs := g.snap.Load()
+	cs := g.ctl.Snapshot()
 	if cs == nil || len(r.Question) != 1 {
 		return g.next(ctx, w, r)
 	}
@@ -88,22 +88,22 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		return dns.RcodeRefused, nil
 	}
 	apex := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
-	if fall && (apex || d != nil && !answersType(d, qtype)) {
+	if fall && (apex || d != nil && !control.AnswersType(d, qtype)) {
 		// The next plugin holds the zone's own data (SOA, NS, MX, TXT, CAA at the apex and at
 		// managed names): gtm answers only what it manages. A managed name exists: the
 		// next plugin's NXDOMAIN for it becomes NODATA (resolvers deny every type of a
 		// name from one NXDOMAIN, RFC 8020; browsers ask HTTPS for every name).
-		return g.next(ctx, existsWriterFor(w, cs.negSOA(zone)), r)
+		return g.next(ctx, existsWriterFor(w, cs.NegSOA(zone)), r)
 	}
-	if addrs, host := cs.nsHosts[qname]; d == nil && host && !(fall && len(addrs) == 0) {
-		return g.nsHost(&state, r, qtype, addrs, subnet, cs.negSOA(zone), cs.TTL)
+	if addrs, host := cs.NSHost(qname); d == nil && host && !(fall && len(addrs) == 0) {
+		return g.nsHost(&state, r, qtype, addrs, subnet, cs.NegSOA(zone), cs.TTL)
 	}
 	if d == nil && fall {
 		if cs.HasBelow(qname) {
 			// An empty non-terminal above a managed domain: the next plugin may hold records
 			// here, but it must not deny the name, or resolvers that trust NXDOMAIN for the
 			// whole subtree (RFC 8020) lose the managed domains below it.
-			w = existsWriterFor(w, cs.negSOA(zone))
+			w = existsWriterFor(w, cs.NegSOA(zone))
 		}
 		return g.next(ctx, w, r)
 	}
@@ -120,13 +120,13 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 	if subnet == nil {
 		src = remoteAddr(w)
 	}
-	mapped := clientOf(&cl, subnet, src)
+	mapped := control.ClientOf(&cl, subnet, src)
 	var buf [8]*policy.Address
 	n, scope, target, negTTL := g.answer(cs, m, d, qname, qtype, &cl, buf[:0])
 	// A CNAME to another managed name of ours is followed, as the file plugin follows
 	// in-zone targets (RFC 1034 section 4.3.2): the resolver gets the whole chain, and the
 	// answer's scope covers every decision in it. A bound (and a name seen before) stops loops.
-	for hop := 1; target != "" && qtype != dns.TypeCNAME && hop <= maxChase; hop++ {
+	for hop := 1; target != "" && qtype != dns.TypeCNAME && hop <= control.MaxChase; hop++ {
 		tz := cs.Zone(target)
 		if tz == "" || inAnswer(m, target) {
 			break // not ours (the resolver follows it), or a loop
@@ -189,27 +189,6 @@ func (g *GTM) clientSubnet(r *dns.Msg) (subnet *geo.ClientSubnet, bad bool) {
 	return nil, false
 }
 
-// answersType reports whether gtm answers qtype at managed domain d: A and AAAA, and every
-// type for a domain with a pool of names (CNAME). Other types belong to the zone's data.
-func answersType(d *policy.Domain, qtype uint16) bool {
-	switch qtype {
-	case dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeANY:
-		return true
-	case dns.TypeHTTPS:
-		if d.Services != nil && d.Services.HTTPS != nil {
-			return true // https.go
-		}
-	}
-	for _, r := range d.Routes {
-		for _, p := range r.Pools {
-			if p.CNAME {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // nsHost answers an in-zone name server of `ns` (its A and AAAA; NODATA for other types and
 // for the synthesized ns1.ZONE that has no address).
 func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []netip.Addr, subnet *geo.ClientSubnet, soa dns.RR, ttl uint32) (int, error) {
@@ -235,8 +214,8 @@ func (g *GTM) nsHost(state *request.Request, r *dns.Msg, qtype uint16, addrs []n
 // negativeSOA is the SOA of a negative answer in zone: with fallthrough for the zone, the
 // next plugin's (it holds the zone's data: its serial and negative TTL are the zone's),
 // asked at most once a minute; else, or when it has none, gtm's own.
-func (g *GTM) negativeSOA(ctx context.Context, w dns.ResponseWriter, cs *compiled, zone string) dns.RR {
-	own := cs.negSOA(zone)
+func (g *GTM) negativeSOA(ctx context.Context, w dns.ResponseWriter, cs *control.Snapshot, zone string) dns.RR {
+	own := cs.NegSOA(zone)
 	if g.Next == nil || !g.Fall.Through(zone) {
 		return own
 	}
@@ -284,14 +263,11 @@ func inAnswer(m *dns.Msg, name string) bool {
 	return false
 }
 
-// maxChase bounds how many CNAMEs to our own names one answer follows (file's bound too).
-const maxChase = 8
-
 // answer appends managed domain d's records for name and qtype to m. It returns how many it
 // added, the ECS scope they depend on (0 for none and for a pinned domain; also for no
 // records, when that emptiness depends on the client), the target when they are a CNAME,
 // and for none the TTL that caps the negative answer's (0: the SOA's alone).
-func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
+func (g *GTM) answer(cs *control.Snapshot, m *dns.Msg, d *policy.Domain, name string, qtype uint16, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, cl)
 	}
@@ -302,17 +278,12 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	if qtype == dns.TypeAAAA {
 		fam = policy.IPv6
 	}
-	res, route, pinned := decide(cs, d, cl, fam, buf)
-	if res.Pool != nil {
-		cs.account(d, route, &res)
-	}
-	if res.FailOpen || res.InFallback || res.Episode != 0 {
-		cs.accountFallback(d, route, &res)
-		if res.InFallback && res.Fallback == policy.FallbackServFail {
-			// Failing closed is no authoritative statement about the name: resolvers
-			// treat it as the server's failure and ask elsewhere or serve stale.
-			m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
-		}
+	res, route, pinned := cs.Decide(d, cl, fam, buf)
+	cs.Account(d, route, &res)
+	if res.InFallback && res.Fallback == policy.FallbackServFail {
+		// Failing closed is no authoritative statement about the name: resolvers treat it
+		// as the server's failure and ask elsewhere or serve stale.
+		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
 	}
 	ttl := d.TTLOf(&res)
 
@@ -327,49 +298,13 @@ func (g *GTM) answer(cs *compiled, m *dns.Msg, d *policy.Domain, name string, qt
 	}
 	n = len(m.Answer) - before
 	if n > 0 && !pinned {
-		scope = cs.scope(d, cl)
+		scope = cs.Scope(d, cl)
 	}
 	if n > 0 {
 		scope = max(scope, res.HashBits) // lb hashed: the hashed network, when narrower
 		return n, scope, target, 0
 	}
 	return 0, emptyScope(cs, d, cl, qtype, pinned, m.Rcode), "", emptyTTL(d, &res, ttl)
-}
-
-// decide is the decision of the query path for client cl (located) at managed domain d: the
-// pinned pool when an operator pinned d to one that exists, else the route d.Match finds and
-// what it picks. route is nil for a pinned domain and when no route matches (geo-fencing:
-// res.Pool is then nil too). The API's explain makes the same call.
-func decide(cs *compiled, d *policy.Domain, cl *policy.Client, fam policy.Family, buf []*policy.Address) (res policy.Result, route *policy.Route, pinned bool) {
-	if pin := d.Pin.Get(); pin != "" {
-		if p := cs.Pool(pin); p != nil {
-			return policy.PickPoolFor(p, cl, fam, buf), nil, true
-		}
-	}
-	if route = d.Match(cl); route != nil {
-		res = d.Decide(route, cl, fam, buf)
-	}
-	return res, route, false
-}
-
-// clientOf fills in who asks: the ECS subnet when the query had one, else the source
-// address src. It returns 96 for an IPv4-mapped ECS subnet (its scope is 96 + the IPv4
-// scope), else 0.
-func clientOf(cl *policy.Client, subnet *geo.ClientSubnet, src netip.Addr) (mapped int) {
-	if subnet != nil {
-		cl.Addr, cl.Bits = subnet.Addr, subnet.SourceBits
-		if cl.Addr.Is4In6() {
-			// ::ffff:a.b.c.d/N is the IPv4 client a.b.c.d/(N-96) (a mapped address implies
-			// N >= 96): route it as IPv4, as the geo lookups do, and answer the scope in the
-			// IPv6 family the option came in.
-			cl.Addr, cl.Bits, mapped = cl.Addr.Unmap(), cl.Bits-96, 96
-		}
-		cl.Known = cl.Bits > 0
-		return mapped
-	}
-	cl.Addr, cl.Known = src, true
-	cl.Bits = cl.Addr.BitLen()
-	return 0
 }
 
 // next hands the query to the next plugin. With none (gtm last in its server block), a name
@@ -395,26 +330,7 @@ func (g *GTM) next(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, 
 type handedOnKey struct{}
 
 // locate fills in the client's geo facts, looking up only what the domain's routes use.
-func (g *GTM) locate(d *policy.Domain, cl *policy.Client) {
-	// The prefix length is known for misses too (the database network holding no data), and
-	// it bounds the ECS scope just the same.
-	if g.geo != nil && d.NeedsGeo() {
-		if loc, err := g.geo.City(cl.Addr); err == nil {
-			cl.GeoBits = loc.Prefix
-			if loc.Found {
-				cl.GeoFound = true
-				cl.Continent, cl.Country, cl.Region = loc.Continent, loc.Country, loc.Region
-				cl.HasLoc, cl.Lat, cl.Lon = loc.HasLocation, loc.Lat, loc.Lon
-			}
-		}
-	}
-	if g.asn != nil && d.NeedsASN() {
-		if n, bits, found, err := g.asn.ASN(cl.Addr); err == nil {
-			cl.ASNBits = bits
-			cl.ASNFound, cl.ASN = found, n
-		}
-	}
-}
+func (g *GTM) locate(d *policy.Domain, cl *policy.Client) { control.Locate(g.geo, g.asn, d, cl) }
 
 // reply adds our OPT record (echoing ECS with scope when the query had one) and writes m.
 func (g *GTM) reply(state *request.Request, m *dns.Msg, subnet *geo.ClientSubnet, scope int) {

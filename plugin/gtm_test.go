@@ -13,6 +13,8 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
+	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/geo/geotest"
 	"github.com/gtm-dns/coredns-gtm/state"
@@ -26,7 +28,7 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := &GTM{Fall: cfg.fall, ecs: cfg.ecs, Next: test.NextHandler(dns.RcodeRefused, nil)}
+	g := &GTM{Fall: cfg.fall, ecs: cfg.ecs, Next: test.NextHandler(dns.RcodeRefused, nil), block: cfg}
 	if cfg.geoip != "" {
 		if g.geo, err = geo.Open(cfg.geoip); err != nil {
 			tb.Fatal(err)
@@ -37,11 +39,24 @@ func newTestGTM(tb testing.TB, block string) *GTM {
 			tb.Fatal(err)
 		}
 	}
-	cs := compile(cfg, cfg.res, registry, newMemStore(tb), nil)
-	g.buildScopes(cs)
-	g.snap.Store(cs)
-	tb.Cleanup(func() { cs.release(registry); g.closeDBs() })
+	cc := g.controlConfig()
+	cc.Store = newMemStore(tb)
+	if g.ctl, err = control.New(cc); err != nil {
+		tb.Fatal(err)
+	}
+	if err := g.ctl.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.ctl.Stop(); g.closeDBs() })
 	return g
+}
+
+// template is the prober's template of a check resource.
+var template = control.Template
+
+// staticSnapshot is b's resources res compiled as a block would, without probers.
+func staticSnapshot(b *block, res *config.Config) *control.Snapshot {
+	return control.NewStatic((&GTM{block: b}).controlConfig(), res, nil).Snapshot()
 }
 
 // newMemStore is an empty in-memory state, as a block without a state file has.

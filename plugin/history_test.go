@@ -1,48 +1,13 @@
 package gtm
 
 import (
-	"time"
-
 	"testing"
 
 	"github.com/miekg/dns"
 
-	"github.com/gtm-dns/coredns-gtm/plugin/history"
+	"github.com/gtm-dns/coredns-gtm/history"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
-
-type stateHealth bool
-
-func (h stateHealth) Healthy() bool    { return bool(h) }
-func (stateHealth) RTT() time.Duration { return 0 }
-
-func TestAddrState(t *testing.T) {
-	cases := []struct {
-		name     string
-		disabled bool
-		health   policy.Health
-		mode     policy.Mode
-		want     history.State
-	}{
-		{"no checks", false, nil, policy.ModeAuto, history.Up},
-		{"healthy", false, stateHealth(true), policy.ModeAuto, history.Up},
-		{"unhealthy", false, stateHealth(false), policy.ModeAuto, history.Down},
-		{"drained", false, stateHealth(true), policy.ModeDown, history.Drained},
-		{"drained while unhealthy", false, stateHealth(false), policy.ModeDown, history.Drained},
-		{"drained without checks", false, nil, policy.ModeDown, history.Drained},
-		{"forced up while unhealthy", false, stateHealth(false), policy.ModeUp, history.Up},
-		{"disabled", true, stateHealth(true), policy.ModeAuto, history.Disabled},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			a := &policy.Address{Disabled: tc.disabled, Health: tc.health, Mode: &policy.ModeCell{}}
-			a.Mode.Set(tc.mode)
-			if got := addrState(a); got != tc.want {
-				t.Fatalf("%v, want %v", got, tc.want)
-			}
-		})
-	}
-}
 
 // Answers are counted per pool into the current minute, on the query path without
 // allocating, and drains show in the address timelines.
@@ -59,15 +24,13 @@ func TestHistoryOfAnswersAndStates(t *testing.T) {
         route default hist-a hist-b
     }
 }`)
-	setInstance(g, true)
-	t.Cleanup(func() { setInstance(g, false) })
-	before := g.History()
+	before := g.ctl.History()
 	m := new(dns.Msg)
 	m.SetQuestion("hist.gtm.example.net.", dns.TypeA)
 	for range 25 {
 		serve(t, g, m)
 	}
-	after := g.History()
+	after := g.ctl.History()
 	if len(after.Pools) != 2 || after.Pools[0].Name != "hist-a" || len(after.Pools[0].Answers) != history.Buckets {
 		t.Fatalf("pools %+v", after.Pools)
 	}
@@ -85,10 +48,10 @@ func TestHistoryOfAnswersAndStates(t *testing.T) {
 	}
 
 	// Counting on the query path allocates nothing.
-	cs := g.snap.Load()
+	cs := g.ctl.Snapshot()
 	d := cs.Domains[0]
 	res := &policy.Result{Pool: cs.Pools[0]}
-	if n := testing.AllocsPerRun(200, func() { cs.account(d, d.Routes[0], res) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { cs.Account(d, d.Routes[0], res) }); n != 0 {
 		t.Errorf("account allocates %v times", n)
 	}
 
@@ -99,7 +62,7 @@ func TestHistoryOfAnswersAndStates(t *testing.T) {
 	for range 5 {
 		serve(t, g, m)
 	}
-	h := g.History()
+	h := g.ctl.History()
 	for _, a := range h.Pools[0].Addresses {
 		st := a.States
 		if len(st) < 2 || st[len(st)-2].State != "up" || st[len(st)-1].State != "drained" {

@@ -1,44 +1,18 @@
 package gtm
 
 import (
-	"cmp"
 	"net"
 	"slices"
 
 	"github.com/miekg/dns"
 
-	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
 // HTTPS answers (RFC 9460 ServiceMode at the managed name): the addresses of its hints are
 // the ones the same client's A and AAAA queries get, from the same decision code, so a
 // browser that connects on the hints reaches the server the GSLB chose for it.
-
-// compileServices is the query path's form of a domain's https and srv settings; nil when
-// it has neither.
-func compileServices(dc *config.Domain) *policy.Services {
-	if dc.HTTPS == nil && len(dc.SRV) == 0 {
-		return nil
-	}
-	s := &policy.Services{}
-	if h := dc.HTTPS; h != nil {
-		s.HTTPS = &policy.HTTPS{Priority: h.SvcPriority(), Hints: h.HintsOn()}
-		if len(h.ALPN) > 0 {
-			s.HTTPS.Params = append(s.HTTPS.Params, &dns.SVCBAlpn{Alpn: slices.Clone(h.ALPN)})
-		}
-		if h.Port > 0 {
-			s.HTTPS.Params = append(s.HTTPS.Params, &dns.SVCBPort{Port: uint16(h.Port)})
-		}
-	}
-	for _, v := range dc.SRV {
-		name, _ := config.ServiceName(v.Service)
-		s.SRV = append(s.SRV, policy.SRV{Service: name, Port: uint16(v.Port), Priority: uint16(v.Priority)})
-	}
-	// One RRset per service: SRVFor reads a service's lines as one run.
-	slices.SortStableFunc(s.SRV, func(a, b policy.SRV) int { return cmp.Compare(a.Service, b.Service) })
-	return s
-}
 
 // familyAnswer is one family's decision for a record built from both (HTTPS, SRV).
 type familyAnswer struct {
@@ -59,34 +33,26 @@ type both struct {
 // (PRODUCT.md Part 3, "Scope of empty answers"): the decision's scope, as a positive answer
 // for the client would carry it; 0 when every client gets the same emptiness (a pinned
 // domain, SERVFAIL, routes that do not look at the client).
-func (b *both) emptyScope(cs *compiled, d *policy.Domain, cl *policy.Client) int {
+func (b *both) emptyScope(cs *control.Snapshot, d *policy.Domain, cl *policy.Client) int {
 	if b.v4.pinned || b.servfail || !d.DependsOnClient() {
 		return 0
 	}
-	return cs.scope(d, cl)
+	return cs.Scope(d, cl)
 }
 
 // decideBoth makes the A and the AAAA decision for client cl (located) at d, as answer
 // makes each for its query type, and counts them as one answer (the IPv4 one; the IPv6
 // decision records a failover it observed, as explain does). v4buf and v6buf hold the
 // addresses.
-func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf []*policy.Address) (b both) {
+func decideBoth(cs *control.Snapshot, d *policy.Domain, cl *policy.Client, v4buf, v6buf []*policy.Address) (b both) {
 	v4, v6 := &b.v4, &b.v6
 	var route *policy.Route
-	v4.res, route, v4.pinned = decide(cs, d, cl, policy.IPv4, v4buf)
-	if v4.res.Pool != nil {
-		cs.account(d, route, &v4.res)
-	}
-	if v4.res.FailOpen || v4.res.InFallback || v4.res.Episode != 0 {
-		cs.accountFallback(d, route, &v4.res)
-	}
+	v4.res, route, v4.pinned = cs.Decide(d, cl, policy.IPv4, v4buf)
+	cs.Account(d, route, &v4.res)
 	families := []*familyAnswer{v4}
 	if v4.res.Pool == nil || !v4.res.Pool.CNAME { // a pool of names answers every type with its CNAME
-		v6.res, route, v6.pinned = decide(cs, d, cl, policy.IPv6, v6buf)
-		cs.accountSwitch(d, route, &v6.res)
-		if v6.res.Episode != 0 {
-			cs.accountFallback(d, route, &v6.res)
-		}
+		v6.res, route, v6.pinned = cs.Decide(d, cl, policy.IPv6, v6buf)
+		cs.Observe(d, route, &v6.res)
 		families = append(families, v6)
 	}
 	for _, f := range families {
@@ -97,7 +63,7 @@ func decideBoth(cs *compiled, d *policy.Domain, cl *policy.Client, v4buf, v6buf 
 		}
 		if len(f.res.Addrs) > 0 {
 			if !f.pinned {
-				f.scope = cs.scope(d, cl)
+				f.scope = cs.Scope(d, cl)
 			}
 			f.scope = max(f.scope, f.res.HashBits)
 		}
@@ -122,7 +88,7 @@ func bothTTL(v4, v6 *familyAnswer) uint32 {
 // the client gets no address of either family (NODATA, as its A and AAAA queries).
 //
 //go:noinline
-func (g *GTM) answerHTTPS(cs *compiled, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
+func (g *GTM) answerHTTPS(cs *control.Snapshot, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
 	var buf6 [8]*policy.Address
 	b := decideBoth(cs, d, cl, buf, buf6[:0])
 	v4, v6 := &b.v4, &b.v6

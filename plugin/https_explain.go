@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gtm-dns/coredns-gtm/api"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
 
@@ -18,7 +19,7 @@ import (
 
 // explainBoth decides for one managed name as answerHTTPS and answerSRV do: the A decision,
 // and unless it is a pool of names' CNAME, the AAAA decision merged into its step.
-func (g *GTM) explainBoth(cs *compiled, d *policy.Domain, name string, cl *policy.Client) (step api.HopDoc, v4, v6 []net.IP, target string) {
+func (g *GTM) explainBoth(cs *control.Snapshot, d *policy.Domain, name string, cl *policy.Client) (step api.HopDoc, v4, v6 []net.IP, target string) {
 	step, a4, target := g.explainHop(cs, d, name, dns.TypeA, cl)
 	if target != "" {
 		return step, nil, nil, target
@@ -69,7 +70,7 @@ func ips(texts []string) []net.IP {
 }
 
 // explainHTTPSHop is explainHop for an HTTPS query at a domain with `https`.
-func (g *GTM) explainHTTPSHop(cs *compiled, d *policy.Domain, name string, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
+func (g *GTM) explainHTTPSHop(cs *control.Snapshot, d *policy.Domain, name string, cl *policy.Client) (step api.HopDoc, answer []string, target string) {
 	step, v4, v6, target := g.explainBoth(cs, d, name, cl)
 	if target != "" {
 		return step, []string{target}, target
@@ -77,7 +78,7 @@ func (g *GTM) explainHTTPSHop(cs *compiled, d *policy.Domain, name string, cl *p
 	if step.Fallback == "servfail" || len(v4)+len(v6) == 0 {
 		step.Scope = 0
 		if step.Fallback != "servfail" && step.Pinned == "" && d.DependsOnClient() {
-			step.Scope = cs.scope(d, cl) // an empty answer's scope, as answerHTTPS's
+			step.Scope = cs.Scope(d, cl) // an empty answer's scope, as answerHTTPS's
 		}
 		return step, nil, ""
 	}
@@ -85,7 +86,7 @@ func (g *GTM) explainHTTPSHop(cs *compiled, d *policy.Domain, name string, cl *p
 }
 
 // explainSRV explains an SRV query: at _SERVICE._PROTO.NAME of a domain with that `srv`.
-func (g *GTM) explainSRV(cs *compiled, q api.ExplainQuery, zone string, cl *policy.Client, doc *api.ExplainDoc) error {
+func (g *GTM) explainSRV(cs *control.Snapshot, q api.ExplainQuery, zone string, cl *policy.Client, doc *api.ExplainDoc) error {
 	off1, end := dns.NextLabel(q.Domain, 0)
 	off2, end2 := dns.NextLabel(q.Domain, off1)
 	var d *policy.Domain
@@ -120,11 +121,11 @@ func (g *GTM) explainSRV(cs *compiled, q api.ExplainQuery, zone string, cl *poli
 
 // weighted turns explain's chosen addresses back into the domain's addresses (for their
 // weights).
-func weighted(d *policy.Domain, cs *compiled, ips []net.IP) []*policy.Address {
+func weighted(d *policy.Domain, cs *control.Snapshot, ips []net.IP) []*policy.Address {
 	var out []*policy.Address
 	for _, ip := range ips {
 		a, _ := netip.AddrFromSlice(ip)
-		if pa := cs.servedAddress(d, a.Unmap()); pa != nil {
+		if pa := servedAddress(cs, d, a.Unmap()); pa != nil {
 			out = append(out, pa)
 		}
 	}

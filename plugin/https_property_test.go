@@ -62,7 +62,7 @@ const propertyBlock = `gtm gtm.example.net {
 // TTL and scope; the SRV targets name the same addresses; explain says the same.
 func TestHTTPSHintsProperty(t *testing.T) {
 	g := newTestGTM(t, propertyBlock)
-	cs := g.snap.Load()
+	cs := g.ctl.Snapshot()
 	d := cs.Domain("www.gtm.example.net.")
 	seed := uint64(20261206)
 	rng := rand.New(rand.NewPCG(seed, 1))

@@ -100,7 +100,7 @@ func TestHTTPSAnswer(t *testing.T) {
 // The hints are the addresses the A and AAAA queries get: a downed address leaves both.
 func TestHTTPSHintsFollowHealth(t *testing.T) {
 	g := newTestGTM(t, httpsBlock)
-	cs := g.snap.Load()
+	cs := g.ctl.Snapshot()
 	cs.Pool("dual").Addrs[0].Mode.Set(2) // down
 	r := serve(t, g, httpsQuery("www.gtm.example.net."))
 	h := r.Answer[0].(*dns.HTTPS)
@@ -210,7 +210,7 @@ func TestHTTPSAndSRVFallback(t *testing.T) {
         srv _s._tcp 1
     }
 }`)
-	for _, a := range g.snap.Load().Pool("main").Addrs {
+	for _, a := range g.ctl.Snapshot().Pool("main").Addrs {
 		a.Health = downHealth{}
 	}
 	for _, tc := range []struct {

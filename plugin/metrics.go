@@ -2,15 +2,12 @@ package gtm
 
 import (
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
-	"github.com/gtm-dns/coredns-gtm/healthcheck"
-	"github.com/gtm-dns/coredns-gtm/state/etcd"
+	"github.com/gtm-dns/coredns-gtm/control"
 )
 
 // Metrics exposed through CoreDNS's prometheus plugin. Labels are bounded by the
@@ -56,7 +53,40 @@ var (
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "health_changes_total",
 		Help: "Health verdict changes by template and new state.",
 	}, []string{"healthcheck", "state"})
+
+	fallbackTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "fallback_total",
+		Help: "Answers given while no pool of the route was available, by domain and the fallback that answered (open, nodata, servfail, pool).",
+	}, []string{"domain", "kind"})
+
+	holdsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "failback_holds_total",
+		Help: "Failback holds by domain and event: held (a route stays on the pool it failed over to), released (it went back).",
+	}, []string{"domain", "event"})
+
+	// The webhook label is the webhook's name, never its URL (which may carry a token); the
+	// result and reason labels are the webhook package's fixed words.
+	webhookDeliveries = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "webhook_deliveries_total",
+		Help: "Webhook delivery attempts by webhook and result (ok, status, timeout, error).",
+	}, []string{"webhook", "result"})
+	webhookDropped = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "webhook_dropped_total",
+		Help: "Events a webhook never delivered, by webhook and reason (queue_full, retries, rejected, shutdown).",
+	}, []string{"webhook", "reason"})
 )
+
+// The series above are written by control/ (the run-time); this package declares and
+// registers them, and hands them over before any block starts.
+func init() {
+	control.Instrument(control.Metrics{
+		Answers: answersTotal, Fallback: fallbackTotal, Holds: holdsTotal, HealthChanges: healthChangesTotal,
+		Probes: probesTotal, ProbeDuration: probeDuration, WebhookDeliveries: webhookDeliveries, WebhookDropped: webhookDropped,
+		ConfigErrors: configErrorsTotal, ClusterDisconnects: clusterDisconnectsTotal, QuorumChanges: quorumChangesTotal,
+		StoreRegressions: storeRegressionsTotal,
+	})
+	prometheus.MustRegister(routeCollector{})
+}
 
 var (
 	addressHealthyDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_address_healthy",
@@ -85,43 +115,6 @@ var (
 		"Times a failover route switched to another pool.", []string{"domain", "route"}, nil)
 )
 
-// routeCounters are the failovers_total and failopen_total counters of one (domain, route).
-// They live in a table rather than as CounterVec children: at 10,000 domains of two routes
-// the 40,000 children took a third of the server's heap (a child holds its label pairs,
-// value, created timestamp and hash entry), an entry here takes about a tenth of that. The
-// collector reports them at scrape time. Like children, they outlive the snapshots that use
-// them, and forgetSeries deletes those of removed routes.
-type routeCounters struct {
-	failovers, failOpens atomic.Uint64
-	created              time.Time
-}
-
-type routeKey struct{ domain, route string }
-
-var routeTable = struct {
-	sync.Mutex
-	m map[routeKey]*routeCounters
-}{m: map[routeKey]*routeCounters{}}
-
-// routeCountersOf returns the counters of (domain, route), made zero-valued if new.
-func routeCountersOf(domain, route string) *routeCounters {
-	k := routeKey{domain, route}
-	routeTable.Lock()
-	defer routeTable.Unlock()
-	c := routeTable.m[k]
-	if c == nil {
-		c = &routeCounters{created: time.Now()}
-		routeTable.m[k] = c
-	}
-	return c
-}
-
-func forgetRouteCounters(domain, route string) {
-	routeTable.Lock()
-	delete(routeTable.m, routeKey{domain, route})
-	routeTable.Unlock()
-}
-
 // routeCollector reports the route counters.
 type routeCollector struct{}
 
@@ -130,24 +123,14 @@ func (routeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- failoversDesc
 }
 
+// Collect reports control's route counters (kept in a table, not as children: see
+// control.RouteCounters).
 func (routeCollector) Collect(ch chan<- prometheus.Metric) {
-	type row struct {
-		k routeKey
-		c *routeCounters
-	}
-	routeTable.Lock()
-	rows := make([]row, 0, len(routeTable.m))
-	for k, c := range routeTable.m {
-		rows = append(rows, row{k, c})
-	}
-	routeTable.Unlock()
-	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(failOpenDesc, prometheus.CounterValue, float64(r.c.failOpens.Load()), r.c.created, r.k.domain, r.k.route)
-		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(failoversDesc, prometheus.CounterValue, float64(r.c.failovers.Load()), r.c.created, r.k.domain, r.k.route)
+	for _, r := range control.RouteCounters() {
+		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(failOpenDesc, prometheus.CounterValue, float64(r.FailOpens), r.Created, r.Domain, r.Route)
+		ch <- prometheus.MustNewConstMetricWithCreatedTimestamp(failoversDesc, prometheus.CounterValue, float64(r.Failovers), r.Created, r.Domain, r.Route)
 	}
 }
-
-func init() { prometheus.MustRegister(routeCollector{}) }
 
 // stateCollector reports gauges from the live snapshots at scrape time, so they can never
 // disagree with what the query path sees.
@@ -170,14 +153,14 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	modes, pins := 0, 0
 	cluster, connected, configErr, regressed := false, true, false, false
-	for _, g := range liveInstances() {
-		if be, ok := g.st.Backend().(*etcd.Backend); ok {
+	for _, b := range control.Live() {
+		if cl, up := b.ClusterConnected(); cl {
 			cluster = true
-			connected = connected && be.Connected()
-			regressed = regressed || be.Fault() != nil
+			connected = connected && up
+			regressed = regressed || b.StoreFault() != nil
 		}
-		configErr = configErr || g.configErr.Load() != nil
-		cs := g.snap.Load()
+		configErr = configErr || b.ConfigError() != ""
+		cs := b.Snapshot()
 		if cs == nil {
 			continue
 		}
@@ -196,11 +179,10 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 					modes++
 				}
 				ch <- prometheus.MustNewConstMetric(addressHealthyDesc, prometheus.GaugeValue, v, p.Name, a.Text)
-				if vh := votedOf(a.Health); vh != nil {
-					_, down, of, _ := vh.Votes()
+				if down, of, differs, ok := control.VotesOf(a.Health); ok {
 					ch <- prometheus.MustNewConstMetric(votesDownDesc, prometheus.GaugeValue, float64(down), p.Name, a.Text)
 					ch <- prometheus.MustNewConstMetric(votesTotalDesc, prometheus.GaugeValue, float64(of), p.Name, a.Text)
-					ch <- prometheus.MustNewConstMetric(quorumDiffersDesc, prometheus.GaugeValue, b2f(vh.differs()), p.Name, a.Text)
+					ch <- prometheus.MustNewConstMetric(quorumDiffersDesc, prometheus.GaugeValue, b2f(differs), p.Name, a.Text)
 				}
 			}
 			ch <- prometheus.MustNewConstMetric(poolUpDesc, prometheus.GaugeValue, float64(up), p.Name)
@@ -233,9 +215,3 @@ func b2f(b bool) float64 {
 }
 
 var registerCollector sync.Once
-
-func observeProbe(t *healthcheck.Target, res healthcheck.Result, d float64) {
-	name := t.Template().Name
-	probeDuration.WithLabelValues(name).Observe(d)
-	probesTotal.WithLabelValues(name, string(res)).Inc()
-}

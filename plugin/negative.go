@@ -6,6 +6,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -16,22 +17,22 @@ import (
 
 // zoneAnswer answers a name of the zone that is not a managed domain, or the SOA or NS
 // query at the apex: the same for every client (ECS scope 0).
-func (g *GTM) zoneAnswer(state *request.Request, cs *compiled, zone string, apex bool, subnet *geo.ClientSubnet) (int, error) {
+func (g *GTM) zoneAnswer(state *request.Request, cs *control.Snapshot, zone string, apex bool, subnet *geo.ClientSubnet) (int, error) {
 	m := new(dns.Msg)
 	m.SetReply(state.Req)
 	m.Authoritative = true
 	qname, qtype := state.Name(), state.QType()
 	switch {
 	case apex && qtype == dns.TypeSOA:
-		m.Answer = []dns.RR{cs.soa(zone)}
+		m.Answer = []dns.RR{cs.SOA(zone)}
 	case apex:
-		m.Answer = cs.ns(zone)
-		m.Extra = cs.glue(zone)
+		m.Answer = cs.NS(zone)
+		m.Extra = glue(cs, zone)
 	case qname == zone || cs.HasBelow(qname):
-		m.Ns = []dns.RR{cs.negSOA(zone)} // NODATA; an empty non-terminal per RFC 8020
+		m.Ns = []dns.RR{cs.NegSOA(zone)} // NODATA; an empty non-terminal per RFC 8020
 	default:
 		m.Rcode = dns.RcodeNameError
-		m.Ns = []dns.RR{cs.negSOA(zone)}
+		m.Ns = []dns.RR{cs.NegSOA(zone)}
 	}
 	g.reply(state, m, subnet, 0)
 	return dns.RcodeSuccess, nil
@@ -40,14 +41,15 @@ func (g *GTM) zoneAnswer(state *request.Request, cs *compiled, zone string, apex
 // glue is the addresses of the zone's in-zone name servers (`ns NAME ADDRESS...`), for the
 // additional section of the apex NS answer, as the file plugin adds them: a resolver then
 // need not ask for them before it can use the delegation.
-func (cs *compiled) glue(zone string) []dns.RR {
+func glue(cs *control.Snapshot, zone string) []dns.RR {
 	var out []dns.RR
-	for _, rr := range cs.nss[zone] {
+	for _, rr := range cs.NS(zone) {
 		ns, ok := rr.(*dns.NS)
 		if !ok {
 			continue
 		}
-		for _, a := range cs.nsHosts[ns.Ns] {
+		addrs, _ := cs.NSHost(ns.Ns)
+		for _, a := range addrs {
 			if a.Is4() {
 				out = append(out, &dns.A{Hdr: hdr(ns.Ns, dns.TypeA, cs.TTL), A: a.AsSlice()})
 			} else {
@@ -61,7 +63,7 @@ func (cs *compiled) glue(zone string) []dns.RR {
 // deny makes m, an answer without records for its last name, negative: the zone's SOA in
 // authority, with its RFC 2308 TTL lowered to ttl when ttl is not 0 (`fallback nodata` with
 // a DEGRADED TTL: the emptiness lasts only as long as the episode may).
-func (g *GTM) deny(ctx context.Context, w dns.ResponseWriter, cs *compiled, m *dns.Msg, zone string, ttl uint32) {
+func (g *GTM) deny(ctx context.Context, w dns.ResponseWriter, cs *control.Snapshot, m *dns.Msg, zone string, ttl uint32) {
 	soa := g.negativeSOA(ctx, w, cs, zone)
 	if ttl > 0 {
 		soa = cappedSOA(soa, ttl)
@@ -77,11 +79,11 @@ func (g *GTM) deny(ctx context.Context, w dns.ResponseWriter, cs *compiled, m *d
 // scope the decision has (the scope a positive answer for this client would carry). It is 0
 // only when every client gets the same emptiness: a pinned domain, SERVFAIL, or a domain
 // none of whose pools could answer qtype at all.
-func emptyScope(cs *compiled, d *policy.Domain, cl *policy.Client, qtype uint16, pinned bool, rcode int) int {
+func emptyScope(cs *control.Snapshot, d *policy.Domain, cl *policy.Client, qtype uint16, pinned bool, rcode int) int {
 	if pinned || rcode == dns.RcodeServerFailure || !d.DependsOnClient() || noPoolAnswers(d, qtype) {
 		return 0
 	}
-	return cs.scope(d, cl)
+	return cs.Scope(d, cl)
 }
 
 // noPoolAnswers reports whether no pool of d (its routes' and its fallback pool) could put

@@ -10,7 +10,7 @@ import (
 	"github.com/coredns/caddy"
 
 	"github.com/gtm-dns/coredns-gtm/config"
-	"github.com/gtm-dns/coredns-gtm/healthcheck"
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/state"
 )
 
@@ -109,16 +109,10 @@ func BenchmarkScaleCompile(b *testing.B) {
 	if len(errs) > 0 {
 		b.Fatal(errs)
 	}
-	reg := healthcheck.NewRegistry(healthcheck.Options{})
-	var prev *compiled
+	cfg := (&GTM{block: blk}).controlConfig()
 	b.ReportAllocs()
 	for b.Loop() {
-		cs := compile(blk, res, reg, st, nil) // from scratch, as at start and reload
-		if prev != nil {
-			prev.forgetSeries(cs)
-			prev.release(reg)
-		}
-		prev = cs
+		control.NewStatic(cfg, res, st) // from scratch, as at start and reload
 	}
 }
 
@@ -126,12 +120,16 @@ func BenchmarkScaleCompile(b *testing.B) {
 // Merge of the state the write would leave, then the subscriber's Merge, compile and swap.
 func BenchmarkScaleWrite(b *testing.B) {
 	blk, st := scaleState(b)
-	reg := healthcheck.NewRegistry(healthcheck.Options{})
-	g := &GTM{}
-	g.block, g.st = blk, st
-	res, _ := g.merge(st.Data())
-	cs := compile(blk, res, reg, st, nil)
-	g.snap.Store(cs)
+	cfg := (&GTM{block: blk}).controlConfig()
+	cfg.Store = st
+	ctl, err := control.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ctl.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ctl.Stop)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -141,14 +139,13 @@ func BenchmarkScaleWrite(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, errs := g.merge(next); len(errs) > 0 {
+		if _, errs := ctl.Merge(next); len(errs) > 0 {
 			b.Fatal(errs)
 		}
-		d, err := st.Commit(context.Background(), []state.Op{op})
+		st.Lock()
+		_, err = st.Commit(context.Background(), []state.Op{op}) // the block's subscriber compiles and swaps
+		st.Unlock()
 		if err != nil {
-			b.Fatal(err)
-		}
-		if err := g.rebuild(d); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -163,12 +160,10 @@ func BenchmarkScaleHeap(b *testing.B) {
 		runtime.ReadMemStats(&m0)
 		blk, st := scaleState(b)
 		res, _ := config.Merge(blk.res, blk.env(), blk.ttl, st.Data())
-		reg := healthcheck.NewRegistry(healthcheck.Options{})
-		cs := compile(blk, res, reg, st, nil)
+		cs := control.NewStatic((&GTM{block: blk}).controlConfig(), res, st)
 		runtime.GC()
 		runtime.ReadMemStats(&m1)
 		b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), "live-MiB")
-		cs.forgetSeries()
 		runtime.KeepAlive(cs)
 		runtime.KeepAlive(blk)
 	}

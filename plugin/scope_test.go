@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
-
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/geo/geotest"
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -80,10 +79,10 @@ func scopeBlock(city, asn string) string {
 }
 
 // waitScopes waits until the snapshot in force has its partitions.
-func waitScopes(tb testing.TB, g *GTM) *compiled {
+func waitScopes(tb testing.TB, g *GTM) *control.Snapshot {
 	tb.Helper()
-	cs := g.snap.Load()
-	for deadline := time.Now().Add(5 * time.Minute); cs.scopes.Load() == nil; time.Sleep(20 * time.Millisecond) {
+	cs := g.ctl.Snapshot()
+	for deadline := time.Now().Add(5 * time.Minute); !cs.ScopesReady(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			tb.Fatal("the scope partitions were not built")
 		}
@@ -95,7 +94,7 @@ func waitScopes(tb testing.TB, g *GTM) *compiled {
 // and for select nearest the pool chosen.
 func decision(g *GTM, d *policy.Domain, addr netip.Addr, bits int) (what string, cl policy.Client) {
 	sub := &geo.ClientSubnet{Addr: netip.PrefixFrom(addr, bits).Masked().Addr(), SourceBits: bits}
-	clientOf(&cl, sub, netip.Addr{})
+	control.ClientOf(&cl, sub, netip.Addr{})
 	if cl.Known {
 		g.locate(d, &cl)
 	}
@@ -203,7 +202,7 @@ var nonRoutable4 = []netip.Prefix{
 // checkScopes is the property: for n random clients of each family, every address of the
 // prefix the answer's scope names (both ends and a sample between) gets the same decision,
 // and the scope is never narrower than the database network's (today's) one.
-func checkScopes(t *testing.T, g *GTM, cs *compiled, nets []netip.Prefix, n int) {
+func checkScopes(t *testing.T, g *GTM, cs *control.Snapshot, nets []netip.Prefix, n int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, d := range cs.Domains {
@@ -212,7 +211,7 @@ func checkScopes(t *testing.T, g *GTM, cs *compiled, nets []netip.Prefix, n int)
 			for range n {
 				a, bits := randomClient(rng, is6, nets)
 				want, cl := decision(g, d, a, bits)
-				s, old := cs.scope(d, &cl), d.Scope(&cl)
+				s, old := cs.Scope(d, &cl), d.Scope(&cl)
 				// Where the database network's scope was /0, the partition may be narrower:
 				// an IPv4 /1 (narrowV4), an IPv6 prefix that leaves ::ffff:0:0/96 out; so may it
 				// where the old prefix held ::ffff:0:0/96.
@@ -327,21 +326,20 @@ func TestScopeReport(t *testing.T) {
 			runtime.ReadMemStats(&m1)
 			factsHeap := mb(m1.HeapAlloc, m0.HeapAlloc)
 
-			g := newTestGTM(t, scopeBlock(city, asn))
-			cs := waitScopes(t, g)
-			d := cs.Domain("continents.gtm.example.net.")
 			runtime.GC()
 			runtime.ReadMemStats(&m1)
 			began = time.Now()
-			ds := partitionOf(d, facts, nil, nil)
+			g := newTestGTM(t, scopeBlock(city, asn))
+			cs := waitScopes(t, g) // every domain's partition (control/scope.go)
 			built := time.Since(began)
+			d := cs.Domain("continents.gtm.example.net.")
 			runtime.GC()
 			runtime.ReadMemStats(&m2)
 			runtime.KeepAlive(db)
 			t.Logf("database %s: facts walk %s, %d IPv4 + %d IPv6 ranges, heap +%.1f MB",
 				filepath.Base(city), walked.Round(time.Millisecond), facts.V4.Len(), facts.V6.Len(), factsHeap)
-			t.Logf("continent-only domain: partition %s, %d IPv4 + %d IPv6 ranges, %.2f MB (heap +%.1f MB)",
-				built.Round(time.Millisecond), ds.part.V4.Len(), ds.part.V6.Len(), float64(ds.part.Bytes())/1e6, mb(m2.HeapAlloc, m1.HeapAlloc))
+			t.Logf("the block's partitions (every domain of scopeBlock): built in %s, heap +%.1f MB",
+				built.Round(time.Millisecond), mb(m2.HeapAlloc, m1.HeapAlloc))
 
 			buckets := []struct {
 				name   string
@@ -353,7 +351,7 @@ func TestScopeReport(t *testing.T) {
 			for range n {
 				_, cl := decision(g, d, randomRoutable4(rng), 24)
 				for i, b := range buckets {
-					if s := cs.scope(d, &cl); s >= b.lo && s <= b.hi {
+					if s := cs.Scope(d, &cl); s >= b.lo && s <= b.hi {
 						now[i]++
 					}
 					if s := d.Scope(&cl); s >= b.lo && s <= b.hi {
@@ -367,7 +365,6 @@ func TestScopeReport(t *testing.T) {
 				t.Logf("| %s | %d (%.1f%%) | %d (%.1f%%) |", b.name, now[i], pct(now[i], n), before[i], pct(before[i], n))
 			}
 			runtime.KeepAlive(facts)
-			runtime.KeepAlive(ds)
 		})
 	}
 }
@@ -391,7 +388,7 @@ func BenchmarkScopeLookup(b *testing.B) {
 		b.ResetTimer()
 		i := 0
 		for b.Loop() {
-			cs.scope(d, &clients[i%len(clients)])
+			cs.Scope(d, &clients[i%len(clients)])
 			i++
 		}
 	}
@@ -419,101 +416,10 @@ func TestScopeLookupAllocs(t *testing.T) {
 	cs := waitScopes(t, g)
 	d := cs.Domain("www.gtm.example.net.")
 	_, cl := decision(g, d, netip.MustParseAddr("81.2.69.7"), 24)
-	if n := testing.AllocsPerRun(100, func() { cs.scope(d, &cl) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { cs.Scope(d, &cl) }); n != 0 {
 		t.Errorf("scope lookup allocates %.0f times", n)
 	}
 }
 
-// Until a snapshot's partitions are built, answers carry the database network's scope; a
-// build overtaken by a newer swap publishes nothing; an unchanged route set is not built
-// again for the next snapshot.
-func TestScopeBuilds(t *testing.T) {
-	dir := t.TempDir()
-	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geotest.WriteDemo(city, asn); err != nil {
-		t.Fatal(err)
-	}
-	g := newTestGTM(t, scopeBlock(city, asn))
-	cs1 := waitScopes(t, g)
-	cfg := g.snap.Load().res
-	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs2 := compile(b, cfg, registry, newMemStore(t), cs1)
-	t.Cleanup(func() { cs2.release(registry) })
-	d1, d2 := cs1.Domain("www.gtm.example.net."), cs2.Domain("www.gtm.example.net.")
-	_, cl := decision(g, d2, netip.MustParseAddr("24.48.0.0"), 24) // Canada: the default route
-	if got, want := cs2.scope(d2, &cl), d2.Scope(&cl); got != want || got != 16 {
-		t.Fatalf("before the build: scope %d, want the database network's %d (16)", got, want)
-	}
-
-	old := g.scopeGen.Add(1)
-	g.scopeGen.Add(1) // a newer swap
-	g.runScopes(cs2, old)
-	if cs2.scopes.Load() != nil {
-		t.Fatal("an overtaken build published its partitions")
-	}
-
-	g.runScopes(cs2, g.scopeGen.Load())
-	t2 := cs2.scopes.Load()
-	if t2 == nil {
-		t.Fatal("not built")
-	}
-	if (*t2)[d2] != (*cs1.scopes.Load())[d1] {
-		t.Error("the same route set was partitioned again")
-	}
-	// Everything from 11.0.0.0 (after net:10.0.0.0/8) to 81.2.69.127 (before the EU route's
-	// 81.2.69.0/25) takes the default route: the widest prefix of 24.48.0.0 inside is /4.
-	if got := cs2.scope(d2, &cl); got != 4 {
-		t.Errorf("after the build: scope %d, want 4 (16.0.0.0/4)", got)
-	}
-	// An IPv4-mapped ECS subnet: 96 + the IPv4 scope, from the same partition.
-	var mc policy.Client
-	mapped := clientOf(&mc, &geo.ClientSubnet{Addr: netip.MustParseAddr("::ffff:24.48.0.0"), SourceBits: 120}, netip.Addr{})
-	g.locate(d2, &mc)
-	if got := cs2.scope(d2, &mc) + mapped; got != 100 {
-		t.Errorf("mapped: scope %d, want 100", got)
-	}
-	// No IPv6 range holds the IPv4-mapped clients, which route as IPv4: the IPv4 side of
-	// nets.gtm is one range (its only net is IPv6), its IPv6 side is not /0 anywhere.
-	dn := cs2.Domain("nets.gtm.example.net.")
-	for addr, want := range map[string]int{"8000::": 1, "::1": 81, "2001:db8::1": 32, "192.0.2.1": 1} {
-		_, c := decision(g, dn, netip.MustParseAddr(addr), netip.MustParseAddr(addr).BitLen())
-		if got := cs2.scope(dn, &c); got != want {
-			t.Errorf("nets.gtm from %s: scope %d, want %d", addr, got, want)
-		}
-	}
-}
-
-// A background build publishes while queries read (run with -race).
-func TestScopeBackgroundBuild(t *testing.T) {
-	dir := t.TempDir()
-	city, asn := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb")
-	if err := geotest.WriteDemo(city, asn); err != nil {
-		t.Fatal(err)
-	}
-	g := newTestGTM(t, scopeBlock(city, asn))
-	b, err := parse(caddy.NewTestController("dns", scopeBlock(city, asn)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := compile(b, g.snap.Load().res, registry, newMemStore(t), nil)
-	t.Cleanup(func() { cs.release(registry) })
-	d := cs.Domain("www.gtm.example.net.")
-	_, cl := decision(g, d, netip.MustParseAddr("24.48.0.0"), 24)
-	go g.runScopes(cs, g.scopeGen.Add(1))
-	seen := map[int]bool{}
-	for deadline := time.Now().Add(10 * time.Second); cs.scopes.Load() == nil && time.Now().Before(deadline); {
-		seen[cs.scope(d, &cl)] = true
-	}
-	seen[cs.scope(d, &cl)] = true
-	for s := range seen {
-		if s != 16 && s != 4 {
-			t.Errorf("scope %d during the build: want 16 (before) or 4 (after)", s)
-		}
-	}
-	if !seen[4] {
-		t.Error("the build never published")
-	}
-}
+// mappedNet is the IPv4-mapped IPv6 space.
+var mappedNet = netip.MustParsePrefix("::ffff:0:0/96")

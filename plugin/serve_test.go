@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gtm-dns/coredns-gtm/config"
+	"github.com/gtm-dns/coredns-gtm/control"
 )
 
 // An IPv4-mapped IPv6 subnet is the IPv4 client it maps: routed by geo and IPv4 net: terms
@@ -231,10 +232,8 @@ func TestCNAMEChaseLoopBound(t *testing.T) {
 	if errs := config.Validate(res, b.env()); len(errs) != 3 {
 		t.Fatalf("the validator should refuse all three loops: %v", errs)
 	}
-	g := &GTM{Next: test.NextHandler(dns.RcodeRefused, nil)}
-	cs := compile(b, res, registry, newMemStore(t), nil)
-	g.snap.Store(cs)
-	t.Cleanup(func() { cs.release(registry) })
+	g := &GTM{Next: test.NextHandler(dns.RcodeRefused, nil), block: b}
+	g.ctl = control.NewStatic(g.controlConfig(), res, nil)
 	for name, want := range map[string]int{"self.gtm.example.net.": 1, "ping.gtm.example.net.": 2} {
 		r := serve(t, g, new(dns.Msg).SetQuestion(name, dns.TypeA))
 		if len(r.Answer) != want {

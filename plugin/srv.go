@@ -9,6 +9,7 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 
+	"github.com/gtm-dns/coredns-gtm/control"
 	"github.com/gtm-dns/coredns-gtm/geo"
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -26,7 +27,7 @@ import (
 // is never one of these.
 //
 //go:noinline
-func (g *GTM) serveService(ctx context.Context, state *request.Request, cs *compiled, zone string, subnet *geo.ClientSubnet) (rc int, ok bool) {
+func (g *GTM) serveService(ctx context.Context, state *request.Request, cs *control.Snapshot, zone string, subnet *geo.ClientSubnet) (rc int, ok bool) {
 	qname := state.Name()
 	if cs.Domain(qname) != nil {
 		return 0, false
@@ -57,7 +58,7 @@ func (g *GTM) serveService(ctx context.Context, state *request.Request, cs *comp
 	if pd == nil || pd.Services == nil || len(pd.Services.SRV) == 0 {
 		return 0, false
 	}
-	a := cs.servedAddress(pd, ip)
+	a := servedAddress(cs, pd, ip)
 	if a == nil {
 		return 0, false
 	}
@@ -68,24 +69,24 @@ func (g *GTM) serveService(ctx context.Context, state *request.Request, cs *comp
 	case qt == dns.TypeA && ip.Is4(), qt == dns.TypeAAAA && ip.Is6():
 		m.Answer = appendAddrs(nil, qname, qt, pd.TTL, []*policy.Address{a})
 	default:
-		m.Ns = []dns.RR{cs.negSOA(zone)}
+		m.Ns = []dns.RR{cs.NegSOA(zone)}
 	}
 	g.reply(state, m, subnet, 0) // the same address for every client
 	return dns.RcodeSuccess, true
 }
 
 // serviceNoData answers a name `srv` makes exist that has no records of any type.
-func (g *GTM) serviceNoData(state *request.Request, cs *compiled, zone string, subnet *geo.ClientSubnet) int {
+func (g *GTM) serviceNoData(state *request.Request, cs *control.Snapshot, zone string, subnet *geo.ClientSubnet) int {
 	m := new(dns.Msg)
 	m.SetReply(state.Req)
 	m.Authoritative = true
-	m.Ns = []dns.RR{cs.negSOA(zone)}
+	m.Ns = []dns.RR{cs.NegSOA(zone)}
 	g.reply(state, m, subnet, 0)
 	return dns.RcodeSuccess
 }
 
 // answerSRV answers at _SERVICE._PROTO.NAME (parent is NAME) for the client of the query.
-func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *compiled, zone string, d *policy.Domain, parent string, svcs []policy.SRV, subnet *geo.ClientSubnet) int {
+func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *control.Snapshot, zone string, d *policy.Domain, parent string, svcs []policy.SRV, subnet *geo.ClientSubnet) int {
 	if internalLookup(ctx, state.W) && clientRouted(d) {
 		return dns.RcodeRefused // another plugin's internal lookup: as ServeDNS refuses A
 	}
@@ -100,7 +101,7 @@ func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *compile
 	if subnet == nil {
 		src = remoteAddr(state.W)
 	}
-	mapped := clientOf(&cl, subnet, src)
+	mapped := control.ClientOf(&cl, subnet, src)
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, &cl)
 	}
@@ -165,7 +166,7 @@ func srvWeight(w, most int) uint16 {
 
 // servedAddress returns the address ip of a pool d may answer from (its routes', its
 // fallback pool, the pool it is pinned to), or nil: only those have target names.
-func (cs *compiled) servedAddress(d *policy.Domain, ip netip.Addr) *policy.Address {
+func servedAddress(cs *control.Snapshot, d *policy.Domain, ip netip.Addr) *policy.Address {
 	find := func(p *policy.Pool) *policy.Address {
 		if p == nil || p.CNAME {
 			return nil

@@ -312,7 +312,17 @@ func (r *Route) Index(name string) int {
 // Decide picks route r's answer for client c as Pick does, then applies the domain's
 // fallback when no pool of the route is available, and marks degraded answers.
 func (d *Domain) Decide(r *Route, c *Client, fam Family, buf []*Address) Result {
-	res := r.Pick(c, fam, buf)
+	return d.decide(r, c, fam, buf, true)
+}
+
+// Explain is Decide as a pure read, for explaining a decision: the route's failover and
+// episode detectors stay as they are (Switched and Episode say what this answer would note).
+func (d *Domain) Explain(r *Route, c *Client, fam Family, buf []*Address) Result {
+	return d.decide(r, c, fam, buf, false)
+}
+
+func (d *Domain) decide(r *Route, c *Client, fam Family, buf []*Address, note bool) Result {
+	res := r.pick(c, fam, buf, note)
 	if res.FailOpen && d.Fallback != FallbackOpen {
 		res.FailOpen, res.InFallback, res.Fallback = false, true, d.Fallback
 		res.Pool, res.Addrs, res.HashBits = nil, buf[:0], 0
@@ -324,7 +334,14 @@ func (d *Domain) Decide(r *Route, c *Client, fam Family, buf []*Address) Result 
 	}
 	res.Degraded = res.FailOpen || res.InFallback || res.Held ||
 		r.Select == SelectFailover && len(r.Pools) > 0 && res.Pool != r.Pools[0]
-	res.Episode = r.episode(res.FailOpen || res.InFallback)
+	if note {
+		res.Episode = r.episode(res.FailOpen || res.InFallback)
+	} else if on := res.FailOpen || res.InFallback; r.fallen.Load() != on {
+		res.Episode = -1
+		if on {
+			res.Episode = 1
+		}
+	}
 	return res
 }
 

@@ -185,7 +185,11 @@ type Result struct {
 
 // Pick chooses the pools and addresses of route r for client c. Addresses are filtered by
 // family first (CNAME pools ignore it). buf is reused for the result to avoid allocation.
-func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
+func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result { return r.pick(c, fam, buf, true) }
+
+// pick is Pick; with note false it leaves the failover detector (the pool answered last)
+// as it is, and Switched says whether this answer would be a failover.
+func (r *Route) pick(c *Client, fam Family, buf []*Address, note bool) Result {
 	var res Result
 	var first *Pool
 	switch r.Select {
@@ -230,7 +234,9 @@ func (r *Route) Pick(c *Client, fam Family, buf []*Address) Result {
 			last = &r.last[1]
 		}
 		if old := last.Load(); old != first {
-			last.Store(first)
+			if note {
+				last.Store(first)
+			}
 			res.Switched = old != nil
 		}
 	}

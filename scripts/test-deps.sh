@@ -56,3 +56,6 @@ fi
 
 # A real etcd server for the cluster backend's tests (state/etcd, internal/etcdtest).
 bash scripts/etcd.sh
+
+# OpenTofu for the provider's acceptance tests (test/terraform_test.go), built from source.
+bash scripts/tofu.sh

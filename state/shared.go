@@ -1,47 +1,25 @@
 package state
 
-import (
-	"context"
-	"sync"
-)
-
-var shared struct {
-	sync.Mutex
-	m map[string]*Store
+// Close ends the store: the timer of timed overrides is stopped (and set no more), the
+// backend is closed (a cluster node's lease revoked, which also ends its watch), and no
+// subscriber is called again. The store's owner calls it once nothing uses the store: in
+// coredns-gtm, control's reference count of shared stores (a reload keeps it open).
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.sched.timer != nil {
+		s.sched.timer.Stop()
+		s.sched.timer = nil
+	}
+	clear(s.subs)
+	s.mu.Unlock()
+	s.cancel()
+	return s.be.Close()
 }
 
-// Shared returns the process's one Store for key, opening its backend on first use: a
-// reload must reuse the state and cells in force, not read them again.
-func Shared(key string, open func() (Backend, error)) (*Store, error) {
-	shared.Lock()
-	defer shared.Unlock()
-	if s, ok := shared.m[key]; ok {
-		return s, nil
-	}
-	be, err := open()
-	if err != nil {
-		return nil, err
-	}
-	s, err := Open(context.Background(), be)
-	if err != nil {
-		be.Close()
-		return nil, err
-	}
-	if shared.m == nil {
-		shared.m = map[string]*Store{}
-	}
-	shared.m[key] = s
-	return s, nil
-}
-
-// CloseShared closes and forgets the Store of key (the process is exiting): its backend is
-// closed (a cluster node's lease revoked).
-func CloseShared(key string) {
-	shared.Lock()
-	s, ok := shared.m[key]
-	delete(shared.m, key)
-	shared.Unlock()
-	if ok {
-		s.be.Close()
-	}
+// Closed reports whether Close was called.
+func (s *Store) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }

@@ -140,6 +140,10 @@ type Store struct {
 	next  int
 
 	sched schedule // the timer of the next override start or end (schedule.go)
+
+	ctx    context.Context // ends with Close: the watch of a Watcher backend stops
+	cancel context.CancelFunc
+	closed bool // guarded by mu: Close ran; no timer is set, no subscriber called
 }
 
 // Open loads the state from be.
@@ -156,9 +160,10 @@ func openWith(be Backend, d *Data, clock Clock) (*Store, error) {
 	s := &Store{be: be, modes: map[string]*policy.ModeCell{}, pins: map[string]*policy.PinCell{}, holds: map[string]*policy.HoldCell{}, subs: map[int]func(*Data){}}
 	s.sched.clock = clock
 	s.sched.last = clock.Now()
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.install(d)
 	if w, ok := be.(Watcher); ok {
-		go w.Watch(context.Background(), s.applyExternal)
+		go w.Watch(s.ctx, s.applyExternal)
 	}
 	return s, nil
 }
@@ -295,7 +300,9 @@ func (s *Store) install(d *Data) {
 	for k, c := range s.pins {
 		c.Set(pins[k])
 	}
-	s.sched.arm(s, now, next, expired)
+	if !s.closed {
+		s.sched.arm(s, now, next, expired)
+	}
 }
 
 func setIn(m map[string]policy.Mode, k string, v policy.Mode) map[string]policy.Mode {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -205,12 +206,23 @@ func TestSubscribersSeeEveryChange(t *testing.T) {
 	}
 }
 
-func TestShared(t *testing.T) {
-	n := 0
-	open := func() (Backend, error) { n++; return NewMemory(), nil }
-	a, _ := Shared("test:one", open)
-	b, _ := Shared("test:one", open)
-	if a != b || n != 1 {
-		t.Fatal("one store per key")
+// A closed store calls no subscriber and sets no timer: what its owner ran on it is over.
+func TestClose(t *testing.T) {
+	s, _ := Open(ctx, NewMemory())
+	calls := 0
+	s.Subscribe(func(*Data) { calls++ })
+	if err := s.Close(); err != nil || !s.Closed() {
+		t.Fatalf("Close: %v, closed %v", err, s.Closed())
+	}
+	until := time.Now().Add(time.Hour)
+	s.SetPinWindow(ctx, "a.", "p", Window{Until: until})
+	if calls != 0 {
+		t.Fatalf("a subscriber was called %d times after Close", calls)
+	}
+	s.mu.Lock()
+	armed := s.sched.timer != nil
+	s.mu.Unlock()
+	if armed {
+		t.Fatal("a timer was set after Close")
 	}
 }

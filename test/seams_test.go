@@ -216,9 +216,9 @@ func TestEmptyAnswerScope(t *testing.T) {
 		subnet string
 		want   int // scope; -2: any non-zero
 	}{
-		{"www.gtm.test", dns.TypeAAAA, "1.0.16.0/24", -2}, // JP: jp4 has no IPv6
-		{"fenced.gtm.test", dns.TypeA, "81.2.69.0/24", -2}, // GB: fenced
-		{"fb.gtm.test", dns.TypeA, "1.0.16.0/24", -2},      // JP: fallback nodata
+		{"www.gtm.test", dns.TypeAAAA, "1.0.16.0/24", -2},   // JP: jp4 has no IPv6
+		{"fenced.gtm.test", dns.TypeA, "81.2.69.0/24", -2},  // GB: fenced
+		{"fb.gtm.test", dns.TypeA, "1.0.16.0/24", -2},       // JP: fallback nodata
 		{"fenced.gtm.test", dns.TypeAAAA, "1.0.16.0/24", 0}, // no pool has IPv6: everyone's
 		{"www.gtm.test", dns.TypeMX, "1.0.16.0/24", 0},      // no pool answers MX
 		{"nope.gtm.test", dns.TypeA, "1.0.16.0/24", 0},      // NXDOMAIN
@@ -657,4 +657,35 @@ func TestSerialFromConfiguration(t *testing.T) {
 	if sa != sb || sa == sc {
 		t.Errorf("serials: same config %d and %d (want equal), other config %d (want different)", sa, sb, sc)
 	}
+}
+
+// With cluster, the SOA serial is the state revision in force: every node of the fleet that
+// applied the same state answers the same serial, and a write changes it.
+func TestClusterSerialIsRevision(t *testing.T) {
+	f := newFleet(t, "a:eu", "b:us")
+	a, b := f.node("a"), f.node("b")
+	serial := func(n *fleetNode) uint32 {
+		m, err := n.q.exchange(query{name: "gtm.example.net", qtype: dns.TypeSOA})
+		if err != nil || len(m.Answer) != 1 {
+			t.Fatalf("node %s: apex SOA: %v %v", n.name, m, err)
+		}
+		return m.Answer[0].(*dns.SOA).Serial
+	}
+	agree := func() string {
+		ra, rb := a.mustCluster().Revision, b.mustCluster().Revision
+		sa, sb := serial(a), serial(b)
+		if ra != rb || sa != sb || int64(sa) != ra {
+			return fmt.Sprintf("revisions a %d b %d, serials a %d b %d", ra, rb, sa, sb)
+		}
+		return ""
+	}
+	eventually(t, 10*time.Second, agree)
+	before := serial(a)
+	a.must(201, "PUT", "/api/v1/config/pools/web", webPool)
+	eventually(t, 10*time.Second, func() string {
+		if s := serial(b); s == before {
+			return fmt.Sprintf("serial on b still %d after a write", s)
+		}
+		return agree()
+	})
 }

@@ -117,6 +117,7 @@ type Backend struct {
 
 	reg       registry
 	fleetSubs fleetSubs
+	applied   atomic.Int64 // the revision the user put in force (SetApplied), 0 before
 }
 
 // Open connects to etcd and returns the backend. It does not fail when etcd is unreachable:

@@ -281,7 +281,7 @@ func (b *Backend) serve(s *concurrency.Session) {
 // and the votes (new verdict, new lease, lost by etcd, withdrawn). A failed write stays due.
 func (b *Backend) flush(lease clientv3.LeaseID) {
 	now := time.Now()
-	rev := b.Revision()
+	rev := b.published()
 	r := &b.reg
 	var inEtcd map[string]Vote // this node's votes as the watch has them, when reconciling
 	r.mu.Lock()

@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestNamesAndScalar(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Names
+		out  string
+	}{
+		{`"web"`, Names{"web"}, `"web"`},
+		{`["a","b"]`, Names{"a", "b"}, `["a","b"]`},
+		{`["a"]`, Names{"a"}, `"a"`},
+		{`""`, nil, `null`},
+	} {
+		var n Names
+		if err := json.Unmarshal([]byte(tc.in), &n); err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if strings.Join(n, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: %q, want %q", tc.in, n, tc.want)
+		}
+		b, _ := json.Marshal(n)
+		if string(b) != tc.out {
+			t.Errorf("%s: marshals %s, want %s", tc.in, b, tc.out)
+		}
+	}
+	if err := json.Unmarshal([]byte(`3`), new(Names)); err == nil {
+		t.Error("a number is not a healthcheck name")
+	}
+	for in, want := range map[string]string{`2`: "2", `"2"`: "2", `"50%"`: "50%", `"any"`: "any"} {
+		var s Scalar
+		if err := json.Unmarshal([]byte(in), &s); err != nil || string(s) != want {
+			t.Errorf("%s: %q %v, want %q", in, s, err, want)
+		}
+	}
+	for in, want := range map[Scalar]string{"2": `2`, "50%": `"50%"`, "any": `"any"`} {
+		if b, _ := json.Marshal(in); string(b) != want {
+			t.Errorf("%q marshals %s, want %s", in, b, want)
+		}
+	}
+}
+
+// The client sends the token and the preconditions, and a refusal is an *Error with the
+// server's message and its field errors.
+func TestClientCalls(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.EscapedPath()+" auth="+r.Header.Get("Authorization")+
+			" if-match="+r.Header.Get("If-Match")+" if-none-match="+r.Header.Get("If-None-Match")+" body="+string(body))
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "GET":
+			w.Header().Set("ETag", `"7"`)
+			w.Write([]byte(`{"addresses":[{"address":"192.0.2.1","weight":1,"priority":0,"disabled":false}],"lb":"weighted","min_available":1,"weight":1,"healthcheck":["a","b"],"source":"api","members":[]}`))
+		case r.Header.Get("If-Match") == `"6"`:
+			w.WriteHeader(412)
+			w.Write([]byte(`{"error":"If-Match: the resource is not at that version (it changed or does not exist)"}`))
+		case strings.Contains(string(body), "300.1.1.1"):
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"pool eu: address \"300.1.1.1\": bad","errors":[{"resource":"pool eu","field":"addresses[0].address","message":"pool eu: address \"300.1.1.1\": bad"}]}`))
+		default:
+			w.Header().Set("ETag", `"8"`)
+			w.WriteHeader(201)
+			w.Write(body)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(Options{Server: srv.URL + "/", Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var p Pool
+	tag, err := c.Get(ctx, KindPool, "eu", &p)
+	if err != nil || tag != `"7"` || p.Source != "api" || strings.Join(p.HealthCheck, ",") != "a,b" || p.MinAvailable != "1" {
+		t.Fatalf("Get: %q %+v %v", tag, p, err)
+	}
+	_, err = c.Put(ctx, KindPool, "eu", Pool{Addresses: []PoolAddress{{Address: "192.0.2.1"}}}, nil, Precondition{IfMatch: `"6"`})
+	if StatusOf(err) != 412 || !strings.Contains(err.Error(), "PUT /api/v1/config/pools/eu: 412 Precondition Failed: If-Match") {
+		t.Fatalf("stale If-Match: %v", err)
+	}
+	_, err = c.Put(ctx, KindPool, "eu", Pool{Addresses: []PoolAddress{{Address: "300.1.1.1"}}}, nil, Precondition{Create: true})
+	var e *Error
+	if StatusOf(err) != 400 || !errorsAs(err, &e) || len(e.Errors) != 1 || e.Errors[0].Field != "addresses[0].address" {
+		t.Fatalf("invalid: %v", err)
+	}
+	var out Domain
+	ttl := int64(0)
+	tag, err = c.Put(ctx, KindDomain, "www.gtm.example.net.", Domain{TTL: &ttl, Routes: []Route{{Selector: "default", Pools: []string{"eu"}}}}, &out, Precondition{Create: true})
+	if err != nil || tag != `"8"` || out.TTL == nil || *out.TTL != 0 {
+		t.Fatalf("create: %q %+v %v", tag, out, err)
+	}
+	want := []string{
+		`GET /api/v1/config/pools/eu auth=Bearer tok if-match= if-none-match= body=`,
+		`PUT /api/v1/config/pools/eu auth=Bearer tok if-match="6" if-none-match= body={"addresses":[{"address":"192.0.2.1","priority":0,"disabled":false}]}`,
+		`PUT /api/v1/config/pools/eu auth=Bearer tok if-match= if-none-match=* body={"addresses":[{"address":"300.1.1.1","priority":0,"disabled":false}]}`,
+		`PUT /api/v1/config/domains/www.gtm.example.net. auth=Bearer tok if-match= if-none-match=* body={"ttl":0,"routes":[{"selector":"default","pools":["eu"]}]}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func errorsAs(err error, e **Error) bool {
+	v, ok := err.(*Error)
+	*e = v
+	return ok
+}
+
+func TestNewRejectsBadServer(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:8053", "ftp://x", "http://"} {
+		if _, err := New(Options{Server: s}); err == nil {
+			t.Errorf("server %q accepted", s)
+		}
+	}
+	if _, err := New(Options{CACert: []byte("not pem")}); err == nil {
+		t.Error("a CA certificate without PEM accepted")
+	}
+}

@@ -1,0 +1,88 @@
+package control
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
+)
+
+// A stopped block is done: its snapshot is gone, and a delivery still in flight when Stop
+// ran (a publisher had copied the subscriber list; the etcd deliverLoop) compiles nothing
+// and acquires no prober that nothing would release.
+func TestDeliveryAfterStop(t *testing.T) {
+	cfg := testConfig(t, "gtm.stop.test.", `{
+	"healthchecks": {"web": {"protocol": "tcp", "port": 1, "interval": "1h"}},
+	"pools": {"a": {"addresses": [{"address": "127.0.70.1"}], "healthcheck": "web"}},
+	"domains": {"www.gtm.stop.test": {"routes": [{"selector": "default", "pools": ["a"]}]}}
+}`)
+	st := newMemStore(t)
+	cfg.Store = st
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := probers.Len()
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if probers.Len() != before+1 {
+		t.Fatalf("%d probers after Start, want %d", probers.Len(), before+1)
+	}
+	b.Stop()
+	if b.Snapshot() != nil {
+		t.Fatal("Stop left the snapshot in place")
+	}
+	waitLen(t, before)
+	// The state gains a checked pool; the delivery reaches the stopped block.
+	d, err := st.Commit(context.Background(), []state.Op{{Key: state.ConfigKey("pools", "b"), Value: []byte(`{"addresses":[{"address":"127.0.70.2"}],"healthcheck":"web"}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rebuild(d); err != nil {
+		t.Fatal(err)
+	}
+	if b.Snapshot() != nil || probers.Len() != before {
+		t.Fatalf("a delivery after Stop compiled: snapshot %v, %d probers (want %d)", b.Snapshot() != nil, probers.Len(), before)
+	}
+	b.Stop() // twice is fine
+}
+
+// Start subscribes before it reads: a change committed between New and Start, or while
+// Start runs, is in force once Start returns, at the revision the snapshot reports.
+func TestStartReadsAfterSubscribing(t *testing.T) {
+	cfg := testConfig(t, "gtm.start.test.", `{"pools": {"a": {"addresses": [{"address": "192.0.2.1"}]}}}`)
+	st := newMemStore(t)
+	cfg.Store = st
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written after New (setup) and before Start (startup): the reload window.
+	d, err := st.Commit(context.Background(), []state.Op{
+		{Key: state.ConfigKey("pools", "late"), Value: []byte(`{"addresses":[{"address":"192.0.2.7"}]}`)},
+		{Key: state.ConfigKey("domains", "late.gtm.start.test."), Value: []byte(`{"routes":[{"selector":"default","pools":["late"]}]}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	cs := b.Snapshot()
+	if cs.Domain("late.gtm.start.test.") == nil || cs.Pool("late") == nil || b.InForce().Pool("late") == nil {
+		t.Fatal("a write of the reload window is not in force after Start")
+	}
+	if cs.Revision() != d.Revision || b.Revision() != d.Revision {
+		t.Fatalf("revision %d, want the state's %d", cs.Revision(), d.Revision)
+	}
+	// A mode write needs no compile: a new Snapshot of the same compiled configuration.
+	if err := st.SetMode(context.Background(), "late", "192.0.2.7", policy.ModeDown); err != nil {
+		t.Fatal(err)
+	}
+	if next := b.Snapshot(); next == cs || next.compiled != cs.compiled || next.Revision() != st.Data().Revision {
+		t.Fatalf("after a mode write: snapshot %p (was %p), revision %d, want %d", next, cs, next.Revision(), st.Data().Revision)
+	}
+}
