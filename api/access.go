@@ -143,3 +143,40 @@ func tokenSet(cfg Config) *access.Set {
 	s, _ := access.NewSet(access.NewToken(TokenFileName, cfg.Token, access.Admin))
 	return s
 }
+
+// allowKeys checks that the token of write request r may write every state key of ops (a
+// write of many resources: each must be in the token's scopes); nil outside an audited
+// request. Its refusal is an *access.Denied (403).
+func allowKeys(r *http.Request, ops []state.Op) error {
+	a := attemptOf(r)
+	if a == nil || a.tok == nil || !a.tok.Scoped() {
+		return nil
+	}
+	for _, op := range ops {
+		if err := access.Allow(a.tok, access.Read, "", true, targetOfKey(op.Key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// targetOfKey is what a state key is about, for the scope check.
+func targetOfKey(k string) access.Target {
+	switch {
+	case strings.HasPrefix(k, state.ConfigPrefix):
+		kind, name, _ := strings.Cut(strings.TrimPrefix(k, state.ConfigPrefix), "/")
+		if ck, ok := config.ParseKind(kind); ok {
+			return access.Target{Kind: ck.Singular(), Name: name}
+		}
+	case strings.HasPrefix(k, state.ModesPrefix):
+		pool, _, _ := strings.Cut(strings.TrimPrefix(k, state.ModesPrefix), "/")
+		return access.Target{Kind: "pool", Name: pool}
+	case strings.HasPrefix(k, state.PoolModesPrefix):
+		return access.Target{Kind: "pool", Name: strings.TrimPrefix(k, state.PoolModesPrefix)}
+	case strings.HasPrefix(k, state.PinsPrefix):
+		return access.Target{Kind: "domain", Name: strings.TrimPrefix(k, state.PinsPrefix)}
+	case strings.HasPrefix(k, state.HoldsPrefix):
+		return access.Target{Kind: "domain", Name: strings.TrimPrefix(k, state.HoldsPrefix)}
+	}
+	return access.Target{}
+}

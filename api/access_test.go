@@ -18,6 +18,7 @@ import (
 	"github.com/gtm-dns/coredns-gtm/access"
 	"github.com/gtm-dns/coredns-gtm/audit"
 	"github.com/gtm-dns/coredns-gtm/policy"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 // The tokens of the matrix: every role, and scoped ones that cover (or miss) the targets
@@ -304,5 +305,24 @@ func TestAuditRecordsAndTokenNames(t *testing.T) {
 		if strings.Contains(all, "v-"+name+"-0123456789") {
 			t.Errorf("the value of token %s leaked", name)
 		}
+	}
+}
+
+// A write of many keys is allowed only when the token's scopes cover every one.
+func TestAllowKeys(t *testing.T) {
+	ci := matrixTokens["ci"] // admin, domain:*.gtm.test
+	r := httptest.NewRequest("PUT", "/api/v1/config", nil)
+	r = r.WithContext(context.WithValue(r.Context(), attemptKey{}, &attempt{tok: ci}))
+	ok := []state.Op{{Key: "config/domains/a.gtm.test."}, {Key: "pins/b.gtm.test."}, {Key: "holds/c.gtm.test."}}
+	if err := allowKeys(r, ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"config/pools/p", "config/healthchecks/h", "config/domains/www.example.net.", "modes/p/192.0.2.1", "poolmodes/p"} {
+		if err := allowKeys(r, append(ok, state.Op{Key: k})); err == nil || !strings.HasPrefix(err.Error(), "token ci: scope domain:*.gtm.test does not cover") {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	if err := allowKeys(httptest.NewRequest("PUT", "/", nil), []state.Op{{Key: "config/pools/p"}}); err != nil {
+		t.Errorf("outside an audited request: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 type attempt struct {
 	rec   *audit.Record
 	rider audit.Rider
+	tok   *access.Token
 }
 
 type attemptKey struct{}
@@ -83,7 +85,7 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, tok *access.To
 		Method: r.Method, Path: r.URL.EscapedPath(), Resource: resourceOf(pattern, r.URL.EscapedPath()),
 		Status: http.StatusOK,
 	}
-	a := &attempt{rec: rec, rider: h.cfg.Audit.Rider(rec)}
+	a := &attempt{rec: rec, rider: h.cfg.Audit.Rider(rec), tok: tok}
 	ctx := context.WithValue(state.WithRider(r.Context(), a.rider), attemptKey{}, a)
 	buf := &bufferedResponse{hdr: http.Header{}}
 	h.route(buf, r.WithContext(ctx), tok)
@@ -124,7 +126,14 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, tok *access.To
 			return
 		}
 		setSecurityHeaders(w.Header())
-		writeError(w, http.StatusInternalServerError, "audit log: "+err.Error()+"; nothing was changed")
+		switch {
+		case rec.Status >= 500:
+			buf.flush(w) // the write failed anyway (a partitioned node's 503): its answer stands
+		case errors.Is(err, state.ErrUnavailable):
+			writeError(w, http.StatusServiceUnavailable, "audit log: "+err.Error()+"; nothing was changed")
+		default:
+			writeError(w, http.StatusInternalServerError, "audit log: "+err.Error()+"; nothing was changed")
+		}
 		return
 	}
 	buf.flush(w)

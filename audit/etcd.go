@@ -30,6 +30,9 @@ type Etcd struct {
 	node      string
 	retention time.Duration
 	seq       atomic.Uint64
+	// Connected reports whether etcd is reachable (the cluster backend's view); nil: always
+	// tried. A partitioned node's refusal then fails at once instead of after a timeout.
+	Connected func() bool
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,6 +58,9 @@ func (e *Etcd) key(t time.Time) string {
 
 // Append implements Log.
 func (e *Etcd) Append(ctx context.Context, rec *Record) error {
+	if e.Connected != nil && !e.Connected() {
+		return state.ErrUnavailable
+	}
 	rec.Node = e.node
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -63,7 +69,7 @@ func (e *Etcd) Append(ctx context.Context, rec *Record) error {
 	k := strings.TrimSuffix(e.prefix, state.AuditPrefix) + e.key(rec.Time)
 	resp, err := e.cli.Put(ctx, k, string(b))
 	if err != nil {
-		return fmt.Errorf("audit: cluster: %v", err)
+		return fmt.Errorf("%w (%v)", state.ErrUnavailable, err)
 	}
 	rec.ID = uint64(resp.Header.Revision)
 	return nil

@@ -11,7 +11,9 @@ import (
 func (b *Block) openAudit() error {
 	a := b.cfg.API
 	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil {
-		b.audit = audit.NewEtcd(be.Client(), be.Path(), be.Node(), b.cfg.Cluster.AuditRetention)
+		e := audit.NewEtcd(be.Client(), be.Path(), be.Node(), b.cfg.Cluster.AuditRetention)
+		e.Connected = be.Connected // a partitioned node's refusal answers at once
+		b.audit = e
 		return nil
 	}
 	if a.Audit == "" {

@@ -48,6 +48,7 @@ type compiled struct {
 	// serialIsRevision: the SOA serial is the state revision (`cluster`), not a hash; each
 	// Snapshot then stamps its own (newSnapshot).
 	serialIsRevision bool
+	resHashes        map[config.Resource]uint64 // without cluster: the serial's hash of each resource
 	nss              map[string][]dns.RR
 	nsHosts          map[string][]netip.Addr // in-zone NS host names and their addresses (`ns`)
 	answers          map[answerKey]*lazyCounter
@@ -163,7 +164,8 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 		cs.soas[z] = soa
 	}
 	if !cs.serialIsRevision {
-		cs.soaSet = newSOASet(cs.soas, configSerial(b, res))
+		cs.resHashes = make(map[config.Resource]uint64, len(res.HealthChecks)+len(res.Pools)+len(res.Domains))
+		cs.soaSet = newSOASet(cs.soas, configSerialFrom(b, res, old.resourceHashes(), cs.resHashes))
 	}
 	templates := make(map[string]*healthcheck.Template, len(res.HealthChecks))
 	for _, h := range res.HealthChecks {

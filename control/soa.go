@@ -69,7 +69,13 @@ func (s *Snapshot) NegSOA(zone string) dns.RR {
 // configSerial is the serial of a block without `cluster`: a hash of its zone settings and
 // of every resource, independent of the order resources come in (a fleet's nodes merge the
 // same resources, the hash must not depend on how).
-func configSerial(b Config, res *config.Config) uint32 {
+func configSerial(b Config, res *config.Config) uint32 { return configSerialFrom(b, res, nil, nil) }
+
+// configSerialFrom is configSerial taking each resource's hash from prev (the snapshot being
+// replaced) when there, and recording every hash in next (when not nil). Resources are never
+// changed after decoding, so an API write hashes the resources it wrote rather than all
+// (JSON-encoding 10,000 domains and 2,000 pools takes about 100 ms; with prev, 2 ms).
+func configSerialFrom(b Config, res *config.Config, prev, next map[config.Resource]uint64) uint32 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%q %d", b.Zones, b.TTL)
 	for _, n := range b.NS {
@@ -79,18 +85,36 @@ func configSerial(b Config, res *config.Config) uint32 {
 		fmt.Fprintf(h, " soa %s %s %d %v", b.SOA.MName, b.SOA.RName, b.SOA.Minimum, b.SOA.HasMinimum)
 	}
 	sum := h.Sum64()
+	add := func(r config.Resource, name string) {
+		v, ok := prev[r]
+		if !ok {
+			v = resourceHash(r, name)
+		}
+		if next != nil {
+			next[r] = v
+		}
+		sum += v
+	}
 	if res != nil {
 		for _, r := range res.HealthChecks {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 		for _, r := range res.Pools {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 		for _, r := range res.Domains {
-			sum += resourceHash(r, r.Name)
+			add(r, r.Name)
 		}
 	}
 	return uint32(sum>>32) ^ uint32(sum)
+}
+
+// resourceHashes is what the serial of cs (the snapshot being replaced) was hashed from.
+func (cs *compiled) resourceHashes() map[config.Resource]uint64 {
+	if cs == nil {
+		return nil
+	}
+	return cs.resHashes
 }
 
 // resourceHash is a hash of one resource: its kind, name and JSON form.

@@ -27,3 +27,23 @@ func TestConfigSerial(t *testing.T) {
 		t.Errorf("another ttl, the same serial %d", a)
 	}
 }
+
+// The same serial from the hashes of the snapshot replaced as from scratch.
+func TestConfigSerialReusesHashes(t *testing.T) {
+	b := Config{Zones: []string{"gtm.test."}, TTL: 30}
+	p1, p2 := config.NewPool("a"), config.NewPool("b")
+	p1.Addresses = []config.Address{config.NewAddress("192.0.2.1")}
+	p2.Addresses = []config.Address{config.NewAddress("192.0.2.2")}
+	prev := map[config.Resource]uint64{}
+	first := configSerialFrom(b, &config.Config{Pools: []*config.Pool{p1, p2}}, nil, prev)
+	p3 := config.NewPool("b")
+	p3.Addresses = []config.Address{config.NewAddress("192.0.2.3")}
+	res := &config.Config{Pools: []*config.Pool{p1, p3}}
+	next := map[config.Resource]uint64{}
+	if got, want := configSerialFrom(b, res, prev, next), configSerial(b, res); got != want || got == first {
+		t.Errorf("serial from prev %d, from scratch %d, before the write %d", got, want, first)
+	}
+	if len(next) != 2 {
+		t.Errorf("next holds %d hashes, want 2", len(next))
+	}
+}

@@ -77,8 +77,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 		}
 	}
 	d := cs.Lookup(qname, zone)
-	internal := internalLookup(ctx, w)
-	if d != nil && internal && clientRouted(d) {
+	if d != nil && clientRouted(d) && internalLookup(ctx, w) {
 		// A plugin resolving a target through the server (plugin/pkg/upstream: file chasing
 		// a CNAME to a managed name, after gtm or in another server block). Whatever it
 		// builds from our answer goes out without our ECS scope, and a cache in its block
@@ -142,7 +141,7 @@ func (g *GTM) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (i
 			zone, n = tz, 0
 			break
 		}
-		if internal && clientRouted(td) {
+		if clientRouted(td) && internalLookup(ctx, w) {
 			break // as above: not through another plugin's lookup
 		}
 		zone = tz

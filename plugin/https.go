@@ -49,13 +49,14 @@ func decideBoth(cs *control.Snapshot, d *policy.Domain, cl *policy.Client, v4buf
 	var route *policy.Route
 	v4.res, route, v4.pinned = cs.Decide(d, cl, policy.IPv4, v4buf)
 	cs.Account(d, route, &v4.res)
-	families := []*familyAnswer{v4}
+	n := 1
 	if v4.res.Pool == nil || !v4.res.Pool.CNAME { // a pool of names answers every type with its CNAME
 		v6.res, route, v6.pinned = cs.Decide(d, cl, policy.IPv6, v6buf)
 		cs.Observe(d, route, &v6.res)
-		families = append(families, v6)
+		n = 2
 	}
-	for _, f := range families {
+	fams := [2]*familyAnswer{v4, v6}
+	for _, f := range fams[:n] {
 		b.servfail = b.servfail || f.res.InFallback && f.res.Fallback == policy.FallbackServFail
 		f.ttl = d.TTLOf(&f.res)
 		if f.res.InFallback && f.res.Fallback == policy.FallbackNoData {
@@ -69,6 +70,14 @@ func decideBoth(cs *control.Snapshot, d *policy.Domain, cl *policy.Client, v4buf
 		}
 	}
 	return b
+}
+
+// splitBuf shares the query path's address buffer between the two decisions (up to half
+// its room each before append allocates): a second buffer of its own would be an allocation
+// per answer, since the decision's addresses leave the stack.
+func splitBuf(buf []*policy.Address) (v4, v6 []*policy.Address) {
+	half := cap(buf) / 2
+	return buf[:0:half], buf[half:half:cap(buf)]
 }
 
 // bothTTL is the TTL of a record built from both decisions: the shorter of the families
@@ -89,8 +98,8 @@ func bothTTL(v4, v6 *familyAnswer) uint32 {
 //
 //go:noinline
 func (g *GTM) answerHTTPS(cs *control.Snapshot, m *dns.Msg, d *policy.Domain, name string, cl *policy.Client, buf []*policy.Address) (n, scope int, target string, negTTL uint32) {
-	var buf6 [8]*policy.Address
-	b := decideBoth(cs, d, cl, buf, buf6[:0])
+	v4buf, v6buf := splitBuf(buf)
+	b := decideBoth(cs, d, cl, v4buf, v6buf)
 	v4, v6 := &b.v4, &b.v6
 	switch {
 	case b.servfail:
@@ -101,14 +110,58 @@ func (g *GTM) answerHTTPS(cs *control.Snapshot, m *dns.Msg, d *policy.Domain, na
 		m.Answer = append(m.Answer, &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, v4.ttl), Target: target})
 		return 1, v4.scope, target, 0
 	case len(v4.res.Addrs)+len(v6.res.Addrs) > 0:
-		m.Answer = append(m.Answer, httpsRecord(d.Services.HTTPS, name, bothTTL(v4, v6), rawIPs(v4.res.Addrs), rawIPs(v6.res.Addrs)))
+		m.Answer = appendHTTPS(m.Answer, d.Services.HTTPS, name, bothTTL(v4, v6), v4.res.Addrs, v6.res.Addrs)
 		return 1, max(v4.scope, v6.scope), "", 0
 	}
 	return 0, b.emptyScope(cs, d, cl), "", b.negTTL
 }
 
-// httpsRecord is the HTTPS record of one answer. Its SvcParams slice is its own (the fixed
-// params are shared values, never written); the hints hold the decision's addresses.
+// oneHTTPS is an HTTPS answer in one allocation: the record, its SvcParams, its hints and
+// the Answer slice holding it (when it is the answer's only record), as reply.go's oneA.
+type oneHTTPS struct {
+	rr     dns.HTTPS
+	params [4]dns.SVCBKeyValue // alpn, port, ipv4hint, ipv6hint at most
+	v4     dns.SVCBIPv4Hint
+	v6     dns.SVCBIPv6Hint
+	ips    [8]net.IP
+	ans    [1]dns.RR
+}
+
+// appendHTTPS appends the HTTPS record of one answer to answer, its hints the addresses of
+// the two decisions; the record is the answer's own (nothing in it is shared but the fixed
+// params' values, which nobody writes).
+func appendHTTPS(answer []dns.RR, h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Address) []dns.RR {
+	o := &oneHTTPS{rr: dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}}
+	vals := append(o.params[:0], h.Params...) // alpn (1), port (3): before the hints (4, 6)
+	if h.Hints {
+		ips := o.ips[:0]
+		if len(v4)+len(v6) > len(o.ips) {
+			ips = make([]net.IP, 0, len(v4)+len(v6))
+		}
+		for _, a := range v4 {
+			ips = append(ips, a.Raw)
+		}
+		for _, a := range v6 {
+			ips = append(ips, a.Raw)
+		}
+		if len(v4) > 0 {
+			o.v4.Hint = ips[:len(v4):len(v4)]
+			vals = append(vals, &o.v4)
+		}
+		if len(v6) > 0 {
+			o.v6.Hint = ips[len(v4):]
+			vals = append(vals, &o.v6)
+		}
+	}
+	o.rr.Value = vals
+	if len(answer) == 0 {
+		o.ans[0] = &o.rr
+		return o.ans[:]
+	}
+	return append(answer, &o.rr)
+}
+
+// httpsRecord is the HTTPS record with hints v4 and v6 as appendHTTPS builds it, for explain.
 func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns.HTTPS {
 	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}
 	if !h.Hints {
@@ -124,15 +177,4 @@ func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns
 		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: v6})
 	}
 	return rr
-}
-
-func rawIPs(as []*policy.Address) []net.IP {
-	if len(as) == 0 {
-		return nil
-	}
-	ips := make([]net.IP, len(as))
-	for i, a := range as {
-		ips[i] = a.Raw
-	}
-	return ips
 }

@@ -105,8 +105,9 @@ func (g *GTM) answerSRV(ctx context.Context, state *request.Request, cs *control
 	if cl.Known && cl.Addr.IsValid() {
 		g.locate(d, &cl)
 	}
-	var buf4, buf6 [8]*policy.Address
-	b := decideBoth(cs, d, &cl, buf4[:0], buf6[:0])
+	var buf [8]*policy.Address
+	v4buf, v6buf := splitBuf(buf[:0])
+	b := decideBoth(cs, d, &cl, v4buf, v6buf)
 	v4, v6 := &b.v4, &b.v6
 	scope := max(v4.scope, v6.scope)
 	switch {
