@@ -210,9 +210,7 @@ func TestFleetEtcdRestoredEmpty(t *testing.T) {
 	a.must(201, "PUT", "/api/v1/config/domains/www.gtm.example.net?wait=synced", wwwRoute)
 	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.1 192.0.2.2", f.nodes...)
 	saved, _ := a.must(200, "GET", "/api/v1/config", "")
-	savedFile := filepath.Join(f.dir, "saved.json")
 	sb, _ := json.Marshal(saved)
-	writeFile(t, savedFile, string(sb))
 	eventually(t, 3*time.Second, func() string { // the cache holds the last write
 		b, err := os.ReadFile(a.cache)
 		if err != nil || !strings.Contains(string(b), "config/domains/www.gtm.example.net.") {
@@ -280,17 +278,19 @@ func TestFleetEtcdRestoredEmpty(t *testing.T) {
 	}
 
 	regress()
-	if out, err := a.gtmctl("restore", "--from-cache", a.cache); err != nil || !strings.Contains(out, "restored") {
-		t.Fatalf("gtmctl restore --from-cache: %v: %s", err, out)
+	cacheBody, err := os.ReadFile(a.cache)
+	if err != nil {
+		t.Fatal(err)
 	}
+	a.must(200, "POST", "/api/v1/cluster/restore", string(cacheBody))
 	converged("192.0.2.1 192.0.2.2")
 	if got := f.sharedConfig(); len(got) != 3 {
 		t.Fatalf("etcd after the restore: %v", got)
 	}
 
 	regress()
-	if out, err := b.gtmctl("apply", "-f", savedFile, "--wait"); err != nil || !strings.Contains(out, "restored") {
-		t.Fatalf("gtmctl apply -f saved config: %v: %s", err, out)
+	if v, _ := b.must(200, "PUT", "/api/v1/config?wait=synced", string(sb)); v["epoch"] == nil {
+		t.Fatalf("PUT /api/v1/config of the saved config on a regressed fleet: %v", v)
 	}
 	converged("192.0.2.1 192.0.2.2")
 	if got := f.sharedConfig(); len(got) != 3 {

@@ -1,47 +1,35 @@
 package main
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
+
+	"github.com/gtm-dns/coredns-gtm/client"
 )
 
-// transport is the HTTP transport for an API served with `tls`: the CA that signed the
-// server's certificate (--cacert; default: the system's), and a client certificate
-// (--cert, --key) when the server requires one. nil: the default transport.
-func transport(cacert, cert, key string) (http.RoundTripper, error) {
-	if cacert == "" && cert == "" && key == "" {
-		return nil, nil
-	}
+// tlsOptions are the client's settings for an API served with `tls`: the CA that signed
+// the server's certificate (--cacert; default: the system's), and a client certificate
+// (--cert, --key) when the server requires one.
+func tlsOptions(cacert, cert, key string) (client.Options, error) {
+	var o client.Options
 	if (cert == "") != (key == "") {
-		return nil, fmt.Errorf("--cert and --key go together")
+		return o, fmt.Errorf("--cert and --key go together")
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cacert != "" {
 		pem, err := os.ReadFile(cacert)
 		if err != nil {
-			return nil, fmt.Errorf("--cacert: %v", err)
+			return o, fmt.Errorf("--cacert: %v", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", cacert)
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return o, fmt.Errorf("--cacert %s: no PEM certificate in it", cacert)
 		}
-		cfg.RootCAs = pool
+		o.CACert = pem
 	}
-	if cert != "" {
-		kp, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("--cert/--key: %v", err)
-		}
-		cfg.Certificates = []tls.Certificate{kp}
-	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = cfg
-	return t, nil
+	o.CertFile, o.KeyFile = cert, key
+	return o, nil
 }
 
 // auditRecord is a record of GET /api/v1/audit.

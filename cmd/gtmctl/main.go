@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,6 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
+	"github.com/gtm-dns/coredns-gtm/client"
 	"github.com/gtm-dns/coredns-gtm/config"
 )
 
@@ -33,18 +37,13 @@ commands:
                                   drain a whole pool (pool mode down): every address whose own mode is auto
   restore ADDRESS [--pool POOL]   give it back to its health checks (mode auto)
   restore --pool POOL             clear the pool mode
-  restore --from-cache FILE       put a node's cache file (cluster { cache FILE }) back into the
-                                  fleet's store after etcd lost its data (a new epoch every node takes)
   pin DOMAIN POOL [--from WHEN] [--until WHEN]
                                   answer DOMAIN from POOL only (--until: unpinned then)
   unpin DOMAIN
   failback DOMAIN                 release DOMAIN's failback holds (failback manual or DURATION)
   get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
   diff -f FILE                    what apply -f FILE would change
-  apply -f FILE [--dry-run] [--wait [--wait-timeout D]]
-                                  make the API resources what FILE says (YAML or JSON, every
-                                  document of it; a saved GET /api/v1/config too), in one commit:
-                                  all or nothing; --wait: return once every node applied it
+  apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
   events [--since N] [--follow]   recent events; --follow keeps polling
   audit [--since N] [--follow] [--json]
                                   the audit log: every write attempt, who made it and how it ended
@@ -60,22 +59,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
 
 // cli is one invocation.
 type cli struct {
-	server, token string
-	out           io.Writer
-	http          *http.Client
-	wait          bool          // apply: ?wait=synced
-	waitTimeout   time.Duration // its timeout; 0: the server's
-}
-
-// apiError is a failed call: the API's own message.
-type apiError struct {
-	method, path string
-	code         int
-	msg          string
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s: %s", e.method, e.path, e.code, http.StatusText(e.code), e.msg)
+	api *client.Client // the admin API client shared with terraform-provider-gtm
+	out io.Writer
 }
 
 // parse parses flags wherever they stand among the positional arguments.
@@ -106,13 +91,10 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	until := fs.String("until", "", "drain, pin: end at this RFC 3339 time or after this duration")
 	qtype := fs.String("type", "A", "explain: the query type")
 	subnet := fs.String("subnet", "", "explain: the client's ECS subnet")
-	client := fs.String("client", "", "explain: the client's address (no ECS)")
+	clientAddr := fs.String("client", "", "explain: the client's address (no ECS)")
 	since := fs.Uint64("since", 0, "events: only events after this id")
 	follow := fs.Bool("follow", false, "events: keep polling for new events")
 	interval := fs.Duration("interval", time.Second, "events --follow: polling interval")
-	wait := fs.Bool("wait", false, "apply: return only once every live node applied the change")
-	waitTimeout := fs.Duration("wait-timeout", 0, "apply --wait: how long to wait (default: the server's, 10s)")
-	fromCache := fs.String("from-cache", "", "restore: a node's cache file to put back into the fleet's store")
 	cacert := fs.String("cacert", "", "the CA certificate of an API served with tls")
 	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
 	key := fs.String("key", "", "the client certificate's key")
@@ -125,27 +107,28 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fs.Usage()
 		return 2
 	}
-	c := &cli{server: *server, out: stdout, http: &http.Client{Timeout: 30 * time.Second}}
-	if c.http.Transport, err = transport(*cacert, *cert, *key); err != nil {
+	opts, err := tlsOptions(*cacert, *cert, *key)
+	if err != nil {
 		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 		return 2
 	}
-	if c.server == "" {
-		c.server = getenv("GTM_SERVER")
+	opts.Server, opts.UserAgent = *server, "gtmctl"
+	if opts.Server == "" {
+		opts.Server = getenv("GTM_SERVER")
 	}
-	if c.server == "" {
-		c.server = "http://127.0.0.1:8053"
-	}
-	c.server = strings.TrimSuffix(c.server, "/")
-	c.token = getenv("GTM_TOKEN")
+	opts.Token = strings.TrimSpace(getenv("GTM_TOKEN"))
 	if *tokenFile != "" {
-		b, err := os.ReadFile(*tokenFile)
-		if err != nil {
+		if opts.Token, err = client.ReadToken(*tokenFile); err != nil {
 			fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 			return 1
 		}
-		c.token = strings.TrimSpace(string(b))
 	}
+	api, err := client.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
+		return 2
+	}
+	c := &cli{api: api, out: stdout}
 	cmd, rest := pos[0], pos[1:]
 	need := func(n int, what string) bool {
 		if len(rest) != n {
@@ -165,15 +148,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		if !need(1, "DOMAIN") {
 			return 2
 		}
-		err = c.explain(rest[0], *qtype, *subnet, *client)
+		err = c.explain(rest[0], *qtype, *subnet, *clientAddr)
 	case "drain", "restore":
-		if cmd == "restore" && *fromCache != "" {
-			if !need(0, "no ADDRESS with --from-cache FILE") {
-				return 2
-			}
-			err = c.restoreCache(*fromCache)
-			break
-		}
 		win, werr := window(*from, *until, time.Now())
 		if werr != nil {
 			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, werr)
@@ -222,7 +198,6 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			fmt.Fprintf(stderr, "gtmctl %s: expected -f FILE\n", cmd)
 			return 2
 		}
-		c.wait, c.waitTimeout = *wait, *waitTimeout
 		err = c.apply(*file, cmd == "diff" || *dry)
 	case "events":
 		err = c.events(*since, *follow, *interval)
@@ -246,46 +221,22 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	return 0
 }
 
-// call makes one API request; a non-2xx answer is an *apiError with the API's message.
+// call makes one API request through the shared client; a non-2xx answer is a
+// *client.Error with the API's message.
 func (c *cli) call(method, path string, body []byte, hdr map[string]string) ([]byte, http.Header, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.server+path, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	h := http.Header{}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		h.Set(k, v)
 	}
-	resp, err := c.http.Do(req)
+	var b any
+	if body != nil {
+		b = body
+	}
+	resp, err := c.api.Do(context.Background(), method, path, b, h)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return nil, nil, &apiError{method, path, resp.StatusCode, e.Error}
-	}
-	// A proxy or a wrong --server can answer 200 with a page: that is no success.
-	if ct := resp.Header.Get("Content-Type"); len(bytes.TrimSpace(b)) > 0 && !strings.HasPrefix(ct, "application/json") {
-		return nil, nil, fmt.Errorf("%s %s: %d answered with %q, not JSON: is %s the gtm admin API?", method, path, resp.StatusCode, ct, c.server)
-	}
-	return b, resp.Header, nil
+	return resp.Body, resp.Header, nil
 }
 
 func (c *cli) getJSON(path string, v any) error {
@@ -517,14 +468,8 @@ func (c *cli) events(since uint64, follow bool, every time.Duration) error {
 			Events []map[string]any
 			Last   uint64
 		}
-		b, _, err := c.call("GET", fmt.Sprintf("/api/v1/events?since=%d", since), nil, nil)
-		if err != nil {
+		if err := c.getJSON(fmt.Sprintf("/api/v1/events?since=%d", since), &doc); err != nil {
 			return err
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber() // ids print as --since takes them, not as floats (1e+06)
-		if err := dec.Decode(&doc); err != nil {
-			return fmt.Errorf("events: bad answer: %v", err)
 		}
 		for _, e := range doc.Events {
 			fmt.Fprintf(c.out, "%v %v %v %v\n", e["id"], e["time"], e["kind"], e["message"])
@@ -563,16 +508,38 @@ func canonical(kind config.Kind, name string, body []byte, ttl uint32) (map[stri
 	return m, b, err
 }
 
-// plan reads FILE and the server's resources and lists the writes that make them equal;
-// it returns what FILE wants too (every document of it).
-func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[string]any, error) {
-	want, err := readDesired(file)
+// plan reads FILE and the server's resources and lists the writes that make them equal.
+func (c *cli) plan(file string) ([]change, []string, error) {
+	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", file, err)
+	}
+	var want map[string]map[string]map[string]any
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(js, &top); err != nil {
+		return nil, nil, fmt.Errorf("%s: expected {healthchecks: {NAME: {...}}, pools: {...}, domains: {...}}: %v", file, err)
+	}
+	want = map[string]map[string]map[string]any{}
+	for k, v := range top {
+		if k == "revision" {
+			continue
+		}
+		if _, ok := config.ParseKind(k); !ok {
+			return nil, nil, fmt.Errorf("%s: unknown kind %q: expected healthchecks, pools or domains", file, k)
+		}
+		m := map[string]map[string]any{}
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, nil, fmt.Errorf("%s: %s: %v", file, k, err)
+		}
+		want[k] = m
 	}
 	var have map[string]json.RawMessage
 	if err := c.getJSON("/api/v1/config", &have); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var notes []string
 	var creates, deletes []change
@@ -587,7 +554,7 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			if kind == config.KindDomain {
 				fq, ok := config.DomainName(name)
 				if !ok {
-					return nil, nil, nil, fmt.Errorf("%s: domain %q is not a domain name", file, name)
+					return nil, nil, fmt.Errorf("%s: domain %q is not a domain name", file, name)
 				}
 				name = fq
 			}
@@ -605,10 +572,10 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			}
 			b, _ := json.Marshal(body)
 			if _, ok := cur[name]; !ok {
-				// Checked as the server decodes it, sent as written: a field left out takes
-				// the server's default (a domain's ttl is the block's, not a placeholder).
-				if _, _, err := canonical(kind, name, b, 1); err != nil {
-					return nil, nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+				if _, canon, err := canonical(kind, name, b, 1); err != nil {
+					return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+				} else {
+					b = canon
 				}
 				creates = append(creates, change{op: "create", kind: k, name: name, body: b})
 				continue
@@ -616,7 +583,7 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			// The resource's current version and ETag, read together.
 			cb, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 			var now map[string]any
 			json.Unmarshal(cb, &now)
@@ -625,18 +592,14 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			ttl := uint32(1)
 			if t, ok := now["ttl"].(float64); ok {
 				ttl = uint32(t) // a domain without ttl in FILE keeps the one in force
-				if _, given := body["ttl"]; !given && kind == config.KindDomain {
-					body["ttl"] = now["ttl"] // and so does the whole-configuration write
-					b, _ = json.Marshal(body)
-				}
 			}
 			haveC, _, err := canonical(kind, name, nb, ttl)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 			wantC, canon, err := canonical(kind, name, b, ttl)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+				return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
 			}
 			if lines := fieldDiff(haveC, wantC); len(lines) > 0 {
 				creates = append(creates, change{op: "update", kind: k, name: name, body: canon, etag: hdr.Get("ETag"), lines: lines})
@@ -648,13 +611,13 @@ func (c *cli) plan(file string) ([]change, []string, map[string]map[string]map[s
 			}
 			_, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, err
 			}
 			deletes = append(deletes, change{op: "delete", kind: k, name: name, etag: hdr.Get("ETag")})
 		}
 	}
 	slices.Reverse(deletes) // domains, then pools, then health checks
-	return append(creates, deletes...), notes, want, nil
+	return append(creates, deletes...), notes, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -687,7 +650,7 @@ func fieldDiff(have, want map[string]any) []string {
 }
 
 func (c *cli) apply(file string, dry bool) error {
-	plan, notes, want, err := c.plan(file)
+	plan, notes, err := c.plan(file)
 	if err != nil {
 		return err
 	}
@@ -696,6 +659,7 @@ func (c *cli) apply(file string, dry bool) error {
 	}
 	if len(plan) == 0 {
 		fmt.Fprintln(c.out, "no changes")
+		return nil
 	}
 	sign := map[string]string{"create": "+", "update": "~", "delete": "-"}
 	for _, ch := range plan {
@@ -710,9 +674,26 @@ func (c *cli) apply(file string, dry bool) error {
 	if dry {
 		return nil
 	}
-	// Sent even with no difference: a fleet whose store lost its data takes it as the
-	// operator's restore (the difference above is against this node's last good state).
-	return c.applyAll(want, plan)
+	for _, ch := range plan {
+		path := "/api/v1/config/" + ch.kind + "/" + url.PathEscape(ch.name)
+		var err error
+		switch ch.op {
+		case "create":
+			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-None-Match": "*"})
+		case "update":
+			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-Match": ch.etag})
+		case "delete":
+			_, _, err = c.call("DELETE", path, nil, map[string]string{"If-Match": ch.etag})
+		}
+		if err != nil {
+			if client.StatusOf(err) == http.StatusPreconditionFailed {
+				return fmt.Errorf("%w (changed on the server since it was read: run again)", err)
+			}
+			return err
+		}
+	}
+	fmt.Fprintf(c.out, "applied %d changes\n", len(plan))
+	return nil
 }
 
 // failback releases a domain's failback holds: its routes go back to their first
