@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,41 +19,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-var (
-	ctlOnce sync.Once
-	ctlPath string
-	ctlErr  error
-)
-
-// gtmctlBinary builds ./cmd/gtmctl once per test run.
-func gtmctlBinary(t *testing.T) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gtmctl-bin")
-		if err != nil {
-			ctlErr = err
-			return
-		}
-		ctlPath = filepath.Join(dir, "gtmctl")
-		cmd := exec.Command("go", "build", "-o", ctlPath, "./cmd/gtmctl")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			ctlErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if ctlErr != nil {
-		t.Fatal(ctlErr)
-	}
-	return ctlPath
-}
-
-// gtmctl runs the built gtmctl against node n.
-func (n *fleetNode) gtmctl(args ...string) (string, error) {
-	cmd := exec.Command(gtmctlBinary(n.f.t), append([]string{"--server", "http://" + n.api, "--token-file", n.f.tokenFile}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 // sharedConfig reads the API-managed configuration straight from etcd: kind/name -> value.
 func (f *fleet) sharedConfig() map[string]map[string]any {
