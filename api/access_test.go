@@ -43,6 +43,7 @@ var matrix = map[string][]string{
 	"GET /api/v1/cluster":                                 {"reader", "ops", "admin", "ci", "poolops", "webops"},
 	"GET /api/v1/explain":                                 {"reader", "ops", "admin", "ci", "poolops", "webops"},
 	"GET /api/v1/audit":                                   {"reader", "ops", "admin", "ci", "poolops", "webops"},
+	"GET /api/v1/brake":                                   {"reader", "ops", "admin", "ci", "poolops", "webops"},
 	"GET /api/v1/config":                                  {"reader", "ops", "admin", "ci", "poolops", "webops"},
 	"GET /api/v1/config/healthchecks/{name}":              {"reader", "ops", "admin", "ci", "poolops", "webops"},
 	"GET /api/v1/config/pools/{name}":                     {"reader", "ops", "admin", "ci", "poolops", "webops"},

@@ -17,8 +17,10 @@ type Event struct {
 	Token    string    `json:"token,omitempty"`    // config, mode, pin, failback: the NAME of the token that acted
 	Pool     string    `json:"pool,omitempty"`
 	Address  string    `json:"address,omitempty"`
-	Healthy  *bool     `json:"healthy,omitempty"`
-	Message  string    `json:"message"`
+	// CheckAddress: a health event of an address whose probes go to its check_address.
+	CheckAddress string `json:"check_address,omitempty"`
+	Healthy      *bool  `json:"healthy,omitempty"`
+	Message      string `json:"message"`
 }
 
 // Events is a bounded ring of events with increasing ids. Events are rare (health changes,

@@ -81,6 +81,9 @@ type HopDoc struct {
 	Held         string `json:"held,omitempty"`
 	HashedPrefix string `json:"hashed_prefix,omitempty"`
 	Degraded     bool   `json:"degraded"`
+	// Brake: the mass-failure brake is engaged and holds some considered address's verdict
+	// (Overrides names each).
+	Brake bool `json:"brake,omitempty"`
 }
 
 // ExplainRouteDoc is one route of the domain and whether it matched.

@@ -82,6 +82,7 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("POST /api/v1/cluster/restore", h.clusterRestore)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
+	h.routeOutside() // health_push.go: pushed verdicts, the brake
 	h.mux.HandleFunc("GET /api/v1/audit", h.auditList)
 	h.mux.HandleFunc("GET /{$}", h.index)
 	h.mux.HandleFunc("GET /app.js", h.page)
@@ -267,21 +268,22 @@ type PoolDoc struct {
 
 // AddressDoc describes an address of a pool.
 type AddressDoc struct {
-	Address    string     `json:"address"`
-	Up         bool       `json:"up"`      // may be answered now
-	Healthy    bool       `json:"healthy"` // the health checks' verdict (true without checks)
-	Checked    bool       `json:"checked"` // has a first probe verdict
-	Mode       string     `json:"mode"`
-	Disabled   bool       `json:"disabled"`
-	Weight     int        `json:"weight"`
-	Priority   int        `json:"priority"`
-	LastResult string     `json:"last_result"`
-	LastError  string     `json:"last_error"`
-	LastProbe  *time.Time `json:"last_probe"`
-	LastChange *time.Time `json:"last_change"`
-	RTTMillis  float64    `json:"rtt_ms"`
-	Probes     uint64     `json:"probes"`
-	Failures   uint64     `json:"failures"`
+	Address      string     `json:"address"`
+	CheckAddress string     `json:"check_address,omitempty"` // where probes go, when not to address
+	Up           bool       `json:"up"`                      // may be answered now
+	Healthy      bool       `json:"healthy"`                 // the health checks' verdict (true without checks)
+	Checked      bool       `json:"checked"`                 // has a first probe verdict
+	Mode         string     `json:"mode"`
+	Disabled     bool       `json:"disabled"`
+	Weight       int        `json:"weight"`
+	Priority     int        `json:"priority"`
+	LastResult   string     `json:"last_result"`
+	LastError    string     `json:"last_error"`
+	LastProbe    *time.Time `json:"last_probe"`
+	LastChange   *time.Time `json:"last_change"`
+	RTTMillis    float64    `json:"rtt_ms"`
+	Probes       uint64     `json:"probes"`
+	Failures     uint64     `json:"failures"`
 	// In a fleet: every live node's verdict, and the quorum they make; Healthy is then the
 	// quorum's verdict and LocalHealthy this node's own.
 	Votes        []VoteDoc  `json:"votes,omitempty"`
@@ -309,6 +311,17 @@ type VoteDoc struct {
 type QuorumDoc struct {
 	Down int `json:"down"`
 	Of   int `json:"of"`
+	// Vantage: the check's vantage regions (only their nodes vote); Follower: this node is
+	// outside them and takes their verdict; NoVoter: no voter is alive, so this node keeps
+	// its last verdict.
+	Vantage  []string `json:"vantage,omitempty"`
+	Follower bool     `json:"follower,omitempty"`
+	NoVoter  bool     `json:"no_voter,omitempty"`
+}
+
+// vantageReporter is a voted health whose check has vantage regions.
+type vantageReporter interface {
+	Vantage() (regions []string, follower, noVoter bool)
 }
 
 type voteReporter interface {
@@ -366,7 +379,7 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 		poolFailover(&pd, p)
 		for _, a := range p.Addrs {
 			ad := AddressDoc{
-				Address: a.Text, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
+				Address: a.Text, CheckAddress: a.Check, Up: a.Up(), Healthy: true, Checked: false, Mode: a.Mode.Get().String(),
 				Disabled: a.Disabled, Weight: a.Weight, Priority: a.Priority,
 			}
 			if sr, ok := a.Health.(statusReporter); ok {
@@ -382,6 +395,9 @@ func Status(s *policy.Snapshot, ev *Events) StatusDoc {
 					votes = []VoteDoc{}
 				}
 				ad.Votes, ad.Quorum, ad.LocalHealthy = votes, &QuorumDoc{Down: down, Of: of}, &local
+				if vt, ok := a.Health.(vantageReporter); ok {
+					ad.Quorum.Vantage, ad.Quorum.Follower, ad.Quorum.NoVoter = vt.Vantage()
+				}
 			}
 			ad.Checks = checksOf(p, a)
 			pd.Addresses = append(pd.Addresses, ad)

@@ -115,6 +115,10 @@ func (c *checker) checkSettings(h *HealthCheck) {
 		if h.Path != "" || h.Host != "" || h.Body != "" {
 			c.add(h, "protocol", h.Line, "path, host and body apply only to http and https")
 		}
+	} else if h.Protocol == "prometheus" {
+		if h.Answer != "" {
+			c.add(h, "answer", at("answer"), "answer applies only to dns")
+		}
 	} else if h.Query != "" || h.Answer != "" {
 		c.add(h, "protocol", h.Line, "query and answer apply only to dns")
 	}

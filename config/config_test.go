@@ -112,6 +112,8 @@ func FuzzDecode(f *testing.F) {
 		`{"protocol":"dns","query":"www.example.com AAAA","expect":"NOERROR,NXDOMAIN","answer":"^2001:db8::1$"}`,
 		`{"protocol":"http","method":"POST","header":[{"name":"X-A","value":"1"},{"name":"Host","value":"h.example"}]}`,
 		`{"protocol":"icmp","count":5,"loss":20}`,
+		`{"protocol":"prometheus","url":"http://127.0.0.1:9090","query":"up{address=\"{{address}}\"}","expect":"< 0.05","max_rtt":"200ms","vantage":["eu","us"]}`,
+		`{"protocol":"push"}`, `{"addresses":[{"address":"192.0.2.1","check_address":"10.0.0.1"}]}`,
 		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":["web","dns"],"require":"any"}`,
 		`{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"web","require":1}`,
 		`{"addresses":[],"healthcheck":[1],"require":null}`,

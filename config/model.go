@@ -125,6 +125,10 @@ type HealthCheck struct {
 	Answer string   `json:"answer,omitzero"` // dns: a regexp some answer record's text must match
 	Count  int      `json:"count,omitzero"`  // icmp: echo requests per probe; 0: 1
 	Loss   int      `json:"loss,omitzero"`   // icmp: the most loss in percent that still counts as up
+
+	URL     string   `json:"url,omitzero"`     // prometheus: the server (query and expect: the PromQL and "OP VALUE")
+	MaxRTT  Duration `json:"max_rtt,omitzero"` // any protocol but push: a slower probe fails
+	Vantage []string `json:"vantage,omitzero"` // with cluster: the regions whose nodes probe and vote
 }
 
 // Header is one `header NAME VALUE` of an http(s) check; JSON {"name":"X-A","value":"1"}.
@@ -145,7 +149,10 @@ type Address struct {
 	Weight   int    `json:"weight"`
 	Priority int    `json:"priority"`
 	Disabled bool   `json:"disabled"`
-	Line     int    `json:"-"`
+	// CheckAddress is where probes go when not to Address (NAT, anycast, a VIP behind a
+	// load balancer): `address IP check_address IP`.
+	CheckAddress string `json:"check_address,omitzero"`
+	Line         int    `json:"-"`
 }
 
 // Pool is a set of equivalent servers (`pool NAME { ... }`).

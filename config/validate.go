@@ -53,6 +53,8 @@ type Env struct {
 	Zones []string // lower-case FQDNs
 	GeoIP bool     // a geoip database is configured
 	ASN   bool     // an asn database is configured
+	// Cluster: the block has a `cluster` (a template's vantage needs one).
+	Cluster bool
 }
 
 type checker struct {
@@ -62,6 +64,7 @@ type checker struct {
 	// not scans, so a configuration of thousands of domains validates in linear time.
 	checks map[string]*HealthCheck
 	pools  map[string]*Pool
+	env    Env
 }
 
 func newChecker(c *Config) *checker {
@@ -96,6 +99,7 @@ func (c *checker) add(r Resource, field string, line int, format string, args ..
 // between them and what the routes need of the block. It returns every error it finds.
 func Validate(c *Config, env Env) Errors {
 	ch := newChecker(c)
+	ch.env = env
 	seen := map[string]bool{}
 	for _, h := range c.HealthChecks {
 		ch.name(h, seen)
@@ -179,12 +183,12 @@ func (c *checker) name(r Resource, seen map[string]bool) {
 func (c *checker) healthCheck(h *HealthCheck) {
 	at := h.lineOf
 	switch h.Protocol {
-	case "http", "https", "tcp", "icmp", "dns":
+	case "http", "https", "tcp", "icmp", "dns", "prometheus", "push":
 	case "":
-		c.add(h, "protocol", h.Line, "missing protocol (http, https, tcp, icmp or dns)")
+		c.add(h, "protocol", h.Line, "missing protocol (http, https, tcp, icmp, dns, prometheus or push)")
 		return
 	default:
-		c.add(h, "protocol", at("protocol"), "protocol %q: expected http, https, tcp, icmp or dns", h.Protocol)
+		c.add(h, "protocol", at("protocol"), "protocol %q: expected http, https, tcp, icmp, dns, prometheus or push", h.Protocol)
 		return
 	}
 	httpish := h.Protocol == "http" || h.Protocol == "https"
@@ -194,7 +198,7 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
 		c.add(h, "path", at("path"), "path %q: expected an absolute path starting with /", h.Path)
 	}
-	if h.Expect != "" && h.Protocol != "dns" { // a dns check's rcodes: checkSettings
+	if h.Expect != "" && h.Protocol != "dns" && h.Protocol != "prometheus" { // rcodes, OP VALUE: checkSettings, checkOutside
 		if _, err := healthcheck.ParseExpect(h.Expect); err != nil {
 			c.add(h, "expect", at("expect"), "expect %q: %v", h.Expect, err)
 		}
@@ -213,14 +217,15 @@ func (c *checker) healthCheck(h *HealthCheck) {
 	switch {
 	case h.Protocol == "tcp" && h.Port == 0:
 		c.add(h, "port", h.Line, "protocol tcp needs a port")
-	case !httpish && h.Protocol != "dns" && (h.Expect != "" || h.Body != "" || h.Path != "" || h.Host != ""):
+	case !httpish && h.Protocol != "dns" && h.Protocol != "prometheus" && (h.Expect != "" || h.Body != "" || h.Path != "" || h.Host != ""):
 		c.add(h, "protocol", h.Line, "path, host, expect and body apply only to http and https")
-	case h.Protocol != "https" && h.TLSInsecure:
+	case h.Protocol != "https" && h.Protocol != "prometheus" && h.TLSInsecure:
 		c.add(h, "tls_insecure", h.Line, "tls_insecure applies only to https")
 	case h.Protocol == "icmp" && h.Port != 0:
 		c.add(h, "port", h.Line, "icmp takes no port")
 	}
 	c.checkSettings(h)
+	c.checkOutside(h)
 	timing := max(at("interval"), at("timeout"))
 	switch {
 	case h.Interval <= 0:
@@ -318,6 +323,7 @@ func (c *checker) pool(p *Pool, cfg *Config) {
 			c.add(p, field(".address"), line, "address %q: a pool holds either IP addresses or domain names, not both", a.Address)
 			hasIP, hasName = ip.IsValid(), !ip.IsValid() // report each switch once
 		}
+		c.checkAddress(p, a, field(".check_address"), line)
 		if a.Weight < 1 || a.Weight > MaxWeight {
 			c.add(p, field(".weight"), line, "address %s: weight %q: expected a number from 1 to %d", a.Address, itoa(a.Weight), MaxWeight)
 		}

@@ -58,6 +58,8 @@ type Config struct {
 	// Store is a state store the caller owns (tests, tools); nil: the process's shared
 	// store of the block's StoreKey, opened on first use and closed with its last block.
 	Store *state.Store
+	// Brake is `brake PERCENT DURATION` (outside.go); nil: none.
+	Brake *BrakeConfig
 }
 
 // NSHost is one `ns NAME [ADDRESS...]` line.
@@ -132,6 +134,7 @@ type Block struct {
 	quit     chan struct{}
 	wg       sync.WaitGroup // every goroutine of the block but the holder
 	static   bool           // NewStatic: a fixed snapshot, nothing runs
+	brake    *brakeRun      // the mass-failure brake (outside.go), nil without one
 	scoper
 }
 
@@ -220,6 +223,10 @@ func (b *Block) Start() error {
 		}
 	}
 	b.started = time.Now()
+	b.brake = acquireBrake(b.key, b.cfg.Brake, b.st)
+	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil {
+		watchPushed(be) // pushed verdicts of the fleet (outside.go)
+	}
 	b.mu.Lock()
 	if b.stopped {
 		b.mu.Unlock()
@@ -248,6 +255,7 @@ func (b *Block) Start() error {
 	cs := compile(b.cfg, res, b.st, b.voter(), nil)
 	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()
+	compiledBrake(b.brake, cs.Pools)
 	b.buildScopes(cs)
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
@@ -328,6 +336,10 @@ func (b *Block) Stop() {
 		cs.forgetSeries(live...)
 		pruneRamps(cs.compiled, live)
 		cs.release()
+	}
+	if b.brake != nil {
+		releaseBrake(b.key)
+		b.brake = nil
 	}
 	if b.listener != nil {
 		b.listener.Release()
@@ -435,6 +447,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	cs := compile(b.cfg, res, b.st, b.voter(), old.compiled)
 	cs.stamp, cs.queue = configStamp(d), &b.episodes
 	cs.acquire()
+	compiledBrake(b.brake, cs.Pools)
 	b.buildScopes(cs)
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)

@@ -177,10 +177,10 @@ func poolTemplates(templates map[string]*healthcheck.Template, pc *config.Pool) 
 // acquireHealth takes the probers of an address's checks from the registry (and in a fleet
 // their quorum cells), records them as the snapshot's, and returns the address's health:
 // the one check's own, or a checkSet over several.
-func (cs *compiled) acquireHealth(reg *healthcheck.Registry, v *voter, addr string, tmpls []*healthcheck.Template, pc *config.Pool) policy.Health {
+func (cs *compiled) acquireHealth(reg *healthcheck.Registry, v *voter, addr, checkAddr string, tmpls []*healthcheck.Template, pc *config.Pool) policy.Health {
 	parts := make([]policy.Health, len(tmpls))
 	for i, tmpl := range tmpls {
-		t := reg.Acquire(addr, tmpl)
+		t := reg.AcquireVia(addr, checkAddr, tmpl)
 		cs.targets = append(cs.targets, t)
 		parts[i] = t
 		if v != nil {
@@ -246,6 +246,21 @@ func applyCheckSettings(t *healthcheck.Template, h *config.HealthCheck) {
 		}
 	}
 	t.Count, t.Loss = h.Count, h.Loss
+	t.MaxRTT, t.Vantage = h.MaxRTTOf(), h.Vantage
+	if h.Protocol == string(healthcheck.Prometheus) {
+		t.URL, t.PromQL = h.URL, h.Query
+		t.Cmp, _ = healthcheck.ParseComparison(h.Expect)
+		t.Expect = nil
+	}
+}
+
+// targetText names a target's address in logs and events: with its check address when probes
+// go there ("192.0.2.10 (check_address 10.0.0.10)").
+func targetText(t *healthcheck.Target) string {
+	if ca := t.CheckAddr(); ca != "" {
+		return t.Addr() + " (check_address " + ca + ")"
+	}
+	return t.Addr()
 }
 
 // VotesOf reports the fleet's votes on an address's health (for the votes gauges): how many

@@ -173,11 +173,12 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			cs.checks[h.Name] = h
 		}
 		templates[h.Name] = Template(h)
+		vantageOf(b, templates[h.Name])
 	}
 	pools := make(map[string]*policy.Pool, len(res.Pools))
 	for _, pc := range res.Pools {
 		// In a fleet addresses answer through quorum cells, which each snapshot acquires.
-		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil {
+		if p := old.reusablePool(pc, cs.checks); p != nil && v == nil && b.Brake == nil {
 			pools[pc.Name] = p
 			cs.fromPool[pc] = p
 			cs.Pools = append(cs.Pools, p)
@@ -207,6 +208,7 @@ func compile(b Config, res *config.Config, store *state.Store, v *voter, old *co
 			*a = policy.Address{
 				Text: text, IP: ip, Raw: ip.AsSlice(), Target: target, Weight: ac.Weight,
 				Priority: ac.Priority, Disabled: ac.Disabled, Mode: store.ModeCell(pc.Name, text),
+				Check: ac.CheckAddr(),
 			}
 			// Disabled addresses are never answered, so they are not probed either.
 			if len(tmpls) > 0 && !ac.Disabled {
@@ -335,7 +337,7 @@ type need struct {
 // its prober and its state across compiles and reloads.
 func (cs *compiled) acquire() {
 	for _, n := range cs.needs {
-		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.tmpls, n.pc)
+		n.a.Health = cs.acquireHealth(probers, cs.voter, n.a.Text, n.a.Check, n.tmpls, n.pc)
 	}
 	cs.needs = nil
 	cs.acquireRamps()

@@ -84,7 +84,7 @@ func onHealthChange(ch healthcheck.Change) {
 	if ch.First && ch.Healthy {
 		return // the expected first verdict is not news
 	}
-	msg := fmt.Sprintf("%s is %s (healthcheck %s: %s)", t.Addr(), state, t.Template().Name, ch.Result)
+	msg := fmt.Sprintf("%s is %s (healthcheck %s: %s)", targetText(t), state, t.Template().Name, ch.Result)
 	if ch.Err != "" {
 		msg += ": " + ch.Err
 	}
@@ -94,7 +94,7 @@ func onHealthChange(ch healthcheck.Change) {
 		log.Warningf("%s", msg)
 	}
 	healthy := ch.Healthy
-	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
+	record(api.Event{Kind: "health", Address: t.Addr(), CheckAddress: t.CheckAddr(), Healthy: &healthy, Message: msg})
 }
 
 func noteFailOpen(d *policy.Domain, r *policy.Route, p *policy.Pool) {

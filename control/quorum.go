@@ -42,6 +42,7 @@ type votedHealth struct {
 
 	decided atomic.Bool
 	down    atomic.Bool
+	noVoter atomic.Bool // vantage: this node follows and no voter is alive (outside.go)
 
 	mu     sync.Mutex
 	votes  []etcd.Vote
@@ -85,8 +86,12 @@ func (v *voter) setPercent(p int) {
 // left out: the same check from different vantage points is what the fleet votes on.
 func voteKey(t *healthcheck.Target) string {
 	tmpl := *t.Template()
-	tmpl.Source = netip.Addr{}
-	sum := sha256.Sum256([]byte(tmpl.Fingerprint()))
+	tmpl.Source, tmpl.Follow = netip.Addr{}, false
+	id := tmpl.Fingerprint()
+	if ca := t.CheckAddr(); ca != "" {
+		id += "|check_address=" + ca // a different target: a vote of its own
+	}
+	sum := sha256.Sum256([]byte(id))
 	return t.Addr() + "/" + hex.EncodeToString(sum[:8])
 }
 
@@ -102,7 +107,7 @@ func (v *voter) cell(t *healthcheck.Target) *votedHealth {
 	c.refs++
 	c.t.Store(t)
 	v.mu.Unlock()
-	if t.Ready() {
+	if t.Ready() && !t.Template().Follow { // a follower does not vote (outside.go)
 		v.publish(c, t.Healthy(), t.Status().LastError)
 	}
 	v.poke()
@@ -183,6 +188,10 @@ func (v *voter) decideAll() {
 	node, region := v.be.Node(), v.be.Region()
 	for _, c := range cells {
 		t := c.t.Load()
+		if t != nil && t.Template().Follow {
+			v.follow(c, t, all, connected, percent) // outside the vantage regions (outside.go)
+			continue
+		}
 		if t == nil || !t.Ready() {
 			continue
 		}
@@ -290,7 +299,7 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 		}
 		parts = append(parts, s)
 	}
-	msg := fmt.Sprintf("%s is %s by quorum (%d of %d report it down; healthcheck %s): %s", t.Addr(), word, n, of, t.Template().Name, strings.Join(parts, ", "))
+	msg := fmt.Sprintf("%s is %s by quorum (%d of %d report it down; healthcheck %s): %s", targetText(t), word, n, of, t.Template().Name, strings.Join(parts, ", "))
 	if down {
 		log.Warningf("%s", msg)
 	} else {
@@ -299,5 +308,5 @@ func noteQuorum(t *healthcheck.Target, down bool, votes []etcd.Vote, n, of int) 
 	healthy := !down
 	metrics.QuorumChanges.Inc()
 	pokeHolders()
-	record(api.Event{Kind: "health", Address: t.Addr(), Healthy: &healthy, Message: msg})
+	record(api.Event{Kind: "health", Address: t.Addr(), CheckAddress: t.CheckAddr(), Healthy: &healthy, Message: msg})
 }

@@ -40,23 +40,36 @@ const maxBody = 64 << 10
 
 // probe runs one check of the target within ctx's deadline. Only the target's prober
 // goroutine calls it.
-func (p *prober) probe(ctx context.Context) (Result, error) {
-	if err := familyMismatch(p.addr, p.tmpl.Source); err != nil {
+func (r *Registry) probe(ctx context.Context, p *prober) (Result, error) {
+	addr := p.target()
+	if p.tmpl.Protocol == Prometheus {
+		// The query goes to the server at url; the address only names the sample.
+		return r.probePrometheus(ctx, addr, p.tmpl)
+	}
+	if err := familyMismatch(addr, p.tmpl.Source); err != nil {
 		return ResultError, err
 	}
 	switch p.tmpl.Protocol {
 	case TCP:
-		return probeTCP(ctx, p.addr, p.tmpl)
+		return probeTCP(ctx, addr, p.tmpl)
 	case ICMP:
-		return probeICMP(ctx, p.addr, p.tmpl)
+		return probeICMP(ctx, addr, p.tmpl)
 	case DNS:
-		return probeDNS(ctx, p.addr, p.tmpl)
+		return probeDNS(ctx, addr, p.tmpl)
 	default:
 		if p.client == nil {
-			p.client = newHTTPClient(p.addr, p.tmpl)
+			p.client = newHTTPClient(addr, p.tmpl)
 		}
-		return probeHTTP(ctx, p.client, p.addr, p.tmpl)
+		return probeHTTP(ctx, p.client, addr, p.tmpl)
 	}
+}
+
+// target is where the prober's probes go: the check address, or the address itself.
+func (p *prober) target() string {
+	if p.dest != "" {
+		return p.dest
+	}
+	return p.addr
 }
 
 // family names an address's family the way errors do.

@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -54,6 +55,8 @@ type Registry struct {
 	targets map[targetKey]*prober
 	byAddr  map[string][]*prober // the same probers, by address
 	recent  []handover           // of released probers, oldest first; at most maxRecent
+	prom    promClients          // prometheus checks' API clients and shared queries
+	pushed  map[pushKey]Pushed   // pushed verdicts by (address, check); guarded by mu
 }
 
 // A released prober's verdict is kept this long, and for this many probers, so that a
@@ -75,7 +78,9 @@ type handover struct {
 	released       time.Time
 }
 
-type targetKey struct{ addr, fingerprint string }
+// targetKey identifies a prober: the address it speaks for, where its probes go (dest, ""
+// for the address itself: `check_address`) and the template's fingerprint.
+type targetKey struct{ addr, dest, fingerprint string }
 
 // NewRegistry makes an empty registry; probers start with the first Acquire.
 func NewRegistry(o Options) *Registry {
@@ -96,7 +101,8 @@ type Target struct {
 
 // prober probes one (address, check) for every Target referencing it.
 type prober struct {
-	addr string
+	addr string    // the address it speaks for (answered)
+	dest string    // where probes go: addr, or the address's check_address
 	tmpl *Template // the first template: the others have the same fingerprint
 	key  targetKey
 	refs []*Target // live references in acquisition order; guarded by Registry.mu
@@ -112,6 +118,7 @@ type prober struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	wake   chan struct{} // push: a verdict was pushed
 
 	client *http.Client // http(s) probes, made at the first one; prober goroutine only
 	// provisional: the verdict was carried over from a different check, so the first probe
@@ -130,7 +137,18 @@ type prober struct {
 // template has the same name (the first probe of the changed check decides). Without one, it
 // counts healthy until its first verdict.
 func (r *Registry) Acquire(addr string, t *Template) *Target {
-	key := targetKey{addr, t.Fingerprint()}
+	return r.AcquireVia(addr, "", t)
+}
+
+// AcquireVia is Acquire for an address whose probes go to another one, its check address
+// (`address IP check_address IP`: NAT, anycast, a VIP behind a load balancer); "" or addr
+// itself probes addr. The target speaks for addr: its status, events and votes name addr.
+func (r *Registry) AcquireVia(addr, checkAddr string, t *Template) *Target {
+	dest := checkAddr
+	if dest == addr {
+		dest = ""
+	}
+	key := targetKey{addr, dest, t.Fingerprint()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.targets[key]
@@ -138,11 +156,11 @@ func (r *Registry) Acquire(addr string, t *Template) *Target {
 		return p.addRef(t)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p = &prober{addr: addr, tmpl: t, key: key, cancel: cancel, done: make(chan struct{})}
+	p = &prober{addr: addr, dest: dest, tmpl: t, key: key, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	p.healthy.Store(true)
 	p.status.Healthy = true
-	if v, ok := r.predecessor(addr, t); ok {
-		p.adopt(v, v.check == t.checkKey())
+	if v, ok := r.predecessor(addr, dest, t); ok && !t.Follow { // a follower has no verdict of its own
+		p.adopt(v, v.check == dest+"|"+t.checkKey())
 	}
 	r.targets[key] = p
 	r.byAddr[addr] = append(r.byAddr[addr], p)
@@ -183,8 +201,8 @@ func (r *Registry) Release(tg *Target) {
 
 // predecessor finds the verdict a new prober of (addr, t) starts in: a live prober's before a
 // released one's, and the same check before the same name. Called under Registry.mu.
-func (r *Registry) predecessor(addr string, t *Template) (handover, bool) {
-	check := t.checkKey()
+func (r *Registry) predecessor(addr, dest string, t *Template) (handover, bool) {
+	check := dest + "|" + t.checkKey()
 	var live []handover
 	for _, p := range r.byAddr[addr] {
 		if v := p.handover(); v.ready {
@@ -218,7 +236,7 @@ func (p *prober) handover() handover {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return handover{
-		addr: p.addr, names: *p.names.Load(), check: p.tmpl.checkKey(),
+		addr: p.addr, names: *p.names.Load(), check: p.dest + "|" + p.tmpl.checkKey(),
 		healthy: p.healthy.Load(), ready: p.ready.Load(), rtt: p.rtt.Load(),
 		okRun: p.okRun, failRun: p.failRun, status: p.status,
 	}
@@ -310,6 +328,14 @@ func (r *Registry) Close() {
 
 func (r *Registry) run(ctx context.Context, p *prober) {
 	defer close(p.done)
+	switch {
+	case p.tmpl.Follow:
+		<-ctx.Done() // outside the vantage regions: the voters decide
+		return
+	case p.tmpl.Protocol == Push:
+		r.runPush(ctx, p)
+		return
+	}
 	iv := p.tmpl.Interval
 	if iv <= 0 {
 		iv = 10 * time.Second
@@ -328,7 +354,7 @@ func (r *Registry) run(ctx context.Context, p *prober) {
 		case <-ctx.Done():
 			return
 		}
-		res, took, err := p.probeOnce(ctx)
+		res, took, err := r.probeOnce(ctx, p)
 		<-r.sem
 		if ctx.Err() != nil {
 			return
@@ -346,7 +372,7 @@ func (r *Registry) run(ctx context.Context, p *prober) {
 	}
 }
 
-func (p *prober) probeOnce(ctx context.Context) (Result, time.Duration, error) {
+func (r *Registry) probeOnce(ctx context.Context, p *prober) (Result, time.Duration, error) {
 	timeout := p.tmpl.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
@@ -354,8 +380,17 @@ func (p *prober) probeOnce(ctx context.Context) (Result, time.Duration, error) {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	res, err := p.probe(pctx)
-	return res, time.Since(start), err
+	res, err := r.probe(pctx, p)
+	took := time.Since(start)
+	return judgeRTT(res, err, took, p.tmpl.MaxRTT)
+}
+
+// judgeRTT fails a successful probe that took longer than maxRTT (0: no limit).
+func judgeRTT(res Result, err error, took, maxRTT time.Duration) (Result, time.Duration, error) {
+	if res == ResultOK && maxRTT > 0 && took > maxRTT {
+		return ResultSlow, took, fmt.Errorf("slow: took %s, more than max_rtt %s", took.Round(time.Microsecond), maxRTT)
+	}
+	return res, took, err
 }
 
 // record applies one probe result to the rise/fall state machine.
@@ -426,8 +461,12 @@ func (tg *Target) Ready() bool { return tg.p.ready.Load() }
 // RTT is the smoothed round-trip time of successful probes; 0 when unknown.
 func (tg *Target) RTT() time.Duration { return time.Duration(tg.p.rtt.Load()) }
 
-// Addr is the probed address (an IP address or a host name).
+// Addr is the address the target speaks for (an IP address or a host name): the probed one,
+// unless probes go to a check address.
 func (tg *Target) Addr() string { return tg.p.addr }
+
+// CheckAddr is where probes go when that is not Addr (`check_address`), else "".
+func (tg *Target) CheckAddr() string { return tg.p.dest }
 
 // Template is the health-check template this reference was acquired with. For the Target
 // passed to OnProbe and OnChange that is the template most recently acquired among those

@@ -25,6 +25,10 @@ const (
 	TCP   Protocol = "tcp"
 	ICMP  Protocol = "icmp"
 	DNS   Protocol = "dns"
+	// Prometheus judges an address by an instant query's value (prometheus.go).
+	Prometheus Protocol = "prometheus"
+	// Push takes the verdicts an outside system pushes through the API (push.go).
+	Push Protocol = "push"
 )
 
 // CodeRange is an inclusive range of HTTP status codes.
@@ -73,6 +77,14 @@ type Template struct {
 	Interval    time.Duration
 	Timeout     time.Duration
 	Fall, Rise  int
+
+	URL     string        // prometheus: the server's base URL (the API is below it)
+	PromQL  string        // prometheus: the instant query; {{address}} is the probed address
+	Cmp     Comparison    // prometheus: `expect OP VALUE`
+	MaxRTT  time.Duration // any protocol: 0, or a slower probe fails (ResultSlow)
+	Vantage []string      // the regions whose nodes probe and vote; none: every node
+	// Follow: this node is outside Vantage; it does not probe and takes the voters' verdict.
+	Follow bool
 }
 
 // Fingerprint is the template's identity across reloads: every field that changes how a
@@ -118,6 +130,7 @@ func (t *Template) extra() string {
 	if t.Protocol == ICMP && (t.count() != 1 || t.Loss != 0) {
 		fmt.Fprintf(&b, "|count=%d|loss=%d", t.count(), t.Loss)
 	}
+	b.WriteString(t.outside())
 	return b.String()
 }
 
@@ -181,5 +194,17 @@ func (t *Template) accepts(code int) bool {
 	return false
 }
 
-func (t *Template) fall() int { return max(t.Fall, 1) }
-func (t *Template) rise() int { return max(t.Rise, 1) }
+// fall and rise: a pushed verdict applies at once.
+func (t *Template) fall() int {
+	if t.Protocol == Push {
+		return 1
+	}
+	return max(t.Fall, 1)
+}
+
+func (t *Template) rise() int {
+	if t.Protocol == Push {
+		return 1
+	}
+	return max(t.Rise, 1)
+}

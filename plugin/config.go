@@ -40,6 +40,7 @@ type block struct {
 	soa     *soaConfig     // `soa`: the apex SOA's names and negative TTL
 	dnssec  *signer        // `dnssec`: the zones' keys (nil: answers are not signed)
 	res     *config.Config // the Corefile's healthchecks, pools and domains
+	brake   *brakeConfig   // `brake PERCENT DURATION`, in the block or its cluster block
 }
 
 // nsHost is one `ns NAME [ADDRESS...]` line.
@@ -85,7 +86,7 @@ type apiConfig struct {
 
 // env is what validating a resource of this block needs to know.
 func (b *block) env() config.Env {
-	return config.Env{Zones: b.zones, GeoIP: b.geoip != "", ASN: b.asn != ""}
+	return config.Env{Zones: b.zones, GeoIP: b.geoip != "", ASN: b.asn != "", Cluster: b.cluster != nil}
 }
 
 // errAt formats an error for a line the dispenser has already left behind, the way
@@ -234,11 +235,13 @@ func parseCluster(c *caddy.Controller, b *block, args []string, isBlock bool) er
 				return c.Errf("cluster: cache: expected FILE")
 			}
 			cl.cache = b.path(args[0])
+		case "brake":
+			return parseBrake(c, b, args, true)
 		default:
 			if ok, err := parseClusterAccess(c, cl, dir, args); ok {
 				return err
 			}
-			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum, cache or audit_retention", dir)
+			return c.Errf("cluster: unknown directive %q; expected endpoint, path, node, region, credentials, tls, quorum, cache, audit_retention or brake", dir)
 		}
 		return nil
 	})
@@ -336,6 +339,8 @@ func parseDirective(c *caddy.Controller, b *block) error {
 		return parseCluster(c, b, args, isBlock)
 	case "dnssec":
 		return parseDNSSEC(c, b, args, isBlock)
+	case "brake":
+		return parseBrake(c, b, args, false)
 	case "healthcheck":
 		return parseCheck(c, b, args, isBlock)
 	case "pool":
@@ -343,7 +348,7 @@ func parseDirective(c *caddy.Controller, b *block) error {
 	case "domain":
 		return parseDomain(c, b, args, isBlock)
 	default:
-		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, dnssec, fallthrough, healthcheck, pool or domain", dir)
+		return c.Errf("unknown directive %q; expected geoip, asn, ttl, ecs, ns, soa, api, cluster, dnssec, fallthrough, healthcheck, pool, domain or brake", dir)
 	}
 	return nil
 }
@@ -549,7 +554,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					return c.Errf("%s: expected REGEXP", what)
 				}
 				h.Body = strings.Join(args, " ")
-			case "expect", "header", "query", "answer", "count", "loss":
+			case "expect", "header", "query", "answer", "count", "loss", "url", "max_rtt", "vantage":
 				return parseCheckSetting(c, h, what, dir, args)
 			case "tls_insecure":
 				if len(args) != 0 {
@@ -570,7 +575,7 @@ func parseCheck(c *caddy.Controller, b *block, args []string, isBlock bool) erro
 					h.Timeout = config.Duration(d)
 				}
 			default:
-				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, method, header, query, answer, count, loss, source, interval, timeout, fall or rise", name, dir)
+				return c.Errf("healthcheck %s: unknown directive %q; expected protocol, port, path, host, expect, body, tls_insecure, method, header, query, answer, count, loss, source, interval, timeout, fall, rise, url, max_rtt or vantage", name, dir)
 			}
 			return nil
 		})
@@ -651,7 +656,7 @@ func parsePool(c *caddy.Controller, b *block, args []string, isBlock bool) error
 
 func parseAddress(c *caddy.Controller, pool string, args []string) (config.Address, error) {
 	if len(args) == 0 {
-		return config.Address{}, c.Errf("pool %s: address: expected ADDR [weight W] [priority P] [disabled]", pool)
+		return config.Address{}, c.Errf("pool %s: address: expected ADDR [weight W] [priority P] [check_address IP] [disabled]", pool)
 	}
 	a := config.NewAddress(args[0])
 	a.Line = c.Line()
@@ -675,8 +680,14 @@ func parseAddress(c *caddy.Controller, pool string, args []string) (config.Addre
 		case "disabled":
 			a.Disabled = true
 			rest = rest[1:]
+		case "check_address":
+			if len(rest) < 2 {
+				return a, c.Errf("pool %s: address %s: check_address: expected an IP address", pool, args[0])
+			}
+			a.CheckAddress = rest[1]
+			rest = rest[2:]
 		default:
-			return a, c.Errf("pool %s: address %s: unexpected %q; expected weight W, priority P or disabled", pool, args[0], rest[0])
+			return a, c.Errf("pool %s: address %s: unexpected %q; expected weight W, priority P, check_address IP or disabled", pool, args[0], rest[0])
 		}
 	}
 	return a, nil

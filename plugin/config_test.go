@@ -156,7 +156,7 @@ func TestParseErrors(t *testing.T) {
 		{"negative weight", "pool a {\n address 192.0.2.1\n weight -2\n}", 4, []string{`"-2"`, "from 1"}},
 		{"timeout >= interval", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", 5, []string{"timeout 2s must be less than interval 2s"}},
 		{"tcp without port", "healthcheck h {\n protocol tcp\n}", 2, []string{"tcp needs a port"}},
-		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp, icmp or dns"}},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", 3, []string{`"udp"`, "http, https, tcp, icmp, dns, prometheus or push"}},
 		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", 4, []string{`"700"`}},
 		{"bad regexp", "healthcheck h {\n protocol http\n body (\n}", 4, []string{"body", "("}},
 		{"domain outside zones", "pool a {\n address 192.0.2.1\n}\ndomain www.example.com {\n route default a\n}", 5, []string{"www.example.com", "outside the zones"}},
@@ -227,6 +227,7 @@ func itoa(n int) string {
 
 func FuzzParse(f *testing.F) {
 	f.Add(goodConfig)
+	f.Add(outsideConfig)
 	f.Add("gtm {\n pool a {\n address 192.0.2.1\n }\n}")
 	f.Add("gtm example.org {\n domain a.example.org {\n route default\n }\n}")
 	f.Add("gtm . {\n healthcheck h {\n protocol https\n expect 200-299,304\n }\n}")
@@ -335,7 +336,7 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		{"bad lb", "pool eu {\n address 192.0.2.1\n lb roundrobin\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"}],"lb":"roundrobin"}`, `pool eu: lb "roundrobin": expected all, weighted, priority, random, fastest or hashed`},
 		{"tcp port", "healthcheck h {\n protocol tcp\n}", config.KindHealthCheck, "h", `{"protocol":"tcp"}`, `healthcheck h: protocol tcp needs a port`},
 		{"timeout", "healthcheck h {\n protocol http\n interval 2s\n timeout 2s\n}", config.KindHealthCheck, "h", `{"protocol":"http","interval":"2s","timeout":"2s"}`, `healthcheck h: timeout 2s must be less than interval 2s`},
-		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp, icmp or dns`},
+		{"bad protocol", "healthcheck h {\n protocol udp\n}", config.KindHealthCheck, "h", `{"protocol":"udp"}`, `healthcheck h: protocol "udp": expected http, https, tcp, icmp, dns, prometheus or push`},
 		{"bad expect", "healthcheck h {\n protocol http\n expect 700\n}", config.KindHealthCheck, "h", `{"protocol":"http","expect":"700"}`, `healthcheck h: expect "700"`},
 		{"body on tcp", "healthcheck h {\n protocol tcp\n port 1\n body ok\n}", config.KindHealthCheck, "h", `{"protocol":"tcp","port":1,"body":"ok"}`, `healthcheck h: path, host, expect and body apply only to http and https`},
 		{"unknown pool", "domain www.gtm.test {\n route default nope\n}", config.KindDomain, "www.gtm.test.", `{"routes":[{"selector":"default","pools":["nope"]}]}`, `route: unknown pool "nope" (pools: core)`},

@@ -159,6 +159,9 @@ func (g *GTM) explainHop(cs *control.Snapshot, d *policy.Domain, name string, qt
 			if a.Disabled {
 				step.Overrides = append(step.Overrides, fmt.Sprintf("pool %s address %s: disabled", p.Name, a.Text))
 			}
+			if note := brakeNote(p, a); note != "" {
+				step.Overrides, step.Brake = append(step.Overrides, note), true
+			}
 		}
 	}
 	if res.Pool != nil {

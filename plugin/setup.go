@@ -146,6 +146,9 @@ func (g *GTM) controlConfig() control.Config {
 	for _, h := range b.ns {
 		cfg.NS = append(cfg.NS, control.NSHost{Name: h.name, Addrs: h.addrs})
 	}
+	if br := b.brake; br != nil {
+		cfg.Brake = &control.BrakeConfig{Percent: br.percent, Window: br.window, Fleet: br.fleet}
+	}
 	if s := b.soa; s != nil {
 		cfg.SOA = &control.SOA{MName: s.mname, RName: s.rname, Minimum: s.minimum, HasMinimum: s.hasMinimum}
 	}

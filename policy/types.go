@@ -156,9 +156,11 @@ type Address struct {
 	Weight   int
 	Priority int
 	Disabled bool
-	Health   Health    // nil when the pool has no health check: healthy
-	Mode     *ModeCell // never nil
-	Ramp     *RampCell // slow_start: when the address last became up; nil without slow_start
+	Health   Health     // nil when the pool has no health check: healthy
+	Mode     *ModeCell  // never nil
+	Ramp     *RampCell  // slow_start: when the address last became up; nil without slow_start
+	Check    string     // check_address: where probes go instead (canonical text), or ""
+	Brake    *BrakeCell // the block's mass-failure brake; nil without one
 }
 
 // Up reports whether the address may be answered: enabled, and healthy or forced up.
@@ -171,6 +173,9 @@ func (a *Address) Up() bool {
 		return true
 	case ModeDown:
 		return false
+	}
+	if held, holding := a.Brake.Holding(); holding {
+		return held // the verdict from before a mass failure (brake.go)
 	}
 	return a.Health == nil || a.Health.Healthy()
 }

@@ -117,6 +117,13 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"GET", "/api/v1/explain?domain=nope.gtm.example.net&client=127.0.0.1", "", true, 404, nil},
 		{"GET", "/api/v1/explain?domain=www.gtm.example.net&client=127.0.0.1", "", false, 401, nil},
 		{"GET", "/api/v1/history", "", true, 200, nil},
+		// Health from outside: this block has no push check and no brake.
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/health", `{"healthy":false,"ttl":"30s"}`, true, 404, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/health", `{"healthy":false,"ttl":"30s","check":"web"}`, true, 400, nil},
+		{"PUT", "/api/v1/pools/nope/addresses/127.0.20.1/health", `{"healthy":false,"ttl":"30s"}`, true, 404, nil},
+		{"PUT", "/api/v1/pools/primary/addresses/127.0.20.1/health", `{"healthy":false,"ttl":"30s"}`, false, 401, nil},
+		{"GET", "/api/v1/brake", "", true, 404, nil},
+		{"POST", "/api/v1/brake/release", "", true, 404, nil},
 		{"GET", "/api/v1/history", "", false, 401, nil},
 		{"GET", "/", "", true, 200, nil},
 		{"GET", "/", "", false, 401, nil},

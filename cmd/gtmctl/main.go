@@ -48,7 +48,7 @@ commands:
   audit [--since N] [--follow] [--json]
                                   the audit log: every write attempt, who made it and how it ended
                                   (the latest; --since N: every record after N; --json: JSON lines)
-
+` + outsideUsage + `
 WHEN is an RFC 3339 time (2026-12-01T22:00:00Z) or a duration from now (30m, 2h).
 --server defaults to $GTM_SERVER or http://127.0.0.1:8053; the token is read from
 --token-file, else taken from $GTM_TOKEN. For an API served with tls: --cacert FILE (the CA
@@ -99,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
 	key := fs.String("key", "", "the client certificate's key")
 	asJSON := fs.Bool("json", false, "audit: print records as JSON lines (an export)")
+	outside := outsideFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
 		return 2
@@ -209,6 +210,13 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			}
 		})
 		err = c.audit(from, *follow, *asJSON, *interval)
+	case "health", "brake":
+		code, oerr := c.outside(cmd, rest, outside)
+		if code == 2 {
+			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, oerr)
+			return 2
+		}
+		err = oerr
 	default:
 		fmt.Fprintf(stderr, "gtmctl: unknown command %q\n", cmd)
 		fs.Usage()
