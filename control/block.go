@@ -453,6 +453,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	b.setApplied(d.Revision)
 	old.forgetSeries(cs)
 	old.handOver(cs)
+	warnWritten(b.cfg, cs, old.compiled)
 	pruneRamps(old.compiled, append(liveSnapshots(), cs))
 	return nil
 }

@@ -2,6 +2,8 @@ package control
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -86,3 +88,32 @@ func TestStartReadsAfterSubscribing(t *testing.T) {
 		t.Fatalf("after a mode write: snapshot %p (was %p), revision %d, want %d", next, cs, next.Revision(), st.Data().Revision)
 	}
 }
+
+// A resource written through the API gets the warnings a Corefile one gets (config.Warnings).
+func TestAPIWrittenResourceWarned(t *testing.T) {
+	var logged []string
+	old := log
+	log = recordLog{&logged}
+	t.Cleanup(func() { log = old })
+	cfg := testConfig(t, "gtm.warn.test.", `{"pools": {"a": {"addresses": [{"address": "192.0.2.1"}]}}}`)
+	st := newMemStore(t)
+	cfg.Store = st
+	startBlock(t, cfg)
+	_, err := st.Commit(context.Background(), []state.Op{{Key: state.ConfigKey("domains", "x.gtm.warn.test."), Value: []byte(`{"routes":[{"selector":"net:192.0.2.0/24","pools":["a"]}]}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range logged {
+		if strings.Contains(l, "domain x.gtm.warn.test. has no default route") && strings.Contains(l, "written through the API") {
+			return
+		}
+	}
+	t.Fatalf("no warning for the API domain without a default route: %q", logged)
+}
+
+type recordLog struct{ lines *[]string }
+
+func (recordLog) Debugf(string, ...any)         {}
+func (l recordLog) Infof(f string, a ...any)    { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }
+func (l recordLog) Warningf(f string, a ...any) { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }
+func (l recordLog) Errorf(f string, a ...any)   { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }

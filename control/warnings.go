@@ -14,3 +14,22 @@ func warn(cfg Config, res *config.Config) {
 		}
 	}
 }
+
+// warnWritten logs the warnings of the API resources cs has that old did not (a write
+// through the API, or another node's): the same warnings the Corefile's resources get.
+func warnWritten(cfg Config, cs, old *compiled) {
+	for pc := range cs.fromPool {
+		if pc.Source == config.SourceAPI && old.fromPool[pc] == nil {
+			for _, w := range config.PoolWarnings(pc) {
+				log.Warningf("%s: %s (written through the API)", cfg.File, w.Message)
+			}
+		}
+	}
+	for dc := range cs.fromDomain {
+		if dc.Source == config.SourceAPI && old.fromDomain[dc] == nil {
+			for _, w := range config.DomainWarnings(dc) {
+				log.Warningf("%s: %s (written through the API)", cfg.File, w.Message)
+			}
+		}
+	}
+}

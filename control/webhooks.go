@@ -30,7 +30,9 @@ type liveHook struct {
 
 // hookSets are the webhooks in charge, per API address: the serving block's. A reload's new
 // block takes over the address when it starts, before the old block stops, so no event is
-// delivered twice; after a failed reload the running block takes it back.
+// delivered twice; after a failed reload the running block takes it back. Process-wide
+// because the event ring they follow is (api.DefaultEvents); its one writer is Block
+// (serveWebhooks at Resume, stopWebhooks at Stop).
 var hookSets struct {
 	sync.Mutex
 	byAddr map[string][]liveHook

@@ -252,5 +252,8 @@ func (r *Registry) Timeline(pool, addr string, from time.Time) []Change {
 	return t.since(from)
 }
 
-// Default is the process's registry.
+// Default is the process's registry: process-wide because the pictures must outlive
+// reloads and API writes (a pool compiled anew keeps its hour). Its writers are control's
+// blocks (each block's sampler notes its own addresses; compile takes the pools' answer
+// counters); the status API reads it.
 var Default = NewRegistry()
