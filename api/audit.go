@@ -110,10 +110,21 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, tok *access.To
 			rec.After = rec.Before
 		}
 	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	wait := writeTimeout
+	if rec.Status == http.StatusServiceUnavailable || rec.Status == http.StatusGatewayTimeout {
+		wait = 300 * time.Millisecond // the store is away: a partitioned node answers at once
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), wait)
 	defer cancel()
 	if err := h.cfg.Audit.Append(actx, rec); err != nil {
 		h.cfg.Log("admin API: audit: could not record %s %s of token %s: %v", r.Method, rec.Path, tok.Name, err)
+		if rec.Status == http.StatusServiceUnavailable || rec.Status == http.StatusGatewayTimeout {
+			// The store the record goes to is the one that refused the write or did not
+			// answer it: the answer says that (503 nothing written, 504 outcome unknown);
+			// a 500 "nothing was changed" would be wrong for a 504.
+			buf.flush(w)
+			return
+		}
 		setSecurityHeaders(w.Header())
 		switch {
 		case rec.Status >= 500:

@@ -186,8 +186,8 @@ func (h *handler) configPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := state.ConfigKey(string(kind), name)
-	h.write(w, r, kind, name, key, canonical, func(merged *config.Config, created bool) {
-		doc, _ := resourceDoc(merged.Get(kind, name))
+	h.write(w, r, kind, name, key, canonical, func(created bool) {
+		doc, _ := resourceDoc(res)
 		code := http.StatusOK
 		if created {
 			code = http.StatusCreated
@@ -202,14 +202,24 @@ func (h *handler) configDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := state.ConfigKey(string(kind), name)
-	h.write(w, r, kind, name, key, nil, func(*config.Config, bool) { w.WriteHeader(http.StatusNoContent) })
+	h.write(w, r, kind, name, key, nil, func(bool) { w.WriteHeader(http.StatusNoContent) })
 }
 
+// refusal is a write refused before anything was committed: its status and message.
+type refusal struct {
+	code int
+	msg  string
+	errs config.Errors
+}
+
+func (e *refusal) Error() string { return e.msg }
+
 // write is the one path of a config write: refuse what touches the Corefile or cannot
-// persist, check the preconditions, validate the whole configuration the write would leave,
-// commit it with the revision it was checked against, and only then answer. value nil
-// deletes.
-func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind, name, key string, value []byte, done func(*config.Config, bool)) {
+// persist, then, in one state.Update, check the preconditions and validate the whole
+// configuration the write leaves against the state the commit is checked against (a fleet
+// node's view may lag: another node's write makes the commit run again on the state now),
+// and only then answer. value nil deletes.
+func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind, name, key string, value []byte, done func(created bool)) {
 	c := h.cfg.Control
 	label := kind.Singular() + " " + name
 	if res := c.Corefile().Get(kind, name); res != nil {
@@ -221,89 +231,163 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, kind config.Kind
 		writeError(w, http.StatusConflict, "configuration writes need somewhere to persist them: configure `state FILE` in the api block, or a cluster")
 		return
 	}
-	st.Lock()
-	defer st.Unlock()
-	data := st.Data()
-	cur, exists := data.Entries[key]
-	if value == nil && !exists {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no %s %q", kind.Singular(), name))
-		return
-	}
-	if !preconditions(w, r, cur, exists) {
-		return
-	}
-	op := state.Op{Key: key, Value: value, Check: true, Revision: cur.Revision}
-	next, err := data.Apply([]state.Op{op})
-	if err != nil {
-		writeError(w, http.StatusPreconditionFailed, err.Error())
-		return
-	}
-	merged, errs := c.Merge(next)
-	if len(errs) > 0 {
-		if value == nil {
-			before, _ := c.Merge(data)
-			if before != nil {
-				if users := config.References(before, kind, name); len(users) > 0 {
-					writeError(w, http.StatusConflict, fmt.Sprintf("%s is used by %s", label, strings.Join(users, ", ")))
-					return
-				}
-			}
-		}
-		writeErrors(w, http.StatusBadRequest, errs.Error(), errs)
-		return
-	}
-	switch {
-	case value == nil:
-		expect(r, http.StatusNoContent)
-	case !exists:
-		expect(r, http.StatusCreated)
-	}
+	var existed bool
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	if _, err := st.Commit(ctx, []state.Op{op}); err != nil {
-		switch {
-		case errors.Is(err, state.ErrConflict):
-			writeError(w, http.StatusPreconditionFailed, label+": "+err.Error())
-		case errors.Is(err, state.ErrUnavailable):
-			writeError(w, http.StatusServiceUnavailable, state.ErrUnavailable.Error())
-		default:
-			h.cfg.Log("admin API: could not persist %s: %v", label, err)
-			writeError(w, http.StatusInternalServerError, "could not persist the change: "+err.Error())
+	d, err := st.Update(ctx, func(data *state.Data) ([]state.Op, error) {
+		cur, exists := data.Entries[key]
+		if value == nil && !exists {
+			return nil, &refusal{code: http.StatusNotFound, msg: fmt.Sprintf("no %s %q", kind.Singular(), name)}
 		}
+		if code, msg := preconditions(r, cur, exists); code != 0 {
+			return nil, &refusal{code: code, msg: msg}
+		}
+		op := state.Op{Key: key, Value: value, Check: true, Revision: cur.Revision}
+		if err := h.validate(data, []state.Op{op}, kind, name, value == nil); err != nil {
+			return nil, err
+		}
+		existed = exists
+		switch {
+		case value == nil:
+			expect(r, http.StatusNoContent)
+		case !exists:
+			expect(r, http.StatusCreated)
+		default:
+			expect(r, http.StatusOK)
+		}
+		return []state.Op{op}, nil
+	})
+	if err != nil {
+		h.writeFailed(w, label, err)
 		return
 	}
+	w.Header().Set(RevisionHeader, strconv.FormatInt(d.Revision, 10))
 	action := "update"
 	switch {
 	case value == nil:
 		action = "delete"
-	case !exists:
+	case !existed:
 		action = "create"
 	}
-	if e := st.Data().Entries[key]; value != nil {
+	if e, ok := d.Entries[key]; ok && value != nil {
 		w.Header().Set("ETag", etag(e))
 	}
 	msg := fmt.Sprintf("%s: %s through the API (from %s)", label, action+"d", r.RemoteAddr)
-	if action == "update" {
-		msg = fmt.Sprintf("%s: updated through the API (from %s)", label, r.RemoteAddr)
-	}
 	h.cfg.Log("admin API: %s", msg)
 	h.cfg.Events.Add(Event{Token: actor(r), Kind: "config", Resource: string(kind) + "/" + name, Action: action, Client: r.RemoteAddr, Message: msg})
-	done(merged, !exists)
+	done(!existed)
 }
 
-// preconditions applies If-Match and If-None-Match (RFC 9110 13.1) to the stored version.
-func preconditions(w http.ResponseWriter, r *http.Request, cur state.Entry, exists bool) bool {
+// validate refuses ops on state data when the configuration they leave is invalid: 409 for
+// the delete of a resource still referenced, else 400 with every error. A shared state that
+// is invalid already (written around the API) does not block a write that adds nothing to
+// what is wrong with it: only the errors the write brings count.
+func (h *handler) validate(data *state.Data, ops []state.Op, kind config.Kind, name string, del bool) error {
+	c := h.cfg.Control
+	next, err := data.Apply(ops)
+	if err != nil {
+		return &refusal{code: http.StatusPreconditionFailed, msg: err.Error()}
+	}
+	_, errs := c.Merge(next)
+	if len(errs) == 0 {
+		return nil
+	}
+	before, was := c.Merge(data)
+	if len(was) > 0 {
+		// Compare like with like: Merge stops at resources that do not decode, so both
+		// sides are validated without the ones that did not decode before.
+		broken := undecodable(c, data)
+		_, errs = c.Merge(without(next, broken))
+		_, was = c.Merge(without(data, broken))
+		errs = added(errs, was)
+		if len(errs) == 0 {
+			return nil
+		}
+	}
+	if del && before != nil {
+		if users := config.References(before, kind, name); len(users) > 0 {
+			return &refusal{code: http.StatusConflict, msg: fmt.Sprintf("%s %s is used by %s", kind.Singular(), name, strings.Join(users, ", "))}
+		}
+	}
+	return &refusal{code: http.StatusBadRequest, msg: errs.Error(), errs: errs}
+}
+
+// undecodable lists the config keys of d whose value does not decode.
+func undecodable(c Control, d *state.Data) map[string]bool {
+	out := map[string]bool{}
+	for k, e := range d.Entries {
+		ks, name, ok := strings.Cut(strings.TrimPrefix(k, state.ConfigPrefix), "/")
+		if !ok || !strings.HasPrefix(k, state.ConfigPrefix) {
+			continue
+		}
+		kind, ok := config.ParseKind(ks)
+		if !ok {
+			out[k] = true
+			continue
+		}
+		if _, err := config.Decode(kind, name, e.Value, c.DefaultTTL()); err != nil {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func without(d *state.Data, keys map[string]bool) *state.Data {
+	nd := *d
+	nd.Entries = make(map[string]state.Entry, len(d.Entries))
+	for k, e := range d.Entries {
+		if !keys[k] {
+			nd.Entries[k] = e
+		}
+	}
+	return &nd
+}
+
+// added is the errors of after that before does not have.
+func added(after, before config.Errors) config.Errors {
+	had := map[string]bool{}
+	for _, e := range before {
+		had[e.Message] = true
+	}
+	var out config.Errors
+	for _, e := range after {
+		if !had[e.Message] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// writeFailed answers a write that did not commit, or whose outcome is not known.
+func (h *handler) writeFailed(w http.ResponseWriter, label string, err error) {
+	var ref *refusal
+	switch {
+	case errors.As(err, &ref):
+		writeErrors(w, ref.code, ref.msg, ref.errs)
+	case errors.Is(err, state.ErrBusy):
+		writeError(w, http.StatusConflict, label+": "+err.Error())
+	case errors.Is(err, state.ErrConflict):
+		writeError(w, http.StatusPreconditionFailed, label+": "+err.Error())
+	default:
+		writeStoreError(w, "could not persist "+label, err)
+		if !errors.Is(err, state.ErrUnavailable) && !errors.Is(err, state.ErrRegressed) && !errors.Is(err, state.ErrUnknown) {
+			h.cfg.Log("admin API: could not persist %s: %v", label, err)
+		}
+	}
+}
+
+// preconditions applies If-Match and If-None-Match (RFC 9110 13.1) to the stored version:
+// 0 when they hold, else 412 and why.
+func preconditions(r *http.Request, cur state.Entry, exists bool) (int, string) {
 	if im := r.Header.Get("If-Match"); im != "" {
 		if !exists || !matchesETag(im, etag(cur)) {
-			writeError(w, http.StatusPreconditionFailed, "If-Match: the resource is not at that version (it changed or does not exist)")
-			return false
+			return http.StatusPreconditionFailed, "If-Match: the resource is not at that version (it changed or does not exist)"
 		}
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && (strings.TrimSpace(inm) == "*" || matchesETag(inm, etag(cur))) {
-		writeError(w, http.StatusPreconditionFailed, "If-None-Match: the resource already exists")
-		return false
+		return http.StatusPreconditionFailed, "If-None-Match: the resource already exists"
 	}
-	return true
+	return 0, ""
 }
 
 func matchesETag(header, tag string) bool {
@@ -330,6 +414,7 @@ func writeErrors(w http.ResponseWriter, code int, msg string, errs config.Errors
 type ClusterDoc struct {
 	Node        string      `json:"node"`
 	Region      string      `json:"region,omitempty"`
+	Path        string      `json:"path,omitempty"` // the fleet's key prefix in etcd
 	Connected   bool        `json:"connected"`
 	Revision    int64       `json:"revision"` // the shared state revision this node has applied
 	Nodes       []etcd.Node `json:"nodes"`    // every live node and the revision it applied

@@ -3,7 +3,6 @@ package api
 import (
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -79,6 +78,8 @@ func NewHandler(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /api/v1/history", h.history)
 	h.mux.HandleFunc("GET /api/v1/config", h.configAll)
 	h.mux.HandleFunc("GET /api/v1/config/{kind}/{name}", h.configGet)
+	h.mux.HandleFunc("PUT /api/v1/config", h.configReplace)
+	h.mux.HandleFunc("POST /api/v1/cluster/restore", h.clusterRestore)
 	h.mux.HandleFunc("PUT /api/v1/config/{kind}/{name}", h.configPut)
 	h.mux.HandleFunc("DELETE /api/v1/config/{kind}/{name}", h.configDelete)
 	h.routeOutside() // health_push.go: pushed verdicts, the brake
@@ -144,7 +145,7 @@ func (h *handler) route(w http.ResponseWriter, r *http.Request, tok *access.Toke
 			return
 		}
 	}
-	h.mux.ServeHTTP(w, r)
+	h.serveWrite(w, r)
 }
 
 // notFoundOrMethod answers in JSON what ServeMux would answer in text, and OPTIONS of an
@@ -560,10 +561,10 @@ func (h *handler) clear(w http.ResponseWriter, r *http.Request, key string, e Ev
 	writeJSON(w, http.StatusOK, map[string]any{"cleared": strings.TrimPrefix(strings.TrimPrefix(key, state.ModesPrefix), state.PinsPrefix)})
 }
 
-// writeStoreError answers a failed commit: 503 when the cluster store is unreachable.
+// writeStoreError answers a failed commit: 503 when the cluster store is unreachable or
+// went back in time (nothing was written), 504 when the outcome is not known.
 func writeStoreError(w http.ResponseWriter, what string, err error) {
-	if errors.Is(err, state.ErrUnavailable) {
-		writeError(w, http.StatusServiceUnavailable, state.ErrUnavailable.Error())
+	if writeStoreFault(w, err) {
 		return
 	}
 	writeError(w, http.StatusInternalServerError, what+": "+err.Error())

@@ -32,8 +32,13 @@ func ParseWindow(from, until *string, now time.Time) (state.Window, config.Error
 			return time.Time{}
 		}
 		t, err := time.Parse(time.RFC3339, *s)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, &config.Error{Field: field, Message: fmt.Sprintf("%s %q: expected an RFC 3339 time such as 2026-12-01T22:00:00Z", field, *s)})
+		case t.IsZero() || t.Year() < 2000:
+			// Go's zero time is how "unset" is stored: taken as a time it would make an
+			// override permanent (an empty date in a script drains for good).
+			errs = append(errs, &config.Error{Field: field, Message: fmt.Sprintf("%s %q: not a real time (year %d); omit %s for none", field, *s, t.Year(), field)})
 		}
 		return t
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
 )
@@ -79,5 +80,17 @@ func TestOverrideBodiesStrict(t *testing.T) {
 	}
 	if snap.Pools[0].Addrs[0].Mode.Get() != policy.ModeAuto {
 		t.Fatal("a refused body took effect")
+	}
+}
+
+// Go's zero time is how "unset" is stored: given as until (an empty date in a script), it
+// would make the override permanent. It is refused, as from.
+func TestParseWindowZeroTime(t *testing.T) {
+	zero := "0001-01-01T00:00:00Z"
+	for _, c := range []struct{ from, until *string }{{nil, &zero}, {&zero, nil}} {
+		_, errs := ParseWindow(c.from, c.until, time.Now())
+		if len(errs) == 0 {
+			t.Fatalf("window from %v until %v accepted", c.from, c.until)
+		}
 	}
 }

@@ -52,12 +52,15 @@ func (b *Block) Cluster() (api.ClusterDoc, bool) {
 	if !ok {
 		return api.ClusterDoc{}, false
 	}
-	doc := api.ClusterDoc{Node: be.Node(), Region: b.cfg.Cluster.Region, Connected: be.Connected(), Revision: b.Revision(), Nodes: be.Nodes()}
+	doc := api.ClusterDoc{Node: be.Node(), Region: b.cfg.Cluster.Region, Connected: be.Connected(), Revision: b.Revision(), Nodes: be.Nodes(), Path: be.Path()}
 	if doc.Nodes == nil {
 		doc.Nodes = []etcd.Node{}
 	}
 	if e := b.configErr.Load(); e != nil {
 		doc.ConfigError = *e
+	}
+	if err := be.Fault(); err != nil {
+		doc.ConfigError = err.Error() // the store went back in time: it outranks all else
 	}
 	return doc, true
 }

@@ -374,6 +374,10 @@ func (b *Block) ConfigError() string {
 	return ""
 }
 
+// StoreFault is why the block's cluster store refuses writes (it went back in time), nil
+// when it does not or without a cluster.
+func (b *Block) StoreFault() error { return b.st.Fault() }
+
 // Cluster reports whether the block is a fleet node, and whether it reaches etcd.
 func (b *Block) ClusterConnected() (cluster, connected bool) {
 	if be, ok := b.st.Backend().(*etcd.Backend); ok {

@@ -21,6 +21,7 @@ type Metrics struct {
 	ConfigErrors       prometheus.Counter
 	ClusterDisconnects prometheus.Counter
 	QuorumChanges      prometheus.Counter
+	StoreRegressions   prometheus.Counter // the cluster store found gone back in time
 }
 
 // metrics are the process's series: process-wide as the prometheus registry that exposes
@@ -44,7 +45,7 @@ func unregistered() Metrics {
 		HealthChanges: cv("healthcheck", "state"), Probes: cv("healthcheck", "result"),
 		ProbeDuration:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "unregistered", Help: "-"}, []string{"healthcheck"}),
 		WebhookDeliveries: cv("webhook", "result"), WebhookDropped: cv("webhook", "reason"),
-		ConfigErrors: c(), ClusterDisconnects: c(), QuorumChanges: c(),
+		ConfigErrors: c(), ClusterDisconnects: c(), QuorumChanges: c(), StoreRegressions: c(),
 	}
 }
 

@@ -53,6 +53,7 @@ func acquireStore(key string, open func() (state.Backend, error)) (*sharedStore,
 	st.OnChange(noteOverrideChange)
 	if e, ok := be.(*etcd.Backend); ok {
 		s.stop = append(s.stop, e.OnConnection(func(up bool) { noteConnection(e, up) }))
+		s.stop = append(s.stop, e.OnFault(func(err error) { go noteStoreFault(e, err) }))
 		s.voter = newVoter(e)
 		s.stop = append(s.stop, s.voter.start())
 	}
@@ -107,6 +108,20 @@ func OpenStores() map[string]int {
 		out[k] = s.refs
 	}
 	return out
+}
+
+// noteStoreFault reports the cluster store going back in time (err) or that ending (nil).
+func noteStoreFault(be *etcd.Backend, err error) {
+	var msg string
+	if err != nil {
+		metrics.StoreRegressions.Inc()
+		msg = fmt.Sprintf("cluster: node %s: %v", be.Node(), err)
+		log.Errorf("%s", msg)
+	} else {
+		msg = fmt.Sprintf("cluster: node %s: the cluster store holds the fleet's state again (restored); writes are accepted", be.Node())
+		log.Infof("%s", msg)
+	}
+	record(api.Event{Kind: "config", Message: msg})
 }
 
 func noteConnection(be *etcd.Backend, up bool) {

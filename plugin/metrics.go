@@ -34,6 +34,11 @@ var (
 		Help: "State changes not applied because the configuration they would leave is invalid.",
 	})
 
+	storeRegressionsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "cluster_store_regressions_total",
+		Help: "Times the cluster store (etcd) was found gone back in time: revision, cluster ID or state generation below what this node had seen.",
+	})
+
 	clusterDisconnectsTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace, Subsystem: "gtm", Name: "cluster_disconnects_total",
 		Help: "Times this node lost its cluster store (etcd).",
@@ -78,6 +83,7 @@ func init() {
 		Answers: answersTotal, Fallback: fallbackTotal, Holds: holdsTotal, HealthChanges: healthChangesTotal,
 		Probes: probesTotal, ProbeDuration: probeDuration, WebhookDeliveries: webhookDeliveries, WebhookDropped: webhookDropped,
 		ConfigErrors: configErrorsTotal, ClusterDisconnects: clusterDisconnectsTotal, QuorumChanges: quorumChangesTotal,
+		StoreRegressions: storeRegressionsTotal,
 	})
 	prometheus.MustRegister(routeCollector{})
 }
@@ -97,6 +103,8 @@ var (
 		"In a fleet: 1 if the quorum verdict on the address differs from this node's own.", []string{"pool", "address"}, nil)
 	clusterConnectedDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_connected",
 		"1 while this node reaches its cluster store (etcd), else 0.", nil, nil)
+	storeRegressedDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_store_regressed",
+		"1 while the cluster store (etcd) has gone back in time (restored empty or from an old backup): the last good state stays in force and writes are refused, else 0.", nil, nil)
 	configErrorDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_config_error",
 		"1 while the shared state in the store does not validate and is not applied, else 0.", nil, nil)
 	overridesDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_overrides",
@@ -138,16 +146,18 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- votesTotalDesc
 	ch <- quorumDiffersDesc
 	ch <- configErrorDesc
+	ch <- storeRegressedDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	modes, pins := 0, 0
-	cluster, connected, configErr := false, true, false
+	cluster, connected, configErr, regressed := false, true, false, false
 	for _, b := range control.Live() {
 		if cl, up := b.ClusterConnected(); cl {
 			cluster = true
 			connected = connected && up
+			regressed = regressed || b.StoreFault() != nil
 		}
 		configErr = configErr || b.ConfigError() != ""
 		cs := b.Snapshot()
@@ -190,8 +200,9 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if cluster {
 		ch <- prometheus.MustNewConstMetric(clusterConnectedDesc, prometheus.GaugeValue, b2f(connected))
+		ch <- prometheus.MustNewConstMetric(storeRegressedDesc, prometheus.GaugeValue, b2f(regressed))
 	}
-	ch <- prometheus.MustNewConstMetric(configErrorDesc, prometheus.GaugeValue, b2f(configErr))
+	ch <- prometheus.MustNewConstMetric(configErrorDesc, prometheus.GaugeValue, b2f(configErr || regressed))
 	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(modes), "mode")
 	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(pins), "pin")
 }

@@ -54,6 +54,15 @@ type Entry struct {
 type Data struct {
 	Revision int64
 	Entries  map[string]Entry
+	// Generation is the revision of the last commit through a Store of a fleet (the
+	// ModRevision of etcd's PATH/generation, which every commit writes); 0 elsewhere. A
+	// guarded commit compares it, so a write validated against a state stands only if no
+	// other write came between.
+	Generation int64
+	// Epoch names the history the state belongs to: it changes only when an operator
+	// restores a fleet's store (after etcd lost its data), and a state of a new epoch is put
+	// in force even if its revision is lower than the one it replaces.
+	Epoch string
 }
 
 // Op is one write of a Commit. A nil Value deletes the key. With Check, the write happens
@@ -183,8 +192,8 @@ func (s *Store) Unlock() { s.wmu.Unlock() }
 // Commit writes ops through the backend, then puts them in force and tells subscribers.
 // Call it between Lock and Unlock.
 func (s *Store) Commit(ctx context.Context, ops []Op) (*Data, error) {
-	if c, ok := s.be.(interface{ Connected() bool }); ok && !c.Connected() {
-		return nil, ErrUnavailable // a partitioned node answers at once, not after a timeout
+	if err := s.writable(); err != nil {
+		return nil, err
 	}
 	ops, done, err := ride(ctx, s.Data(), ops)
 	if err != nil {
@@ -219,7 +228,7 @@ func (s *Store) applyExternal(d *Data) {
 	defer s.wmu.Unlock()
 	// A watcher's delivery can be overtaken by a Commit of this process (it runs on its own
 	// goroutine): a state older than the one in force is not put back.
-	if d.Revision < s.Data().Revision {
+	if cur := s.Data(); d.Revision < cur.Revision && d.Epoch == cur.Epoch {
 		return
 	}
 	s.publish(d)
@@ -407,7 +416,7 @@ func (d *Data) Apply(ops []Op) (*Data, error) {
 			return nil, ErrConflict
 		}
 	}
-	nd := &Data{Revision: d.Revision + 1, Entries: maps.Clone(d.Entries)}
+	nd := &Data{Revision: d.Revision + 1, Entries: maps.Clone(d.Entries), Generation: d.Generation, Epoch: d.Epoch}
 	if nd.Entries == nil {
 		nd.Entries = map[string]Entry{}
 	}

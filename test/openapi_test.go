@@ -179,6 +179,13 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"DELETE", "/api/v1/config/domains/api.gtm.example.net", "", true, 204, nil},
 		{"DELETE", "/api/v1/config/pools/api-pool", "", true, 204, nil},
 		{"DELETE", "/api/v1/config/healthchecks/api-hc", "", true, 204, nil},
+		// Whole-configuration writes (issue 25).
+		{"PUT", "/api/v1/config?wait=synced&timeout=2s", `{"revision":3,"pools":{"whole":{"addresses":[{"address":"192.0.2.77"}],"source":"api"},"primary":{"source":"corefile"}}}`, true, 200, nil},
+		{"PUT", "/api/v1/config", `{"pools":{"whole":{"addresses":[{"address":"192.0.2.77"}]}},"domains":{"w.gtm.example.net":{"routes":[{"selector":"default","pools":["nope"]}]}}}`, true, 400, nil},
+		{"PUT", "/api/v1/config", `{}`, true, 200, nil},
+		{"PUT", "/api/v1/config?wait=soon", `{}`, true, 400, nil},
+		{"POST", "/api/v1/cluster/restore", `{"version":1,"path":"/gtm","revision":1,"entries":{}}`, true, 409, nil},
+		{"POST", "/api/v1/cluster/restore", `{"version":7}`, true, 400, nil},
 		{"GET", "/api/v1/events?since=0", "", true, 200, nil},
 		{"GET", "/api/v1/audit", "", true, 200, nil},
 		{"GET", "/api/v1/audit?since=0&limit=1000", "", true, 200, nil},
@@ -287,7 +294,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			writes = append(writes, e.Action+" "+e.Resource)
 		}
 	}
-	want := "create healthchecks/api-hc,update healthchecks/api-hc,create pools/api-pool,update pools/api-pool,create domains/api.gtm.example.net.,update domains/api.gtm.example.net.,delete domains/api.gtm.example.net.,delete pools/api-pool,delete healthchecks/api-hc"
+	want := "create healthchecks/api-hc,update healthchecks/api-hc,create pools/api-pool,update pools/api-pool,create domains/api.gtm.example.net.,update domains/api.gtm.example.net.,delete domains/api.gtm.example.net.,delete pools/api-pool,delete healthchecks/api-hc,create pools/whole,delete pools/whole"
 	if got := strings.Join(writes, ","); got != want {
 		t.Errorf("config events:\n got %s\nwant %s", got, want)
 	}

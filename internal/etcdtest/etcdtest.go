@@ -218,6 +218,17 @@ func (s *Server) signal(sig syscall.Signal) {
 // Restart starts the stopped member again on the same ports and data.
 func (s *Server) Restart() { s.start() }
 
+// RestartEmpty kills the member and starts it again on the same ports with an empty data
+// directory: etcd restored empty (a lost disk), its revision back at the start.
+func (s *Server) RestartEmpty() {
+	s.t.Helper()
+	s.Kill()
+	if err := os.RemoveAll(filepath.Join(s.dir, "data")); err != nil {
+		s.t.Fatalf("etcdtest: %v", err)
+	}
+	s.start()
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	b  *bytes.Buffer

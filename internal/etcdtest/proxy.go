@@ -16,6 +16,8 @@ type Proxy struct {
 	mu    sync.Mutex
 	cut   bool
 	hole  bool // blackholed: bytes are held, connections stay open
+	stall bool // stalled: bytes wait, and go through on Restore
+	moved *sync.Cond
 	conns map[net.Conn]bool
 }
 
@@ -28,6 +30,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		t.Fatalf("etcdtest: %v", err)
 	}
 	p := &Proxy{ln: ln, target: strings.TrimPrefix(target, "http://"), conns: map[net.Conn]bool{}}
+	p.moved = sync.NewCond(&p.mu)
 	go p.serve()
 	t.Cleanup(func() {
 		ln.Close()
@@ -47,6 +50,7 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = true
+	p.moved.Broadcast()
 	for c := range p.conns {
 		c.Close()
 	}
@@ -61,12 +65,32 @@ func (p *Proxy) Blackhole() {
 	p.hole = true
 }
 
-// Restore lets connections through again (after Cut or Blackhole; bytes held by a
-// blackhole are dropped).
+// Stall holds every byte in both directions and keeps connections open, like Blackhole,
+// but Restore then delivers what was held: a link that stalls and comes back, where a
+// request sent during the stall still reaches etcd late.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stall = true
+}
+
+// Restore lets connections through again (after Cut, Blackhole or Stall; bytes held by a
+// blackhole are dropped, bytes held by a stall go through).
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut, p.hole = false, false
+	p.cut, p.hole, p.stall = false, false, false
+	p.moved.Broadcast()
+}
+
+// waitStall blocks while the proxy is stalled; false if it was cut meanwhile.
+func (p *Proxy) waitStall() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.stall && !p.cut {
+		p.moved.Wait()
+	}
+	return !p.cut
 }
 
 func (p *Proxy) holed() bool {
@@ -116,6 +140,9 @@ func (p *Proxy) forward(c net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := src.Read(buf)
+			if n > 0 && !p.waitStall() {
+				return
+			}
 			if n > 0 && !p.holed() {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return

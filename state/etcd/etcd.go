@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gtm-dns/coredns-gtm/state"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -36,6 +37,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 )
 
@@ -95,17 +97,23 @@ type Backend struct {
 	changed chan struct{} // cap 1: the state changed; deliver (debounced) and write the cache
 	fleet   chan struct{} // cap 1: the registry has something to write
 
-	mu        sync.Mutex
-	entries   map[string]state.Entry // the state, changed in place under mu
-	rev       int64                  // the revision of entries
-	snap      *state.Data            // entries published; nil once entries changed
-	delivered int64                  // highest revision handed out (Load, Commit, Watch)
-	commits   int64                  // Commit calls started, to spot a list racing a commit
-	subs      map[int]func(*state.Data)
-	subNext   int
-	nodes     map[string]Node
-	votes     map[string]map[string]Vote // vote key -> node -> vote
-	cacheRev  int64                      // revision in the cache file
+	mu         sync.Mutex
+	entries    map[string]state.Entry // the state, changed in place under mu
+	rev        int64                  // the revision of entries
+	snap       *state.Data            // entries published; nil once entries changed
+	delivered  int64                  // highest revision handed out (Load, Commit, Watch)
+	commits    int64                  // Commit calls started, to spot a list racing a commit
+	subs       map[int]func(*state.Data)
+	subNext    int
+	nodes      map[string]Node
+	votes      map[string]map[string]Vote // vote key -> node -> vote
+	cacheRev   int64                      // revision in the cache file
+	cacheEpoch string
+	gen        int64   // ModRevision of PATH/generation in entries' state
+	epoch      string  // its value: the history the state belongs to
+	hist       history // what a list must not go below (guard.go)
+	fault      error   // an ErrRegressed while the store went back in time
+	faultSubs  map[int]func(error)
 
 	reg       registry
 	fleetSubs fleetSubs
@@ -161,19 +169,24 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b.reg.init()
 	if cfg.CacheFile != "" {
-		if d, err := readCache(cfg.CacheFile, cfg.Path); err != nil {
+		if d, h, err := readCache(cfg.CacheFile, cfg.Path); err != nil {
 			log.Printf("[WARNING] plugin/gtm: cluster cache %s not used: %v", cfg.CacheFile, err)
 		} else if d != nil {
 			b.entries, b.rev, b.cacheRev = d.Entries, d.Revision, d.Revision
+			b.gen, b.epoch, b.hist = d.Generation, d.Epoch, h
 		}
 	}
 	// The first list, bounded: with etcd there, Load returns the fleet's state.
 	lctx, lcancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	r, err := b.list(lctx)
 	lcancel()
-	if err != nil {
+	switch {
+	case errors.Is(err, state.ErrRegressed):
+		log.Printf("[ERROR] plugin/gtm: %v", err)
+		b.setConnected(true)
+	case err != nil:
 		log.Printf("[WARNING] plugin/gtm: cluster store unreachable at start (%v); serving the %s, connecting in the background", err, cacheWord(cfg.CacheFile, b.rev))
-	} else {
+	default:
 		b.setConnected(true)
 	}
 	b.wg.Add(4)
@@ -223,7 +236,7 @@ func (b *Backend) Client() *clientv3.Client { return b.cli }
 
 func (b *Backend) snapshotLocked() *state.Data {
 	if b.snap == nil {
-		b.snap = &state.Data{Revision: b.rev, Entries: maps.Clone(b.entries)}
+		b.snap = &state.Data{Revision: b.rev, Entries: maps.Clone(b.entries), Generation: b.gen, Epoch: b.epoch}
 	}
 	return b.snap
 }
@@ -252,15 +265,28 @@ func (b *Backend) crash() {
 
 // Commit implements state.Backend with one transaction: every Check becomes a comparison
 // of the key's ModRevision (CreateRevision 0 for a key that must not exist), every write a
-// Put or Delete, and the transaction then reads the state back, so the Data returned is
-// etcd's state at the transaction's revision exactly. A failed comparison is
-// state.ErrConflict; an unreachable cluster is state.ErrUnavailable within ~2 s.
+// Put or Delete, PATH/generation is written too (so a list knows the revision of the last
+// commit, deletes included), and the transaction then reads the state back, so the Data
+// returned is etcd's state at the transaction's revision exactly. A failed comparison is
+// state.ErrConflict; a cluster known to be unreachable is state.ErrUnavailable at once; a
+// request that went out and got no answer is state.ErrUnknown (it may still be applied:
+// the watch then brings it).
 //
 // The watch sees the write too; its event carries a revision the backend already has, so
-// it is not delivered again (and were it delivered, the Store takes it idempotently). A
-// timeout is ambiguous, as with any etcd client: the write may have landed, and then the
-// watch brings it.
+// it is not delivered again (and were it delivered, the Store takes it idempotently).
 func (b *Backend) Commit(ctx context.Context, ops []state.Op) (*state.Data, error) {
+	return b.commit(ctx, nil, ops)
+}
+
+// CommitGuarded implements state.Guarded: Commit, and only if PATH/generation is still at
+// base.Generation and no key under PATH/config/ was written after base.Revision (a write
+// around the API); otherwise a *state.StaleError with etcd's state now, read in the same
+// transaction.
+func (b *Backend) CommitGuarded(ctx context.Context, base *state.Data, ops []state.Op) (*state.Data, error) {
+	return b.commit(ctx, base, ops)
+}
+
+func (b *Backend) commit(ctx context.Context, base *state.Data, ops []state.Op) (*state.Data, error) {
 	var cmps []clientv3.Cmp
 	var writes []clientv3.Op
 	last := map[string]int{} // key -> index in writes: etcd refuses a key twice in a txn
@@ -291,51 +317,134 @@ func (b *Backend) Commit(ctx context.Context, ops []state.Op) (*state.Data, erro
 			writes = append(writes, w)
 		}
 	}
-	if len(writes)+len(statePrefixes) > maxTxnOps {
-		return nil, fmt.Errorf("cluster: %d writes in one commit; at most %d", len(writes), maxTxnOps-len(statePrefixes))
+	reads := b.stateReads()
+	if len(writes)+1+len(reads) > maxTxnOps {
+		return nil, fmt.Errorf("cluster: %d writes in one commit; at most %d (etcd's --max-txn-ops)", len(writes), maxTxnOps-1-len(reads))
 	}
-	then := writes
-	for _, p := range statePrefixes {
-		then = append(then, clientv3.OpGet(b.prefix+p, clientv3.WithPrefix()))
+	if base != nil {
+		cmps = append(cmps,
+			clientv3.Compare(clientv3.ModRevision(b.genKey()), "=", base.Generation),
+			clientv3.Compare(clientv3.ModRevision(b.prefix+state.ConfigPrefix), "<", base.Revision+1).WithPrefix())
 	}
 	b.mu.Lock()
 	b.commits++
+	epoch := b.epoch
 	b.mu.Unlock()
+	writes = append(writes, clientv3.OpPut(b.genKey(), epoch))
+	then := append(writes, reads...)
+	var otherwise []clientv3.Op
+	if base != nil {
+		otherwise = reads
+	}
 	cctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := b.cli.Txn(cctx).If(cmps...).Then(then...).Commit()
+	sent := b.sendable(cctx)
+	resp, err := b.cli.Txn(cctx).If(cmps...).Then(then...).Else(otherwise...).Commit()
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if unavailable(err) {
-			b.setConnected(false)
-			return nil, fmt.Errorf("%w (%v)", state.ErrUnavailable, err)
-		}
-		return nil, fmt.Errorf("cluster: %v", err)
+		return nil, b.writeError(err, sent())
 	}
+	b.noteHeader(resp.Header)
 	if !resp.Succeeded {
-		return nil, state.ErrConflict
+		if base == nil {
+			return nil, state.ErrConflict
+		}
+		return nil, &state.StaleError{Data: b.takeReads(resp.Responses, false)}
 	}
+	return b.takeReads(resp.Responses[len(writes):], true), nil
+}
+
+// writeError classifies a failed write. Only a request that never went out (no connection
+// was ready while it waited) or that etcd refused before handling it is "not applied"
+// (ErrUnavailable); a timeout or a broken connection after it went out leaves the outcome
+// unknown, whatever gRPC calls it.
+func (b *Backend) writeError(err error, sent bool) error {
+	switch {
+	case errors.Is(err, clientv3.ErrNoAvailableEndpoints), errors.Is(err, rpctypes.ErrNoLeader),
+		!sent && unavailable(err):
+		b.setConnected(false)
+		return fmt.Errorf("%w (%v)", state.ErrUnavailable, err)
+	case unavailable(err):
+		b.setConnected(false)
+		return fmt.Errorf("%w (%v)", state.ErrUnknown, err)
+	}
+	return fmt.Errorf("cluster: %v", err)
+}
+
+// sendable follows the client's connection while a request is under way (until ctx ends):
+// the returned function reports whether it was ready at any time, that is, whether the
+// request can have been sent (gRPC sends only on a ready connection and, waiting for ready,
+// holds it until then).
+func (b *Backend) sendable(ctx context.Context) func() bool {
+	conn := b.cli.ActiveConnection()
+	s := conn.GetState()
+	if s == connectivity.Ready {
+		return func() bool { return true }
+	}
+	var ready atomic.Bool
+	go func() {
+		for conn.WaitForStateChange(ctx, s) {
+			if s = conn.GetState(); s == connectivity.Ready {
+				ready.Store(true)
+				return
+			}
+		}
+	}()
+	return func() bool { return ready.Load() || conn.GetState() == connectivity.Ready }
+}
+
+// stateReads read the whole state in a transaction: each state prefix and the generation.
+func (b *Backend) stateReads() []clientv3.Op {
+	ops := make([]clientv3.Op, 0, len(statePrefixes)+1)
+	for _, p := range statePrefixes {
+		ops = append(ops, clientv3.OpGet(b.prefix+p, clientv3.WithPrefix()))
+	}
+	return append(ops, clientv3.OpGet(b.genKey()))
+}
+
+// takeReads puts the state read by stateReads in force if it is newer than the one in force,
+// and returns the state in force (when the watch is already past it, its state includes
+// this one: nothing older than what was delivered is handed out). handed: the caller puts
+// it in force in the Store (a Commit's); else the watchers get it (a state read fresh,
+// whose watch events the backend then skips as known).
+func (b *Backend) takeReads(rs []*etcdserverpb.ResponseOp, handed bool) *state.Data {
 	entries := map[string]state.Entry{}
-	for _, r := range resp.Responses[len(writes):] {
+	var gen int64
+	epoch := ""
+	for _, r := range rs {
 		for _, kv := range r.GetResponseRange().Kvs {
-			entries[strings.TrimPrefix(string(kv.Key), b.prefix)] = state.Entry{Value: kv.Value, Revision: kv.ModRevision}
+			k := strings.TrimPrefix(string(kv.Key), b.prefix)
+			if k == generationKey {
+				gen, epoch = kv.ModRevision, string(kv.Value)
+				continue
+			}
+			entries[k] = state.Entry{Value: kv.Value, Revision: kv.ModRevision}
 		}
 	}
-	rev := resp.Header.Revision
+	rev := stateRevision(entries, gen)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if rev > b.rev {
-		b.entries, b.rev = entries, rev
-		b.snap = &state.Data{Revision: rev, Entries: maps.Clone(entries)}
+	if b.fault == nil && (rev > b.rev || epoch != b.epoch) {
+		b.entries, b.rev, b.gen, b.epoch = entries, rev, gen, epoch
+		b.snap = nil
+		b.hist.note(rev, gen)
 	}
-	// When the watch is already past rev its state includes this write: return that, so
-	// nothing older than what was delivered is handed out.
 	d := b.snapshotLocked()
-	b.delivered = max(b.delivered, d.Revision)
+	if handed {
+		b.delivered = max(b.delivered, d.Revision)
+	}
 	b.kick(b.changed)
-	return d, nil
+	return d
+}
+
+// stateRevision is the revision of a state read whole: the newest of its keys and of the
+// generation (which every commit writes, so a delete through the API counts too). Nodes
+// holding the same state report the same revision, however they came by it.
+func stateRevision(entries map[string]state.Entry, gen int64) int64 {
+	rev := gen
+	for _, e := range entries {
+		rev = max(rev, e.Revision)
+	}
+	return rev
 }
 
 // statePrefixes are the state's key spaces; PATH/nodes/ and PATH/votes/ are the fleet's.
@@ -391,7 +500,9 @@ func (b *Backend) kick(c chan struct{}) {
 	}
 }
 
-// list reads everything under PATH/ at one revision and puts it in force.
+// list reads everything under PATH/ at one revision and puts it in force; it returns the
+// revision to watch from. A list that shows the store went back in time (guard.go) is not
+// put in force: the backend keeps its state, raises the fault and lists again later.
 func (b *Backend) list(ctx context.Context) (int64, error) {
 	b.mu.Lock()
 	commits := b.commits
@@ -403,31 +514,45 @@ func (b *Backend) list(ctx context.Context) (int64, error) {
 	entries := map[string]state.Entry{}
 	nodes := map[string]Node{}
 	votes := map[string]map[string]Vote{}
+	var gen int64
+	epoch := ""
 	for _, kv := range resp.Kvs {
 		k := strings.TrimPrefix(string(kv.Key), b.prefix)
 		switch {
 		case stateKey(k):
 			entries[k] = state.Entry{Value: kv.Value, Revision: kv.ModRevision}
+		case k == generationKey:
+			gen, epoch = kv.ModRevision, string(kv.Value)
 		default:
 			putFleet(nodes, votes, k, kv.Value)
 		}
 	}
-	r := resp.Header.Revision
+	r := stateRevision(entries, gen)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if err := b.checkHistoryLocked(resp.Header, gen, epoch); err != nil {
+		return 0, err
+	}
 	b.nodes, b.votes = nodes, votes
 	b.fleetChanged()
-	// A list older than the state in force only happens when a Commit ran meanwhile (its
-	// state is newer and the watch from r+1 brings the rest) or when etcd was restored to
-	// an older revision without --bump-revision (then the list is the truth).
-	if r >= b.rev || b.commits == commits {
-		if r < b.rev {
-			b.delivered = 0 // back in time: deliver the list all the same
-		}
-		b.entries, b.rev, b.snap = entries, r, nil
-		b.kick(b.changed)
+	switch {
+	case epoch != b.epoch:
+		// A restored store (guard.go): its revisions start again, and its state is the one.
+		b.entries, b.rev, b.gen, b.epoch, b.snap = entries, r, gen, epoch, nil
+		b.delivered = 0
+	case r >= b.rev:
+		b.entries, b.rev, b.gen, b.snap = entries, r, gen, nil
+	case b.commits == commits && !sameEntries(entries, b.entries):
+		// Older than the state in force with no Commit meanwhile (whose state would be
+		// newer): a delete written around the API while this node was away, which a list
+		// cannot date. The header revision is after it.
+		b.entries, b.rev, b.gen, b.snap = entries, resp.Header.Revision, gen, nil
+	default:
+		return resp.Header.Revision, nil
 	}
-	return r, nil
+	b.hist.note(b.rev, b.gen)
+	b.kick(b.changed)
+	return resp.Header.Revision, nil
 }
 
 // watchLoop keeps the state current: watch from the listed revision + 1; on a compacted,
@@ -522,6 +647,15 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 	base := b.rev // the events of one transaction share a revision
 	for _, ev := range evs {
 		k := strings.TrimPrefix(string(ev.Kv.Key), b.prefix)
+		if k == generationKey {
+			if ev.Type == mvccpb.PUT && ev.Kv.ModRevision > b.gen && string(ev.Kv.Value) == b.epoch {
+				b.gen, b.snap, changed = ev.Kv.ModRevision, nil, true
+				b.rev = max(b.rev, ev.Kv.ModRevision)
+			} else if string(ev.Kv.Value) != b.epoch || ev.Type == mvccpb.DELETE {
+				b.kick(b.resync) // a restore (or a hand at the generation): list again
+			}
+			continue
+		}
 		if !stateKey(k) {
 			if ev.Type == mvccpb.DELETE {
 				delFleet(b.nodes, b.votes, k)
@@ -546,6 +680,7 @@ func (b *Backend) apply(evs []*clientv3.Event) {
 		b.fleetChanged()
 	}
 	if changed {
+		b.hist.note(b.rev, b.gen)
 		b.kick(b.changed)
 	}
 }
@@ -585,14 +720,15 @@ func (b *Backend) deliverLoop() {
 				subs = append(subs, fn)
 			}
 		}
-		writeCache := b.cfg.CacheFile != "" && d.Revision != b.cacheRev
+		writeCache := b.cfg.CacheFile != "" && (d.Revision != b.cacheRev || d.Epoch != b.cacheEpoch)
+		h := b.hist
 		b.mu.Unlock()
 		if writeCache {
-			if err := writeCacheFile(b.cfg.CacheFile, b.cfg.Path, d); err != nil {
+			if err := writeCacheFile(b.cfg.CacheFile, b.cfg.Path, d, h); err != nil {
 				log.Printf("[WARNING] plugin/gtm: cluster cache %s: %v", b.cfg.CacheFile, err)
 			} else {
 				b.mu.Lock()
-				b.cacheRev = d.Revision
+				b.cacheRev, b.cacheEpoch = d.Revision, d.Epoch
 				b.mu.Unlock()
 			}
 		}
@@ -643,7 +779,6 @@ func (b *Backend) setConnected(up bool) {
 // catches up at once whatever happened meanwhile (compaction, a restored cluster).
 func (b *Backend) probeLoop() {
 	defer b.wg.Done()
-	key := b.prefix + "nodes/" + b.cfg.Node
 	for {
 		every := probeEvery
 		if !b.Connected() {
@@ -652,11 +787,16 @@ func (b *Backend) probeLoop() {
 		if !b.sleep(every) {
 			return
 		}
+		// The generation, not a count: a watch resumed by the client on an etcd that lost
+		// its data sees nothing wrong, the generation going back (or away) does.
 		ctx, cancel := context.WithTimeout(b.ctx, min(requestTimeout, time.Second))
-		_, err := b.cli.Get(ctx, key, clientv3.WithCountOnly())
+		resp, err := b.cli.Get(ctx, b.genKey())
 		cancel()
 		if b.ctx.Err() != nil {
 			return
+		}
+		if err == nil && (b.noteHeader(resp.Header) || b.genMoved(resp.Kvs)) {
+			b.kick(b.resync) // the list that follows says whether it is a regression
 		}
 		switch {
 		case err == nil && !b.Connected():

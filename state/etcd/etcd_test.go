@@ -525,7 +525,7 @@ func TestCacheFileAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "cache written", func() bool {
-		c, err := readCache(cache, "/gtm")
+		c, _, err := readCache(cache, "/gtm")
 		return err == nil && c != nil && c.Revision == d.Revision
 	})
 	a.Close()
@@ -559,7 +559,7 @@ func TestCacheFileAtStart(t *testing.T) {
 	}
 	eventually(t, 3*time.Second, "caught up after start without etcd", func() bool { return wb.last().Revision >= wr.Header.Revision })
 	eventually(t, 2*time.Second, "cache follows", func() bool {
-		c, _ := readCache(cache, "/gtm")
+		c, _, _ := readCache(cache, "/gtm")
 		return c != nil && c.Revision >= wr.Header.Revision
 	})
 	// A corrupt cache is not fatal.
@@ -574,10 +574,10 @@ func TestCacheRoundTrip(t *testing.T) {
 		"pins/x.":         {Value: []byte("\x00raw"), Revision: 6},
 		"modes/p/a":       {Value: []byte{}, Revision: 7},
 	}}
-	if err := writeCacheFile(f, "/gtm", d); err != nil {
+	if err := writeCacheFile(f, "/gtm", d, history{}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readCache(f, "/gtm")
+	got, _, err := readCache(f, "/gtm")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,13 +586,14 @@ func TestCacheRoundTrip(t *testing.T) {
 	if string(a) != string(b) {
 		t.Fatalf("%s\n%s", a, b)
 	}
-	if _, err := readCache(f, "/other"); err == nil {
+	if _, _, err := readCache(f, "/other"); err == nil {
 		t.Fatal("a cache of another path was taken")
 	}
 }
 
 // A silent partition (no connection refused, bytes just stop): the node notices through
-// its probe, Commit answers ErrUnavailable in bounded time, and it catches up on return.
+// its probe, a Commit sent into it answers ErrUnknown in bounded time (it went out: whether
+// it lands is not known), and the node catches up on return.
 func TestSilentPartition(t *testing.T) {
 	srv := etcdtest.Start(t)
 	px := etcdtest.NewProxy(t, srv.Endpoint())
@@ -603,7 +604,7 @@ func TestSilentPartition(t *testing.T) {
 	px.Blackhole()
 	start := time.Now()
 	_, err := a.Commit(context.Background(), []state.Op{put("pins/a.", `{"pool":"x"}`)})
-	if !errors.Is(err, state.ErrUnavailable) || time.Since(start) > 3*time.Second {
+	if !errors.Is(err, state.ErrUnknown) || time.Since(start) > 3*time.Second {
 		t.Fatalf("commit in a silent partition: %v after %v", err, time.Since(start))
 	}
 	eventually(t, 3*time.Second, "a disconnected", func() bool { return !a.Connected() })
