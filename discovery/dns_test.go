@@ -23,7 +23,6 @@ type zoneServer struct {
 	drop     bool
 	asked    int
 	addr     string
-	shutdown func()
 }
 
 func newZoneServer(t *testing.T) *zoneServer {
