@@ -17,12 +17,12 @@ import (
 
 // zoneServer is an authoritative DNS server on loopback whose records a test changes.
 type zoneServer struct {
-	mu       sync.Mutex
-	rrs      []dns.RR
-	rcode    int // != 0: answer every query with it
-	drop     bool
-	asked    int
-	addr     string
+	mu    sync.Mutex
+	rrs   []dns.RR
+	rcode int // != 0: answer every query with it
+	drop  bool
+	asked int
+	addr  string
 }
 
 func newZoneServer(t *testing.T) *zoneServer {

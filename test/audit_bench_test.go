@@ -89,7 +89,9 @@ func TestPutLatencyAudited(t *testing.T) {
 			cmd.Process.Kill()
 			cmd.Wait()
 			slices.Sort(lat)
-			p := func(q float64) string { return fmt.Sprintf("%.2f", float64(lat[int(q*float64(len(lat)-1))].Microseconds())/1000) }
+			p := func(q float64) string {
+				return fmt.Sprintf("%.2f", float64(lat[int(q*float64(len(lat)-1))].Microseconds())/1000)
+			}
 			rows = append(rows, fmt.Sprintf("| %s | %s | %d | %s | %s | %s |", b[0], sc.name, n, p(0.5), p(0.9), p(0.99)))
 		}
 	}

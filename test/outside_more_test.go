@@ -194,7 +194,9 @@ func TestPushedVerdictFleet(t *testing.T) {
 		return node{s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}}
 	}
 	a, b := mk("a", "eu"), mk("b", "us")
-	ask := func(n node) string { return join(answers(n.s.ask(query{name: "push.gtm.example.net", qtype: dns.TypeA}))) }
+	ask := func(n node) string {
+		return join(answers(n.s.ask(query{name: "push.gtm.example.net", qtype: dns.TypeA})))
+	}
 	for _, n := range []node{a, b} {
 		if got := ask(n); got != "127.0.61.1" {
 			t.Fatalf("before any push: %s", got)
@@ -480,7 +482,9 @@ func TestVantageFollowsRegion(t *testing.T) {
 		return node{name, s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}}
 	}
 	nodes := []node{mk("eu1", "eu", "127.0.0.2"), mk("us1", "us", "127.0.0.3"), mk("ap1", "ap", "127.0.0.4")}
-	ask := func(n node) string { return join(answers(n.s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA}))) }
+	ask := func(n node) string {
+		return join(answers(n.s.ask(query{name: "www.gtm.example.net", qtype: dns.TypeA})))
+	}
 	// eu sees it up: every node answers it, though us and ap could not reach it.
 	for _, n := range nodes {
 		eventually(t, 5*time.Second, func() string {
