@@ -125,4 +125,3 @@ func TestExplainDecideIsPure(t *testing.T) {
 		t.Fatalf("the query's episode %d, want 1 (explain took it)", res.Episode)
 	}
 }
-

@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/gtm-dns/coredns-gtm/discovery"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -253,7 +254,7 @@ func (b *Block) Start() error {
 	if v := b.voter(); v != nil {
 		v.setPercent(b.cfg.Cluster.Quorum)
 	}
-	b.startMembers()
+	b.startMembers(len(discovery.Wants(res)) > 0)
 	cs := compile(b.cfg, b.withMembers(res), b.st, b.voter(), nil)
 	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()
@@ -262,6 +263,8 @@ func (b *Block) Start() error {
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
 	b.running = true
+	// Counted before the unlock: the members loop may recompile and hand cs over at once.
+	loaded := fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))
 	b.mu.Unlock()
 
 	b.startHolder()
@@ -274,7 +277,7 @@ func (b *Block) Start() error {
 		log.Warningf("%s", msg)
 		record(api.Event{Kind: "config", Message: msg})
 	}
-	record(api.Event{Kind: "reload", Message: fmt.Sprintf("configuration loaded: %d domains, %d pools, %d health targets", len(cs.Domains), len(cs.Pools), len(cs.targets))})
+	record(api.Event{Kind: "reload", Message: loaded})
 	return nil
 }
 

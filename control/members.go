@@ -41,7 +41,11 @@ type blockMembers struct {
 }
 
 // startMembers starts the block's discovery (nothing runs until a configuration wants it).
-func (b *Block) startMembers() {
+// In a fleet the block campaigns for the discovery election only when its configuration at
+// start has a pool with members or flatten: the election's session is a lease of its own, and
+// a fleet without discovery keeps one lease per node. (A pool given members through the API
+// later is discovered by each node itself until the next reload, when the fleet elects.)
+func (b *Block) startMembers(elect bool) {
 	m := &blockMembers{b: b, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	m.mgr = discovery.New(discovery.Options{
 		OnChange: func() {
@@ -60,7 +64,7 @@ func (b *Block) startMembers() {
 		},
 	})
 	b.members = m
-	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil {
+	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil && elect {
 		m.fleet = be
 		ctx, cancel := context.WithCancel(context.Background())
 		m.cancel = cancel

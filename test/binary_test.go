@@ -113,7 +113,7 @@ func TestBinaryWarns(t *testing.T) {
 		conf + ":9: domain www.gtm.example.net. has no default route",
 		conf + ":11: route in domain www.gtm.example.net. never answers",
 		conf + ":13: api 127.0.0.1:",
-		"has no token_file: reads are open (public_read), every write is refused (401)",
+		"has no token (token_file or token NAME FILE ROLE): reads are open (public_read), every write is refused (401)",
 	}
 	var out syncBuffer
 	cmd := exec.Command(bin, "-conf", conf)
