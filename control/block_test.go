@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -91,10 +92,7 @@ func TestStartReadsAfterSubscribing(t *testing.T) {
 
 // A resource written through the API gets the warnings a Corefile one gets (config.Warnings).
 func TestAPIWrittenResourceWarned(t *testing.T) {
-	var logged []string
-	old := log
-	log = recordLog{&logged}
-	t.Cleanup(func() { log = old })
+	lines := testLog.capture(t)
 	cfg := testConfig(t, "gtm.warn.test.", `{"pools": {"a": {"addresses": [{"address": "192.0.2.1"}]}}}`)
 	st := newMemStore(t)
 	cfg.Store = st
@@ -103,6 +101,7 @@ func TestAPIWrittenResourceWarned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logged := lines()
 	for _, l := range logged {
 		if strings.Contains(l, "domain x.gtm.warn.test. has no default route") && strings.Contains(l, "written through the API") {
 			return
@@ -111,9 +110,45 @@ func TestAPIWrittenResourceWarned(t *testing.T) {
 	t.Fatalf("no warning for the API domain without a default route: %q", logged)
 }
 
-type recordLog struct{ lines *[]string }
+// testLog is installed as the package's logger before any test runs, so no test writes the
+// log variable while probers of earlier tests (a process-wide registry) may still log.
+var testLog = &recordLog{next: log}
 
-func (recordLog) Debugf(string, ...any)         {}
-func (l recordLog) Infof(f string, a ...any)    { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }
-func (l recordLog) Warningf(f string, a ...any) { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }
-func (l recordLog) Errorf(f string, a ...any)   { *l.lines = append(*l.lines, fmt.Sprintf(f, a...)) }
+func init() { log = testLog }
+
+// recordLog forwards every line and, while a test captures, keeps a copy.
+type recordLog struct {
+	next      Logger
+	mu        sync.Mutex
+	capturing bool
+	lines     []string
+}
+
+func (l *recordLog) capture(t *testing.T) func() []string {
+	l.mu.Lock()
+	l.capturing, l.lines = true, nil
+	l.mu.Unlock()
+	t.Cleanup(func() {
+		l.mu.Lock()
+		l.capturing, l.lines = false, nil
+		l.mu.Unlock()
+	})
+	return func() []string {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return append([]string(nil), l.lines...)
+	}
+}
+
+func (l *recordLog) keep(f string, a ...any) {
+	l.mu.Lock()
+	if l.capturing {
+		l.lines = append(l.lines, fmt.Sprintf(f, a...))
+	}
+	l.mu.Unlock()
+}
+
+func (l *recordLog) Debugf(f string, a ...any)   { l.next.Debugf(f, a...) }
+func (l *recordLog) Infof(f string, a ...any)    { l.keep(f, a...); l.next.Infof(f, a...) }
+func (l *recordLog) Warningf(f string, a ...any) { l.keep(f, a...); l.next.Warningf(f, a...) }
+func (l *recordLog) Errorf(f string, a ...any)   { l.keep(f, a...); l.next.Errorf(f, a...) }
