@@ -15,7 +15,8 @@ import (
 // zone the test rewrites (the file plugin reloads it within a second of a new serial).
 type registryDNS struct {
 	t      *testing.T
-	s      *server
+	p      *proc // the built binary: CoreDNS's file plugin races its own reload under -race in-process
+	udp    string
 	file   string
 	serial int
 }
@@ -24,12 +25,16 @@ func startRegistryDNS(t *testing.T, records ...string) *registryDNS {
 	t.Helper()
 	r := &registryDNS{t: t, file: filepath.Join(t.TempDir(), "db.reg.test")}
 	r.write(records...)
-	r.s = start(t, fmt.Sprintf(`reg.test:0 {
+	port := freePort(t)
+	r.udp = fmt.Sprintf("127.0.0.1:%d", port)
+	conf := writeFile(t, filepath.Join(t.TempDir(), "Corefile"), fmt.Sprintf(`reg.test:%d {
     bind 127.0.0.1
     file %s {
         reload 200ms
     }
-}`, r.file))
+}`, port, r.file))
+	r.p = startBinary(t, t.TempDir(), conf)
+	waitUDP(t, r.udp)
 	return r
 }
 
@@ -90,7 +95,7 @@ func TestMembersDNSAndFlatten(t *testing.T) {
 	dir := t.TempDir()
 	token := writeFile(t, filepath.Join(dir, "token"), "tok")
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s := start(t, membersCorefile(apiAddr, token, reg.s.udp))
+	s := start(t, membersCorefile(apiAddr, token, reg.udp))
 	c := &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}
 	ask := func(name string, qtype uint16) string {
 		got := answers(s.ask(query{name: name, qtype: qtype}))
@@ -184,7 +189,7 @@ func TestMembersDNSAndFlatten(t *testing.T) {
 		}
 		return ""
 	})
-	reg.s.inst.Stop() // its listeners close; the cleanup runs its shutdown callbacks once
+	reg.p.kill() // the registry is gone: its port refuses
 	eventually(t, 15*time.Second, func() string {
 		_, st := c.do("GET", "/api/v1/status", "", true)
 		for _, p := range st["pools"].([]any) {
@@ -207,4 +212,18 @@ func TestMembersDNSAndFlatten(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(ev), "stale") {
 		t.Fatalf("no stale event: %v", ev)
 	}
+}
+
+// waitUDP waits until a DNS server answers on addr.
+func waitUDP(t *testing.T, addr string) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("reg.test.", dns.TypeSOA)
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if _, _, err := c.Exchange(m, addr); err == nil {
+			return
+		}
+	}
+	t.Fatalf("registry DNS on %s did not answer within 20s", addr)
 }
