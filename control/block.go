@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"github.com/gtm-dns/coredns-gtm/discovery"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -524,14 +525,38 @@ func StoreKey(cfg Config) string {
 		cl := cfg.Cluster
 		return "etcd:" + cl.Node + "@" + strings.Join(cl.Endpoints, ",") + cl.Path
 	case cfg.API != nil && cfg.API.State != "":
-		if abs, err := filepath.Abs(cfg.API.State); err == nil {
-			return "file:" + abs
-		}
-		return "file:" + cfg.API.State
+		return "file:" + realPath(cfg.API.State)
 	case cfg.API != nil:
 		return "memory:" + cfg.API.Addr
 	}
 	return "memory:" + strings.Join(cfg.Zones, ",") + "@" + cfg.File
+}
+
+// realPath is file absolute with its symlinks resolved (of the directory when the file
+// does not exist yet), so that two names of one state file are one store: two stores
+// writing one file would each overwrite the other's overrides.
+func realPath(file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return file
+	}
+	for range 8 { // a dangling link names the file its store will create
+		if p, err := filepath.EvalSymlinks(abs); err == nil {
+			return p
+		}
+		lt, err := os.Readlink(abs)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(lt) {
+			lt = filepath.Join(filepath.Dir(abs), lt)
+		}
+		abs = lt
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
 }
 
 // openBackend opens the backend of cfg's state.
