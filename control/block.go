@@ -382,6 +382,15 @@ func (b *Block) ConfigError() string {
 // when it does not or without a cluster.
 func (b *Block) StoreFault() error { return b.st.Fault() }
 
+// NodeConflict is why the block's fleet node is fenced (another process holds its name),
+// "" when it is not or without a cluster.
+func (b *Block) NodeConflict() string {
+	if be, ok := b.st.Backend().(*etcd.Backend); ok {
+		return be.NodeConflict()
+	}
+	return ""
+}
+
 // Cluster reports whether the block is a fleet node, and whether it reaches etcd.
 func (b *Block) ClusterConnected() (cluster, connected bool) {
 	if be, ok := b.st.Backend().(*etcd.Backend); ok {
