@@ -163,12 +163,12 @@ func New(cfg Config) (*Block, error) {
 	res, errs := b.merge(d)
 	if len(errs) > 0 && cfg.Cluster != nil {
 		// A fleet node serves its Corefile part rather than not at all, and says why.
-		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %v", d.Revision, errs), false)
+		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %s", d.Revision, summarise(errs)), false)
 		res, errs = cfg.Resources, nil
 	}
 	if len(errs) > 0 {
 		b.releaseStore()
-		return nil, fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", cfg.File, errs)
+		return nil, fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %s", cfg.File, summarise(errs))
 	}
 	warn(cfg, res)
 	for _, r := range config.Shadowed(cfg.Resources, d) {
@@ -244,13 +244,13 @@ func (b *Block) Start() error {
 	if len(errs) > 0 {
 		if b.cfg.Cluster == nil {
 			b.mu.Unlock()
-			return fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", b.cfg.File, errs)
+			return fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %s", b.cfg.File, summarise(errs))
 		}
-		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %v", d.Revision, errs), false)
+		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %s", d.Revision, summarise(errs)), false)
 		res = b.cfg.Resources
 		st = stamp{n: -1} // compiled without the state's resources: no state matches it
-	} else if b.configErr.Load() != nil && b.cfg.Cluster != nil {
-		b.configErr.Store(nil) // New refused an older state; this one fits
+	} else {
+		b.noteOverrides(d) // New refused an older state and this one fits, or overrides do not decode
 	}
 	if v := b.voter(); v != nil {
 		v.setPercent(b.cfg.Cluster.Quorum)
@@ -449,17 +449,14 @@ func (b *Block) rebuild(d *state.Data) error {
 		// (a bad key since deleted) is fixed.
 		b.snap.Store(newSnapshot(old.compiled, d.Revision))
 		b.setApplied(d.Revision)
-		if b.configErr.Swap(nil) != nil {
-			log.Infof("state revision %d applied: the configuration error is cleared", d.Revision)
-		}
+		b.noteOverrides(d) // clears a config_error, or names invalid override values
 		return nil
 	}
 	res, errs := b.merge(d)
 	if len(errs) > 0 {
-		b.refuse(fmt.Sprintf("state revision %d not applied, the configuration of revision %d stays in force: %v", d.Revision, old.revision, errs), true)
+		b.refuse(fmt.Sprintf("state revision %d not applied, the configuration of revision %d stays in force: %s", d.Revision, old.revision, summarise(errs)), true)
 		return errs
 	}
-	b.configErr.Store(nil)
 	cs := compile(b.cfg, b.withMembers(res), b.st, b.voter(), old.compiled)
 	cs.stamp, cs.queue = configStamp(d), &b.episodes
 	cs.acquire()
@@ -467,6 +464,7 @@ func (b *Block) rebuild(d *state.Data) error {
 	b.buildScopes(cs)
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
+	b.noteOverrides(d)
 	old.forgetSeries(cs)
 	old.handOver(cs)
 	warnWritten(b.cfg, cs, old.compiled)
