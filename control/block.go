@@ -342,7 +342,9 @@ func (b *Block) Stop() {
 		live := liveSnapshots()
 		cs.forgetSeries(live...)
 		pruneRamps(cs.compiled, live)
+		gone := targetTemplates(cs.targets)
 		cs.release()
+		forgetTemplateSeries(gone)
 	}
 	if b.brake != nil {
 		releaseBrake(b.key)
@@ -465,8 +467,10 @@ func (b *Block) rebuild(d *state.Data) error {
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
 	b.noteOverrides(d)
+	gone := targetTemplates(old.targets)
 	old.forgetSeries(cs)
 	old.handOver(cs)
+	forgetTemplateSeries(gone)
 	warnWritten(b.cfg, cs, old.compiled)
 	pruneRamps(old.compiled, append(liveSnapshots(), cs))
 	return nil
