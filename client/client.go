@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -197,6 +198,11 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, hdr http
 		}
 		return nil, e
 	}
+	// Every API answer with a body is JSON: a 200 page from a proxy's login, a captive
+	// portal or a wrong --server is no success.
+	if ct := resp.Header.Get("Content-Type"); len(bytes.TrimSpace(b)) > 0 && !isJSON(ct) {
+		return nil, fmt.Errorf("%s %s: %d answered with %q, not JSON: is %s the gtm admin API?", method, path, resp.StatusCode, ct, c.server)
+	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
@@ -230,3 +236,9 @@ func decode(resp *Response, v any) error {
 
 // esc escapes one path segment.
 func esc(s string) string { return url.PathEscape(s) }
+
+// isJSON reports whether a Content-Type is JSON (application/json, or a +json type).
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}

@@ -127,3 +127,33 @@ func TestNewRejectsBadServer(t *testing.T) {
 		t.Error("a CA certificate without PEM accepted")
 	}
 }
+
+// A 2xx whose body is not JSON (a proxy's login page, a wrong server) is an error, not a
+// success with an empty result; an empty 204 is fine, and so is a +json type.
+func TestNonJSONSuccessIsAnError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte("<html>sign in</html>"))
+		case "/problem":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Write([]byte(`{}`))
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(Options{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Do(context.Background(), "GET", "/page", nil, nil); err == nil || !strings.Contains(err.Error(), "not JSON") {
+		t.Fatalf("a 200 HTML page: %v", err)
+	}
+	for _, p := range []string{"/problem", "/empty"} {
+		if _, err := c.Do(context.Background(), "GET", p, nil, nil); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -245,20 +247,42 @@ func TestFleetEtcdRestoredEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.must(200, "POST", "/api/v1/cluster/restore", string(cacheBody))
+	cacheCopy := writeFile(t, filepath.Join(f.dir, "a-cache-copy.json"), string(cacheBody))
+	if out := a.gtmctl(t, 0, "restore", "--from-cache", cacheCopy); !strings.Contains(out, "restored the fleet's store from") {
+		t.Fatalf("gtmctl restore --from-cache: %s", out)
+	}
 	converged("192.0.2.1 192.0.2.2")
 	if got := f.sharedConfig(); len(got) != 3 {
 		t.Fatalf("etcd after the restore: %v", got)
 	}
 
 	regress()
-	if v, _ := b.must(200, "PUT", "/api/v1/config?wait=synced", string(sb)); v["epoch"] == nil {
-		t.Fatalf("PUT /api/v1/config of the saved config on a regressed fleet: %v", v)
+	savedFile := writeFile(t, filepath.Join(f.dir, "saved.json"), string(sb))
+	if out := b.gtmctl(t, 0, "apply", "-f", savedFile, "--wait"); !strings.Contains(out, "restored the fleet's store") || !strings.Contains(out, "in force on every live node") {
+		t.Fatalf("gtmctl apply -f of the saved config --wait on a regressed fleet: %s", out)
 	}
 	converged("192.0.2.1 192.0.2.2")
 	if got := f.sharedConfig(); len(got) != 3 {
 		t.Fatalf("etcd after apply of the saved config: %v", got)
 	}
+}
+
+// gtmctl runs the built gtmctl against the node's API and wants exit code want; it
+// returns stdout and stderr.
+func (n *fleetNode) gtmctl(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(gtmctlBinary(t), append([]string{"--server", "http://" + n.api, "--token-file", n.f.tokenFile}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != want {
+		t.Fatalf("gtmctl %v on %s: exit %d, want %d: %s", args, n.name, code, want, out)
+	}
+	return string(out)
 }
 
 // A write sent into a stalled link to etcd is not answered 503 (which says nothing was

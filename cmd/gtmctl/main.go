@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/gtm-dns/coredns-gtm/client"
 	"github.com/gtm-dns/coredns-gtm/config"
 )
@@ -37,13 +35,18 @@ commands:
                                   drain a whole pool (pool mode down): every address whose own mode is auto
   restore ADDRESS [--pool POOL]   give it back to its health checks (mode auto)
   restore --pool POOL             clear the pool mode
+  restore --from-cache FILE       put a node's cache file (cluster { cache FILE }) back into the
+                                  fleet's store after etcd lost its data (a new epoch every node takes)
   pin DOMAIN POOL [--from WHEN] [--until WHEN]
                                   answer DOMAIN from POOL only (--until: unpinned then)
   unpin DOMAIN
   failback DOMAIN                 release DOMAIN's failback holds (failback manual or DURATION)
   get [KIND [NAME]]               the configuration in force (KIND: healthchecks, pools, domains)
   diff -f FILE                    what apply -f FILE would change
-  apply -f FILE [--dry-run]       make the API resources what FILE says (YAML or JSON)
+  apply -f FILE [--dry-run] [--wait [--wait-timeout D]]
+                                  make the API resources what FILE says (YAML or JSON, every
+                                  document of it; a saved GET /api/v1/config too), in one commit:
+                                  all or nothing; --wait: return once every live node applied it
   events [--since N] [--follow]   recent events; --follow keeps polling
   audit [--since N] [--follow] [--json]
                                   the audit log: every write attempt, who made it and how it ended
@@ -59,8 +62,10 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
 
 // cli is one invocation.
 type cli struct {
-	api *client.Client // the admin API client shared with terraform-provider-gtm
-	out io.Writer
+	api         *client.Client // the admin API client shared with terraform-provider-gtm
+	out         io.Writer
+	wait        bool          // apply, restore --from-cache: ?wait=synced
+	waitTimeout time.Duration // its timeout; 0: the server's (10 s)
 }
 
 // parse parses flags wherever they stand among the positional arguments.
@@ -99,6 +104,9 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
 	key := fs.String("key", "", "the client certificate's key")
 	asJSON := fs.Bool("json", false, "audit: print records as JSON lines (an export)")
+	wait := fs.Bool("wait", false, "apply: return only once every live node applied the change")
+	waitTimeout := fs.Duration("wait-timeout", 0, "apply --wait: how long to wait (default: the server's, 10s)")
+	fromCache := fs.String("from-cache", "", "restore: a node's cache file to put back into the fleet's store")
 	outside := outsideFlags(fs)
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -129,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 		return 2
 	}
-	c := &cli{api: api, out: stdout}
+	c := &cli{api: api, out: stdout, wait: *wait, waitTimeout: *waitTimeout}
 	cmd, rest := pos[0], pos[1:]
 	need := func(n int, what string) bool {
 		if len(rest) != n {
@@ -151,6 +159,13 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		}
 		err = c.explain(rest[0], *qtype, *subnet, *clientAddr)
 	case "drain", "restore":
+		if cmd == "restore" && *fromCache != "" {
+			if !need(0, "no ADDRESS with --from-cache FILE") {
+				return 2
+			}
+			err = c.restoreCache(*fromCache)
+			break
+		}
 		win, werr := window(*from, *until, time.Now())
 		if werr != nil {
 			fmt.Fprintf(stderr, "gtmctl %s: %v\n", cmd, werr)
@@ -476,8 +491,14 @@ func (c *cli) events(since uint64, follow bool, every time.Duration) error {
 			Events []map[string]any
 			Last   uint64
 		}
-		if err := c.getJSON(fmt.Sprintf("/api/v1/events?since=%d", since), &doc); err != nil {
+		b, _, err := c.call("GET", fmt.Sprintf("/api/v1/events?since=%d", since), nil, nil)
+		if err != nil {
 			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber() // ids print as --since takes them (1234567), not as floats (1.234567e+06)
+		if err := dec.Decode(&doc); err != nil {
+			return fmt.Errorf("events: unexpected answer: %v", err)
 		}
 		for _, e := range doc.Events {
 			fmt.Fprintf(c.out, "%v %v %v %v\n", e["id"], e["time"], e["kind"], e["message"])
@@ -516,38 +537,16 @@ func canonical(kind config.Kind, name string, body []byte, ttl uint32) (map[stri
 	return m, b, err
 }
 
-// plan reads FILE and the server's resources and lists the writes that make them equal.
-func (c *cli) plan(file string) ([]change, []string, error) {
-	raw, err := os.ReadFile(file)
+// plan reads FILE and the server's resources and lists the writes that make them equal;
+// it returns what FILE wants too (every document of it).
+func (c *cli) plan(file string) ([]change, []string, desiredSet, error) {
+	want, err := readDesired(file)
 	if err != nil {
-		return nil, nil, err
-	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %v", file, err)
-	}
-	var want map[string]map[string]map[string]any
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(js, &top); err != nil {
-		return nil, nil, fmt.Errorf("%s: expected {healthchecks: {NAME: {...}}, pools: {...}, domains: {...}}: %v", file, err)
-	}
-	want = map[string]map[string]map[string]any{}
-	for k, v := range top {
-		if k == "revision" {
-			continue
-		}
-		if _, ok := config.ParseKind(k); !ok {
-			return nil, nil, fmt.Errorf("%s: unknown kind %q: expected healthchecks, pools or domains", file, k)
-		}
-		m := map[string]map[string]any{}
-		if err := json.Unmarshal(v, &m); err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %v", file, k, err)
-		}
-		want[k] = m
+		return nil, nil, nil, err
 	}
 	var have map[string]json.RawMessage
 	if err := c.getJSON("/api/v1/config", &have); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var notes []string
 	var creates, deletes []change
@@ -562,7 +561,7 @@ func (c *cli) plan(file string) ([]change, []string, error) {
 			if kind == config.KindDomain {
 				fq, ok := config.DomainName(name)
 				if !ok {
-					return nil, nil, fmt.Errorf("%s: domain %q is not a domain name", file, name)
+					return nil, nil, nil, fmt.Errorf("%s: domain %q is not a domain name", file, name)
 				}
 				name = fq
 			}
@@ -580,10 +579,10 @@ func (c *cli) plan(file string) ([]change, []string, error) {
 			}
 			b, _ := json.Marshal(body)
 			if _, ok := cur[name]; !ok {
-				if _, canon, err := canonical(kind, name, b, 1); err != nil {
-					return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
-				} else {
-					b = canon
+				// Checked as the server decodes it, sent as written: a field left out takes
+				// the server's default (a domain's ttl is the block's, not a placeholder).
+				if _, _, err := canonical(kind, name, b, 1); err != nil {
+					return nil, nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
 				}
 				creates = append(creates, change{op: "create", kind: k, name: name, body: b})
 				continue
@@ -591,7 +590,7 @@ func (c *cli) plan(file string) ([]change, []string, error) {
 			// The resource's current version and ETag, read together.
 			cb, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			var now map[string]any
 			json.Unmarshal(cb, &now)
@@ -600,14 +599,18 @@ func (c *cli) plan(file string) ([]change, []string, error) {
 			ttl := uint32(1)
 			if t, ok := now["ttl"].(float64); ok {
 				ttl = uint32(t) // a domain without ttl in FILE keeps the one in force
+				if _, given := body["ttl"]; !given && kind == config.KindDomain {
+					body["ttl"] = now["ttl"] // and so does the whole-configuration write
+					b, _ = json.Marshal(body)
+				}
 			}
 			haveC, _, err := canonical(kind, name, nb, ttl)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			wantC, canon, err := canonical(kind, name, b, ttl)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
+				return nil, nil, nil, fmt.Errorf("%s: %s/%s: %v", file, k, name, err)
 			}
 			if lines := fieldDiff(haveC, wantC); len(lines) > 0 {
 				creates = append(creates, change{op: "update", kind: k, name: name, body: canon, etag: hdr.Get("ETag"), lines: lines})
@@ -619,13 +622,13 @@ func (c *cli) plan(file string) ([]change, []string, error) {
 			}
 			_, hdr, err := c.call("GET", "/api/v1/config/"+k+"/"+url.PathEscape(name), nil, nil)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			deletes = append(deletes, change{op: "delete", kind: k, name: name, etag: hdr.Get("ETag")})
 		}
 	}
 	slices.Reverse(deletes) // domains, then pools, then health checks
-	return append(creates, deletes...), notes, nil
+	return append(creates, deletes...), notes, want, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -658,7 +661,7 @@ func fieldDiff(have, want map[string]any) []string {
 }
 
 func (c *cli) apply(file string, dry bool) error {
-	plan, notes, err := c.plan(file)
+	plan, notes, want, err := c.plan(file)
 	if err != nil {
 		return err
 	}
@@ -667,7 +670,6 @@ func (c *cli) apply(file string, dry bool) error {
 	}
 	if len(plan) == 0 {
 		fmt.Fprintln(c.out, "no changes")
-		return nil
 	}
 	sign := map[string]string{"create": "+", "update": "~", "delete": "-"}
 	for _, ch := range plan {
@@ -682,26 +684,9 @@ func (c *cli) apply(file string, dry bool) error {
 	if dry {
 		return nil
 	}
-	for _, ch := range plan {
-		path := "/api/v1/config/" + ch.kind + "/" + url.PathEscape(ch.name)
-		var err error
-		switch ch.op {
-		case "create":
-			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-None-Match": "*"})
-		case "update":
-			_, _, err = c.call("PUT", path, ch.body, map[string]string{"If-Match": ch.etag})
-		case "delete":
-			_, _, err = c.call("DELETE", path, nil, map[string]string{"If-Match": ch.etag})
-		}
-		if err != nil {
-			if client.StatusOf(err) == http.StatusPreconditionFailed {
-				return fmt.Errorf("%w (changed on the server since it was read: run again)", err)
-			}
-			return err
-		}
-	}
-	fmt.Fprintf(c.out, "applied %d changes\n", len(plan))
-	return nil
+	// Sent even with no difference: a fleet whose store lost its data takes it as the
+	// operator's restore (the difference above is against this node's last good state).
+	return c.applyAll(want, plan)
 }
 
 // failback releases a domain's failback holds: its routes go back to their first
