@@ -17,10 +17,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/gtm-dns/coredns-gtm/discovery"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +123,8 @@ type Block struct {
 	running     bool       // between Start and Stop: deliveries compile; guarded by mu
 	stopped     bool       // guarded by mu
 	snap        atomic.Pointer[Snapshot]
+	successor   atomic.Pointer[Block] // the live block of the same zones when this one stopped
+	strayOnce   sync.Once             // logs the first query a stopped block answers
 	unsubscribe func()
 	configErr   atomic.Pointer[string]
 	lastMerge   atomic.Pointer[mergeCache]
@@ -255,7 +257,7 @@ func (b *Block) Start() error {
 	if v := b.voter(); v != nil {
 		v.setPercent(b.cfg.Cluster.Quorum)
 	}
-	b.startMembers(len(discovery.Wants(res)) > 0)
+	b.startMembers()
 	cs := compile(b.cfg, b.withMembers(res), b.st, b.voter(), nil)
 	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()
@@ -332,6 +334,7 @@ func (b *Block) Stop() {
 		unsubscribe()
 	}
 	setLive(b, false)
+	b.successor.Store(successorOf(b))
 	b.scopeGen.Add(1) // a scope partition build in flight gives up
 	close(b.quit)
 	b.stopHolder()
@@ -367,7 +370,50 @@ func (b *Block) releaseStore() {
 
 // Snapshot is the configuration the query path answers from; nil before Start and after
 // Stop. One atomic load.
-func (b *Block) Snapshot() *Snapshot { return b.snap.Load() }
+//
+// A stopped block answers from its successor's snapshot: the block of the same zones that
+// was in service when it stopped (a reload starts the new instance before it stops the
+// old one). A server of the old instance that CoreDNS did not stop keeps calling its old
+// handler: when a reload stops a server before its goroutine has reached ServePacket or
+// ActivateAndServe (dnsserver.Server.Stop skips what is not set yet, miekg's Shutdown
+// refuses a server not started), that server starts afterwards and reads the shared socket
+// beside the new one for good. Without a successor it would answer REFUSED for every
+// managed name; with one it answers exactly what the block in service answers.
+func (b *Block) Snapshot() *Snapshot {
+	if s := b.snap.Load(); s != nil {
+		return s
+	}
+	return b.successorSnapshot()
+}
+
+// successorSnapshot follows the successors of a stopped block (a bounded chain: one per
+// reload the stray server outlived) to the first with a snapshot.
+func (b *Block) successorSnapshot() *Snapshot {
+	o := b.successor.Load()
+	for hop := 0; o != nil && hop < maxSuccessors; hop++ {
+		if s := o.snap.Load(); s != nil {
+			b.strayOnce.Do(func() {
+				log.Warningf("%s: a query reached the handler of a block stopped by a reload (a server CoreDNS did not stop); answering from the block in service", b.cfg.File)
+			})
+			return s
+		}
+		o = o.successor.Load()
+	}
+	return nil
+}
+
+// maxSuccessors bounds the successor chain a stray server follows.
+const maxSuccessors = 64
+
+// successorOf is the live block other than b serving b's zones, or nil.
+func successorOf(b *Block) *Block {
+	for _, o := range Live() {
+		if o != b && slices.Equal(o.cfg.Zones, b.cfg.Zones) {
+			return o
+		}
+	}
+	return nil
+}
 
 // Config is the block's configuration.
 func (b *Block) Config() *Config { return &b.cfg }

@@ -152,3 +152,32 @@ func (l *recordLog) Debugf(f string, a ...any)   { l.next.Debugf(f, a...) }
 func (l *recordLog) Infof(f string, a ...any)    { l.keep(f, a...); l.next.Infof(f, a...) }
 func (l *recordLog) Warningf(f string, a ...any) { l.keep(f, a...); l.next.Warningf(f, a...) }
 func (l *recordLog) Errorf(f string, a ...any)   { l.keep(f, a...); l.next.Errorf(f, a...) }
+
+// A server CoreDNS failed to stop on a reload keeps calling the old instance's handler: the
+// stopped block answers from the block that replaced it (same zones), through any number
+// of later reloads, and from nothing once no block serves its zones.
+func TestStoppedBlockAnswersFromSuccessor(t *testing.T) {
+	doc := `{
+	"pools": {"a": {"addresses": [{"address": "192.0.2.1"}]}},
+	"domains": {"www.gtm.succ.test": {"routes": [{"selector": "default", "pools": ["a"]}]}}
+}`
+	first := startBlock(t, testConfig(t, "gtm.succ.test.", doc))
+	other := startBlock(t, testConfig(t, "gtm.other.test.", `{}`))
+	second := startBlock(t, testConfig(t, "gtm.succ.test.", doc)) // the reload's new block
+	first.Stop()
+	if got := first.Snapshot(); got == nil || got != second.Snapshot() {
+		t.Fatalf("stopped block answers from %p, want its successor's %p", got, second.Snapshot())
+	}
+	third := startBlock(t, testConfig(t, "gtm.succ.test.", doc)) // another reload
+	second.Stop()
+	if got := first.Snapshot(); got != third.Snapshot() {
+		t.Fatalf("after a second reload the stray answers from %p, want %p", got, third.Snapshot())
+	}
+	if first.Snapshot() == other.Snapshot() {
+		t.Fatal("a block of other zones is nobody's successor")
+	}
+	third.Stop() // shut down: nothing serves the zones
+	if got := first.Snapshot(); got != nil {
+		t.Fatal("a stopped block answered with every block of its zones stopped")
+	}
+}
