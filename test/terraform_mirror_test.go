@@ -180,7 +180,7 @@ func TestTerraformMembersAndFlatten(t *testing.T) {
 	w.write(tfMembers(reg.udp, checkPort, `"1s", "4s"`))
 	mustContain(t, w.apply(), "1 changed")
 	body, _ = n.api.must(200, "GET", "/api/v1/config/pools/disc", "")
-	if !strings.Contains(string(body), `"refresh":["1s","4s"]`) {
+	if !strings.Contains(strings.Join(strings.Fields(string(body)), ""), `"refresh":["1s","4s"]`) {
 		t.Fatalf("members after the update: %s", body)
 	}
 	w.planEmpty()

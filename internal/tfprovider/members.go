@@ -64,10 +64,7 @@ func membersToAPI(ms []memberModel) []client.Member {
 
 // membersFromAPI is the state of the server's members, paired by position with prior's.
 func membersFromAPI(prior []memberModel, as []client.Member) []memberModel {
-	if len(as) == 0 && prior == nil {
-		return nil
-	}
-	out := []memberModel{}
+	out := []memberModel{} // a block list is never null: none is empty
 	for i, a := range as {
 		var p memberModel
 		if i < len(prior) {

@@ -157,7 +157,7 @@ func TestMembersState(t *testing.T) {
 	if got[0].DNS[0] != s("other.reg.test") || len(got[0].Refresh) != 2 || got[0].Refresh[0] != s("1s") || !got[0].Resolver.IsNull() || got[1].Addresses != s("loadbalancer") {
 		t.Fatalf("drift: %+v", got)
 	}
-	if got := membersFromAPI(nil, nil); got != nil {
+	if got := membersFromAPI(nil, nil); got == nil || len(got) != 0 {
 		t.Fatalf("no members: %+v", got)
 	}
 	f := flattenFromAPI(&flattenModel{}, &client.Flatten{Refresh: []string{"5s", "5m0s"}})
