@@ -94,6 +94,11 @@ func concrete(method, p string) (string, string) {
 		body = `{"mode":"down"}`
 	case strings.HasSuffix(p, "/health"):
 		body = `{"healthy":false,"ttl":"30s"}`
+	case p == "/api/v1/config":
+		// Creates a pool and a domain naming a missing one: the unscoped admin gets the
+		// validation's 400 (nothing written, so every token sees the same changes), the
+		// scoped tokens a 403 by what the write changes, checked first.
+		body = `{"pools":{"p2":{"addresses":[{"address":"192.0.2.8"}]}},"domains":{"bad.gtm.test":{"routes":[{"selector":"default","pools":["nope"]}]}}}`
 	}
 	p = strings.Replace(p, "{domain}", "www.example.net", 1)
 	p = r.Replace(p)

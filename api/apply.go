@@ -126,6 +126,10 @@ func (h *handler) configReplace(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
 	if st.Fault() != nil {
+		if a := attemptOf(r); a != nil && a.tok != nil && a.tok.Scoped() {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %s: a restore of the fleet's store writes every resource; it needs a token without scopes", a.tok.Name))
+			return
+		}
 		entries := map[string][]byte{}
 		for k, e := range st.Data().Entries {
 			if !strings.HasPrefix(k, state.ConfigPrefix) {
@@ -158,6 +162,9 @@ func (h *handler) configReplace(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(ops) == 0 {
 			return nil, nil
+		}
+		if err := allowKeys(r, ops); err != nil {
+			return nil, &refusal{code: http.StatusForbidden, msg: err.Error()}
 		}
 		return ops, h.validate(data, ops, "", "", false)
 	})

@@ -18,13 +18,14 @@ func compileServices(dc *config.Domain) *policy.Services {
 	}
 	s := &policy.Services{}
 	if h := dc.HTTPS; h != nil {
-		s.HTTPS = &policy.HTTPS{Priority: h.SvcPriority(), Hints: h.HintsOn()}
+		var params []dns.SVCBKeyValue
 		if len(h.ALPN) > 0 {
-			s.HTTPS.Params = append(s.HTTPS.Params, &dns.SVCBAlpn{Alpn: slices.Clone(h.ALPN)})
+			params = append(params, &dns.SVCBAlpn{Alpn: slices.Clone(h.ALPN)})
 		}
 		if h.Port > 0 {
-			s.HTTPS.Params = append(s.HTTPS.Params, &dns.SVCBPort{Port: uint16(h.Port)})
+			params = append(params, &dns.SVCBPort{Port: uint16(h.Port)})
 		}
+		s.HTTPS = policy.NewHTTPS(h.SvcPriority(), params, h.HintsOn())
 	}
 	for _, v := range dc.SRV {
 		name, _ := config.ServiceName(v.Service)

@@ -116,52 +116,8 @@ func (g *GTM) answerHTTPS(cs *control.Snapshot, m *dns.Msg, d *policy.Domain, na
 	return 0, b.emptyScope(cs, d, cl), "", b.negTTL
 }
 
-// oneHTTPS is an HTTPS answer in one allocation: the record, its SvcParams, its hints and
-// the Answer slice holding it (when it is the answer's only record), as reply.go's oneA.
-type oneHTTPS struct {
-	rr     dns.HTTPS
-	params [4]dns.SVCBKeyValue // alpn, port, ipv4hint, ipv6hint at most
-	v4     dns.SVCBIPv4Hint
-	v6     dns.SVCBIPv6Hint
-	ips    [8]net.IP
-	ans    [1]dns.RR
-}
-
-// appendHTTPS appends the HTTPS record of one answer to answer, its hints the addresses of
-// the two decisions; the record is the answer's own (nothing in it is shared but the fixed
-// params' values, which nobody writes).
-func appendHTTPS(answer []dns.RR, h *policy.HTTPS, name string, ttl uint32, v4, v6 []*policy.Address) []dns.RR {
-	o := &oneHTTPS{rr: dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}}
-	vals := append(o.params[:0], h.Params...) // alpn (1), port (3): before the hints (4, 6)
-	if h.Hints {
-		ips := o.ips[:0]
-		if len(v4)+len(v6) > len(o.ips) {
-			ips = make([]net.IP, 0, len(v4)+len(v6))
-		}
-		for _, a := range v4 {
-			ips = append(ips, a.Raw)
-		}
-		for _, a := range v6 {
-			ips = append(ips, a.Raw)
-		}
-		if len(v4) > 0 {
-			o.v4.Hint = ips[:len(v4):len(v4)]
-			vals = append(vals, &o.v4)
-		}
-		if len(v6) > 0 {
-			o.v6.Hint = ips[len(v4):]
-			vals = append(vals, &o.v6)
-		}
-	}
-	o.rr.Value = vals
-	if len(answer) == 0 {
-		o.ans[0] = &o.rr
-		return o.ans[:]
-	}
-	return append(answer, &o.rr)
-}
-
-// httpsRecord is the HTTPS record with hints v4 and v6 as appendHTTPS builds it, for explain.
+// httpsRecord is the HTTPS record with hints v4 and v6 as miekg/dns types: explain's, and
+// the answer's when https_wire.go does not pack it itself. appendHTTPS's record packs the same.
 func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns.HTTPS {
 	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: hdr(name, dns.TypeHTTPS, ttl), Priority: h.Priority, Target: "."}}
 	if !h.Hints {
@@ -177,4 +133,13 @@ func httpsRecord(h *policy.HTTPS, name string, ttl uint32, v4, v6 []net.IP) *dns
 		rr.Value = append(rr.Value, &dns.SVCBIPv6Hint{Hint: v6})
 	}
 	return rr
+}
+
+// raws is the addresses' IPs in the form records take.
+func raws(addrs []*policy.Address) []net.IP {
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.Raw
+	}
+	return ips
 }

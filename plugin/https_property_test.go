@@ -191,7 +191,7 @@ func answerIPs(m *dns.Msg) []string {
 
 func hintIPs(m *dns.Msg) (v4, v6 []string, rr *dns.HTTPS) {
 	for _, a := range m.Answer {
-		h, ok := a.(*dns.HTTPS)
+		h, ok := asHTTPS(a)
 		if !ok {
 			continue
 		}

@@ -61,7 +61,7 @@ func TestHTTPSAnswer(t *testing.T) {
 	if len(r.Answer) != 1 {
 		t.Fatalf("answer %v, want one HTTPS record", r.Answer)
 	}
-	h, ok := r.Answer[0].(*dns.HTTPS)
+	h, ok := asHTTPS(r.Answer[0])
 	if !ok || h.Priority != 1 || h.Target != "." || h.Hdr.Ttl != 60 || !r.Authoritative {
 		t.Fatalf("record %v (aa %v), want priority 1 target . ttl 60, authoritative", r.Answer[0], r.Authoritative)
 	}
@@ -103,7 +103,10 @@ func TestHTTPSHintsFollowHealth(t *testing.T) {
 	cs := g.ctl.Snapshot()
 	cs.Pool("dual").Addrs[0].Mode.Set(2) // down
 	r := serve(t, g, httpsQuery("www.gtm.example.net."))
-	h := r.Answer[0].(*dns.HTTPS)
+	h, ok := asHTTPS(r.Answer[0])
+	if !ok {
+		t.Fatalf("answer %v, want an HTTPS record", r.Answer)
+	}
 	var v4 []string
 	for _, kv := range h.Value {
 		if x, ok := kv.(*dns.SVCBIPv4Hint); ok {
@@ -232,6 +235,9 @@ func TestHTTPSAndSRVFallback(t *testing.T) {
 			r := serve(t, g, query(q, qt))
 			var got []string
 			for _, rr := range r.Answer {
+				if h, ok := asHTTPS(rr); ok {
+					rr = h
+				}
 				switch x := rr.(type) {
 				case *dns.HTTPS:
 					for _, kv := range x.Value {

@@ -17,6 +17,33 @@ type HTTPS struct {
 	// shared by every answer and never written after compile; the hints are added per answer.
 	Params []dns.SVCBKeyValue
 	Hints  bool // ipv4hint/ipv6hint: the addresses the client's A/AAAA queries get
+	// Wire is the record's RDATA up to the hints, packed once at compile time by miekg/dns:
+	// priority, target "." and Params. The hints' keys (4, 6) follow every fixed key, so an
+	// answer's RDATA is Wire with its hints appended (plugin/https_wire.go) and no answer
+	// packs the fixed part again.
+	Wire []byte
+}
+
+// NewHTTPS is the query path's form of an `https` setting: priority, the params every
+// client gets in key order (alpn, port), and whether answers carry hints.
+func NewHTTPS(priority uint16, params []dns.SVCBKeyValue, hints bool) *HTTPS {
+	h := &HTTPS{Priority: priority, Params: params, Hints: hints}
+	h.Wire = h.packFixed()
+	return h
+}
+
+// packFixed is the RDATA of h's record without hints, as miekg/dns packs it; nil if it does
+// not pack (config.Validate admits only alpn IDs of 1 to 255 bytes and a port, which do),
+// and the plugin then builds the record from Params.
+func (h *HTTPS) packFixed() []byte {
+	rr := &dns.HTTPS{SVCB: dns.SVCB{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeHTTPS, Class: dns.ClassINET}, Priority: h.Priority, Target: ".", Value: h.Params}}
+	buf := make([]byte, dns.Len(rr))
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil
+	}
+	const header = 1 + 10 // owner "." (one byte), type, class, TTL, RDLENGTH
+	return buf[header:off:off]
 }
 
 // SRV is one `srv _SERVICE._PROTO PORT [PRIORITY]`.

@@ -144,6 +144,12 @@ func TestAccessBinary(t *testing.T) {
 		{"ci", "PUT", "/api/v1/config/pools/b", `{"addresses":[{"address":"192.0.2.9"}]}`, 403, "token ci: scope domain:*.shop.gtm.example.net does not cover pool b"},
 		{"ci", "PUT", "/api/v1/config/domains/www.shop.gtm.example.net", `{"routes":[{"selector":"default","pools":["a"]}]}`, 201, ""},
 		{"ci", "PUT", "/api/v1/config/domains/www.shop.gtm.example.net", `{"routes":[{"selector":"default","pools":["nope"]}]}`, 400, "nope"},
+		// A whole-configuration write (gtmctl apply) by a scoped token: allowed when every
+		// change is in its scopes, refused naming the first that is not, nothing written.
+		{"ci", "PUT", "/api/v1/config", `{"domains":{"www.shop.gtm.example.net":{"routes":[{"selector":"default","pools":["a"]}],"ttl":60}}}`, 200, `"action": "update"`},
+		{"ci", "PUT", "/api/v1/config", `{"pools":{"c":{"addresses":[{"address":"192.0.2.7"}]}},"domains":{"www.shop.gtm.example.net":{"routes":[{"selector":"default","pools":["c"]}]}}}`, 403, "token ci: scope domain:*.shop.gtm.example.net does not cover pool c"},
+		{"ci", "GET", "/api/v1/config/domains/www.shop.gtm.example.net", "", 200, `"ttl": 60`},
+		{"ops", "PUT", "/api/v1/config", `{}`, 403, "token ops: role operate cannot write config"},
 		{"ci", "PUT", "/api/v1/domains/www.gtm.example.net/pin", `{"pool":"a"}`, 403, "token ci: scope domain:*.shop.gtm.example.net does not cover domain www.gtm.example.net"},
 		{"ops", "PUT", "/api/v1/domains/www.shop.gtm.example.net/pin", `{"pool":"a"}`, 200, ""},
 	}
