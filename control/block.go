@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/gtm-dns/coredns-gtm/discovery"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -257,7 +256,7 @@ func (b *Block) Start() error {
 	if v := b.voter(); v != nil {
 		v.setPercent(b.cfg.Cluster.Quorum)
 	}
-	b.startMembers(len(discovery.Wants(res)) > 0)
+	b.startMembers()
 	cs := compile(b.cfg, b.withMembers(res), b.st, b.voter(), nil)
 	cs.stamp, cs.queue = st, &b.episodes
 	cs.acquire()

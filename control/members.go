@@ -38,15 +38,21 @@ type blockMembers struct {
 	cancel  context.CancelFunc
 	leading bool
 	guard   clientv3.Cmp
+	wanted  bool          // the configuration has a pool that discovers: campaign
+	wantCh  chan struct{} // wanted changed
+	// syncMu makes "am I leading? then run these sources" one step, against lead's own
+	// start and end (otherwise a source could start on a node that just stopped leading).
+	syncMu sync.Mutex
 }
 
 // startMembers starts the block's discovery (nothing runs until a configuration wants it).
-// In a fleet the block campaigns for the discovery election only when its configuration at
-// start has a pool with members or flatten: the election's session is a lease of its own, and
-// a fleet without discovery keeps one lease per node. (A pool given members through the API
-// later is discovered by each node itself until the next reload, when the fleet elects.)
-func (b *Block) startMembers(elect bool) {
-	m := &blockMembers{b: b, kick: make(chan struct{}, 1), done: make(chan struct{})}
+// In a fleet the block campaigns for the discovery election only while its configuration
+// (the Corefile's and the API's, as compiled) has a pool with members or flatten: the
+// election's session is a lease of its own, and a fleet without discovery keeps one lease
+// per node. A pool given members through the API starts the campaign; when the last such
+// pool goes, the node resigns (the leader first deletes the shared members).
+func (b *Block) startMembers() {
+	m := &blockMembers{b: b, kick: make(chan struct{}, 1), done: make(chan struct{}), wantCh: make(chan struct{}, 1)}
 	m.mgr = discovery.New(discovery.Options{
 		OnChange: func() {
 			select {
@@ -64,18 +70,70 @@ func (b *Block) startMembers(elect bool) {
 		},
 	})
 	b.members = m
-	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil && elect {
+	if be, ok := b.st.Backend().(*etcd.Backend); ok && b.cfg.Cluster != nil {
 		m.fleet = be
 		ctx, cancel := context.WithCancel(context.Background())
 		m.cancel = cancel
 		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			discovery.Elect(ctx, be.Client(), be.Path()+"/discovery", be.Node(), electionTTL, m.lead)
-		}()
+		go m.elector(ctx)
 	}
 	m.wg.Add(1)
 	go m.loop()
+}
+
+// setWanted says whether the configuration in force has a pool that discovers (fleet only).
+func (m *blockMembers) setWanted(want bool) {
+	m.mu.Lock()
+	changed := m.wanted != want
+	m.wanted = want
+	m.mu.Unlock()
+	if changed {
+		select {
+		case m.wantCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *blockMembers) isWanted() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.wanted
+}
+
+// elector campaigns for the discovery election while the configuration wants discovery, and
+// resigns when it stops wanting it. One goroutine: a campaign ends (resigned, session
+// closed) before the next begins, so a node never holds two.
+func (m *blockMembers) elector(ctx context.Context) {
+	defer m.wg.Done()
+	be := m.fleet
+	for {
+		for !m.isWanted() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.wantCh:
+			}
+		}
+		ectx, cancel := context.WithCancel(ctx)
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			discovery.Elect(ectx, be.Client(), be.Path()+"/discovery", be.Node(), electionTTL, m.lead)
+		}()
+		for m.isWanted() && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-m.wantCh:
+			}
+		}
+		cancel()
+		<-ended
+		if ctx.Err() != nil {
+			return
+		}
+		log.Infof("members: no pool discovers any more: node %s left the discovery election", be.Node())
+	}
 }
 
 // electionTTL is the lease of the discovery election in seconds: the longest a dead leader
@@ -85,21 +143,35 @@ const electionTTL = 5
 // lead runs discovery for the fleet while this node is elected: the sources run here, and
 // what they report is written into the shared state.
 func (m *blockMembers) lead(ctx context.Context, guard clientv3.Cmp) {
+	m.syncMu.Lock()
 	m.mu.Lock()
 	m.leading, m.guard = true, guard
 	base := m.base
 	m.mu.Unlock()
-	log.Infof("members: node %s now runs member discovery for the fleet", m.fleet.Node())
-	record(api.Event{Kind: "members", Message: fmt.Sprintf("node %s now runs member discovery for the fleet", m.fleet.Node())})
 	if base != nil {
 		_ = m.mgr.Sync(discovery.Wants(base))
 	}
+	m.syncMu.Unlock()
+	log.Infof("members: node %s now runs member discovery for the fleet", m.fleet.Node())
+	record(api.Event{Kind: "members", Message: fmt.Sprintf("node %s now runs member discovery for the fleet", m.fleet.Node())})
 	m.poke()
 	<-ctx.Done()
+	m.syncMu.Lock()
 	m.mu.Lock()
 	m.leading = false
 	m.mu.Unlock()
 	_ = m.mgr.Sync(nil)
+	m.syncMu.Unlock()
+	if !m.isWanted() && m.b.st != nil {
+		// No pool discovers any more: the leader, still elected until it resigns, deletes
+		// the shared members so a pool given members later starts from its own sources.
+		_, have := sharedOf(m.b.st.Data())
+		wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := discovery.Publish(wctx, m.fleet.Client(), m.fleet.Path()+"/", guard, discovery.View{}, have); err != nil {
+			log.Warningf("members: deleting the fleet's members: %v", err)
+		}
+		cancel()
+	}
 }
 
 func (m *blockMembers) poke() {
@@ -165,20 +237,28 @@ func (b *Block) withMembers(res *config.Config) *config.Config {
 	}
 	m.mu.Lock()
 	m.base = res
-	leading := m.leading
 	m.mu.Unlock()
+	wants := discovery.Wants(res)
 	if m.fleet != nil {
 		// Every node answers from the shared members; only the leader's sources run.
+		m.setWanted(len(wants) > 0)
+		m.syncMu.Lock()
+		m.mu.Lock()
+		leading := m.leading
+		m.mu.Unlock()
 		if leading {
-			if err := m.mgr.Sync(discovery.Wants(res)); err != nil {
+			if err := m.mgr.Sync(wants); err != nil {
 				log.Errorf("members: %v", err)
 			}
+		}
+		m.syncMu.Unlock()
+		if leading {
 			m.poke()
 		}
 		view, _ := sharedOf(b.st.Data())
 		return discovery.Apply(res, view)
 	}
-	if err := m.mgr.Sync(discovery.Wants(res)); err != nil {
+	if err := m.mgr.Sync(wants); err != nil {
 		log.Errorf("members: %v", err)
 	}
 	return discovery.Apply(res, m.mgr.View())

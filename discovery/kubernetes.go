@@ -122,7 +122,7 @@ func AcquireFactory(file string) (*Factory, error) {
 		return nil, err
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "coredns-gtm"
+	cfg.UserAgent = userAgent()
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %v", err)
@@ -488,6 +488,13 @@ func (k *Kubernetes) loadBalancer(ctx context.Context, lb []corev1.LoadBalancerI
 		}
 	}
 	return Report{Members: out}
+}
+
+// userAgent names this process to the API server (its audit log): which node of a fleet
+// is the one watching.
+func userAgent() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("coredns-gtm (%s, pid %d)", host, os.Getpid())
 }
 
 // weightOf reads the weight annotation; def when it is absent or not a number 1..1000000.

@@ -59,3 +59,6 @@ bash scripts/etcd.sh
 
 # OpenTofu for the provider's acceptance tests (test/terraform_test.go), built from source.
 bash scripts/tofu.sh
+
+# A real Kubernetes API server for the discovery tests (internal/kubetest), built from source.
+bash scripts/kube-apiserver.sh

@@ -1,9 +1,6 @@
-//go:build kubernetes
-
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,12 +14,14 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/gtm-dns/coredns-gtm/internal/etcdtest"
 	"github.com/gtm-dns/coredns-gtm/internal/kubetest"
+	"github.com/gtm-dns/coredns-gtm/state"
 )
 
 // kubeFixture is a namespace with a Service and its EndpointSlice in a real API server.
@@ -81,19 +80,22 @@ func (f *kubeFixture) slice(name string, ann map[string]string, endpoints ...str
 	}
 }
 
+// kubeCorefile is a server with an API (its token in the file token, its state next to it)
+// and pools.
 func kubeCorefile(apiAddr, token, pools string) string {
 	return fmt.Sprintf(`.:0 {
     bind 127.0.0.1
     gtm gtm.test {
         api %s {
             token_file %s
+            state %s
         }
 %s
         domain www.gtm.test {
             route default web
         }
     }
-}`, apiAddr, token, pools)
+}`, apiAddr, token, token+".state.json", pools)
 }
 
 // poolStatus is one pool of GET /api/v1/status.
@@ -135,15 +137,20 @@ func listenTCP(t *testing.T, addr string) (close func()) {
 	return close
 }
 
+// TestMembersKubernetes runs in a network namespace of its own: Kubernetes refuses loopback
+// endpoints, and the health checks of the discovered endpoints need listeners on them.
 func TestMembersKubernetes(t *testing.T) {
+	if !inNetns(t, 3*time.Minute, "10.99.0.41", "10.99.0.42", "10.99.0.45") {
+		return
+	}
 	ks := kubetest.Start(t)
 	kc := ks.Kubeconfig("gtm", true)
 	f := newKubeFixture(t, ks, "shop", "web", nil)
-	f.slice("web-a", nil, "127.0.0.41", "127.0.0.42", "127.0.0.43!", "127.0.0.44~")
+	f.slice("web-a", nil, "10.99.0.41", "10.99.0.42", "10.99.0.43!", "10.99.0.44~")
 	port := freePort(t)
-	listenTCP(t, fmt.Sprintf("127.0.0.41:%d", port))
-	close42 := listenTCP(t, fmt.Sprintf("127.0.0.42:%d", port))
-	listenTCP(t, fmt.Sprintf("127.0.0.45:%d", port))
+	listenTCP(t, fmt.Sprintf("10.99.0.41:%d", port))
+	close42 := listenTCP(t, fmt.Sprintf("10.99.0.42:%d", port))
+	listenTCP(t, fmt.Sprintf("10.99.0.45:%d", port))
 
 	dir := t.TempDir()
 	token := writeFile(t, filepath.Join(dir, "token"), "tok")
@@ -168,7 +175,7 @@ func TestMembersKubernetes(t *testing.T) {
 
 	// Ready, not terminating endpoints answer.
 	eventually(t, 15*time.Second, func() string {
-		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.42" {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "10.99.0.41 10.99.0.42" {
 			return "answer " + got
 		}
 		return ""
@@ -184,9 +191,9 @@ func TestMembersKubernetes(t *testing.T) {
 	}
 
 	// A member joins within 2s of the change.
-	f.slice("web-a", nil, "127.0.0.41", "127.0.0.42", "127.0.0.45")
+	f.slice("web-a", nil, "10.99.0.41", "10.99.0.42", "10.99.0.45")
 	took := eventually(t, 5*time.Second, func() string {
-		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.42 127.0.0.45" {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "10.99.0.41 10.99.0.42 10.99.0.45" {
 			return "after the join " + got
 		}
 		return ""
@@ -196,7 +203,7 @@ func TestMembersKubernetes(t *testing.T) {
 	// A member that fails its health check leaves the answer; discovery does not bring it back.
 	close42()
 	eventually(t, 5*time.Second, func() string {
-		if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.45" {
+		if got := sortedAnswer(s, "www.gtm.test"); got != "10.99.0.41 10.99.0.45" {
 			return "after 42's check fails " + got
 		}
 		return ""
@@ -211,7 +218,7 @@ func TestMembersKubernetes(t *testing.T) {
 		}
 		return ""
 	})
-	if got := sortedAnswer(s, "www.gtm.test"); got != "127.0.0.41 127.0.0.45" {
+	if got := sortedAnswer(s, "www.gtm.test"); got != "10.99.0.41 10.99.0.45" {
 		t.Fatalf("the API server's death changed the answer: %q", got)
 	}
 	_, ev := c.do("GET", "/api/v1/events", "", true)
@@ -228,7 +235,7 @@ func TestMembersKubernetes(t *testing.T) {
 	})
 
 	// Scaled to zero ready endpoints: believed, the discovered part is empty.
-	f.slice("web-a", nil, "127.0.0.41!", "127.0.0.45~")
+	f.slice("web-a", nil, "10.99.0.41!", "10.99.0.45~")
 	eventually(t, 5*time.Second, func() string {
 		if got := sortedAnswer(s, "www.gtm.test"); got != "" {
 			return "after scaling to zero " + got
@@ -244,8 +251,8 @@ func TestMembersKubernetesWeights(t *testing.T) {
 	ks := kubetest.Start(t)
 	kc := ks.Kubeconfig("gtm", true)
 	f := newKubeFixture(t, ks, "shop", "web", map[string]string{"gtm.coredns.io/weight": "1"})
-	f.slice("web-heavy", map[string]string{"gtm.coredns.io/weight": "9"}, "127.0.0.51")
-	f.slice("web-light", nil, "127.0.0.52")
+	f.slice("web-heavy", map[string]string{"gtm.coredns.io/weight": "9"}, "192.0.2.51")
+	f.slice("web-light", nil, "192.0.2.52")
 	dir := t.TempDir()
 	token := writeFile(t, filepath.Join(dir, "token"), "tok")
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -266,7 +273,7 @@ func TestMembersKubernetesWeights(t *testing.T) {
 	for range 400 {
 		counts[sortedAnswer(s, "www.gtm.test")]++
 	}
-	share := float64(counts["127.0.0.51"]) / 400
+	share := float64(counts["192.0.2.51"]) / 400
 	t.Logf("answers by weight 9:1 from annotations: %v (%.0f%% heavy)", counts, share*100)
 	if share < 0.8 || share > 0.97 {
 		t.Fatalf("weight 9 of 10 answered %.0f%% of 400 queries: %v", share*100, counts)
@@ -324,7 +331,7 @@ func TestMembersKubernetesBadInput(t *testing.T) {
                 kubeconfig %s
             }
         }`, bad)))
-	if err == nil || !strings.Contains(err.Error(), ":9 - Error during parsing") || !strings.Contains(err.Error(), bad) {
+	if err == nil || !strings.Contains(err.Error(), ":10 - Error during parsing") || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("reload with a bad kubeconfig: %v", err)
 	}
 	// The API refuses it too, naming the field.
@@ -337,21 +344,24 @@ func TestMembersKubernetesBadInput(t *testing.T) {
 // gtmNode is a coredns-gtm process of a fleet.
 type gtmNode struct {
 	t    *testing.T
+	name string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	dns  string
 	api  string
 	conf string
+	pid  int
 }
 
 func (n *gtmNode) launch(bin string) {
-	n.out = &bytes.Buffer{}
+	n.out = &syncBuffer{}
 	n.cmd = exec.Command(bin, "-conf", n.conf)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
+	n.pid = n.cmd.Process.Pid
 	n.t.Cleanup(n.kill)
 }
 
@@ -363,9 +373,12 @@ func (n *gtmNode) kill() {
 	}
 }
 
-func (n *gtmNode) answer() string {
+// agent is the part of the node's User-Agent to the API server that names it.
+func (n *gtmNode) agent() string { return fmt.Sprintf("pid %d)", n.pid) }
+
+func (n *gtmNode) answer(name string) string {
 	s := &server{t: n.t, udp: n.dns, tcp: n.dns}
-	m, err := s.exchange(query{name: "www.gtm.test", qtype: dns.TypeA})
+	m, err := s.exchange(query{name: name, qtype: dns.TypeA})
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -374,18 +387,15 @@ func (n *gtmNode) answer() string {
 	return join(got)
 }
 
-func TestMembersKubernetesFleet(t *testing.T) {
+// fleetNodes starts the built binary as nodes a and b of a fleet on etcd; body(name) is each
+// node's pools and domains.
+func fleetNodes(t *testing.T, etcdEndpoint, token string, body func(name string) string) []*gtmNode {
+	t.Helper()
 	bin := binary(t)
-	ks := kubetest.Start(t)
-	kc := ks.Kubeconfig("gtm", true)
-	f := newKubeFixture(t, ks, "shop", "web", nil)
-	f.slice("web-a", nil, "127.0.0.61", "127.0.0.62")
-	etcd := etcdtest.Start(t)
 	dir := t.TempDir()
-	token := writeFile(t, filepath.Join(dir, "token"), "tok")
 	var nodes []*gtmNode
 	for _, name := range []string{"a", "b"} {
-		n := &gtmNode{t: t, dns: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		n := &gtmNode{t: t, name: name, dns: fmt.Sprintf("127.0.0.1:%d", freePort(t)), api: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 		_, port, _ := strings.Cut(n.dns, ":")
 		n.conf = writeFile(t, filepath.Join(dir, "Corefile-"+name), fmt.Sprintf(`.:%s {
     bind 127.0.0.1
@@ -393,7 +403,44 @@ func TestMembersKubernetesFleet(t *testing.T) {
         api %s {
             token_file %s
         }
-        pool web {
+%s
+        cluster {
+            endpoint %s
+            node %s
+        }
+    }
+}`, port, n.api, token, body(name), etcdEndpoint, name))
+		n.launch(bin)
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+func agree(t *testing.T, within time.Duration, name, want string, ns ...*gtmNode) time.Duration {
+	t.Helper()
+	return eventually(t, within, func() string {
+		for _, n := range ns {
+			if got := n.answer(name); got != want {
+				return fmt.Sprintf("node %s answers %q", n.name, got)
+			}
+		}
+		return ""
+	})
+}
+
+// A fleet of two nodes on one etcd agrees on the members while only the elected node
+// watches Kubernetes (the API server's audit log names who lists and watches); when it is
+// killed, the other takes over within the lease.
+func TestMembersKubernetesFleet(t *testing.T) {
+	ks := kubetest.Start(t)
+	f := newKubeFixture(t, ks, "shop", "web", nil)
+	f.slice("web-a", nil, "192.0.2.61", "192.0.2.62")
+	etcd := etcdtest.Start(t)
+	token := writeFile(t, filepath.Join(t.TempDir(), "token"), "tok")
+	accounts := map[string]string{}
+	nodes := fleetNodes(t, etcd.Endpoint(), token, func(name string) string {
+		accounts[name] = "system:serviceaccount:" + kubetest.Namespace + ":gtm-" + name
+		return fmt.Sprintf(`        pool web {
             members kubernetes shop/web {
                 kubeconfig %s
             }
@@ -402,29 +449,10 @@ func TestMembersKubernetesFleet(t *testing.T) {
         }
         domain www.gtm.test {
             route default web
-        }
-        cluster {
-            endpoint %s
-            node %s
-        }
-    }
-}`, port, n.api, token, kc, etcd.Endpoint(), name))
-		n.launch(bin)
-		nodes = append(nodes, n)
-	}
-	agree := func(within time.Duration, want string, ns ...*gtmNode) time.Duration {
-		t.Helper()
-		return eventually(t, within, func() string {
-			for i, n := range ns {
-				if got := n.answer(); got != want {
-					return fmt.Sprintf("node %d answers %q", i, got)
-				}
-			}
-			return ""
-		})
-	}
-	agree(30*time.Second, "127.0.0.61 127.0.0.62", nodes...)
-	// Exactly one node leads discovery.
+        }`, ks.Kubeconfig("gtm-"+name, true))
+	})
+	agree(t, 30*time.Second, "www.gtm.test", "192.0.2.61 192.0.2.62", nodes...)
+	// Exactly one node leads discovery, and only it lists and watches.
 	leader, other := nodes[0], nodes[1]
 	if !strings.Contains(leader.out.String(), "now runs member discovery") {
 		leader, other = other, leader
@@ -432,14 +460,113 @@ func TestMembersKubernetesFleet(t *testing.T) {
 	if strings.Contains(other.out.String(), "now runs member discovery") || !strings.Contains(leader.out.String(), "now runs member discovery") {
 		t.Fatalf("not exactly one leader:\n--- a\n%s\n--- b\n%s", nodes[0].out, nodes[1].out)
 	}
-	f.slice("web-a", nil, "127.0.0.61", "127.0.0.63")
-	agree(10*time.Second, "127.0.0.61 127.0.0.63", nodes...)
+	if ks.ReadsBy(accounts[leader.name], "") == 0 || ks.ReadsBy(accounts[other.name], "") != 0 {
+		t.Fatalf("the leader is %s, but the API server's readers are %v", leader.name, ks.Readers())
+	}
+	f.slice("web-a", nil, "192.0.2.61", "192.0.2.63")
+	agree(t, 10*time.Second, "www.gtm.test", "192.0.2.61 192.0.2.63", nodes...)
+	if ks.ReadsBy(accounts[other.name], "") != 0 {
+		t.Fatalf("node %s is not elected but reads Kubernetes: %v", other.name, ks.Readers())
+	}
 	// The leader dies: the other takes over within the lease and follows the next change.
 	leader.kill()
-	f.slice("web-a", nil, "127.0.0.64")
-	took := agree(20*time.Second, "127.0.0.64", other)
+	f.slice("web-a", nil, "192.0.2.64")
+	took := agree(t, 20*time.Second, "www.gtm.test", "192.0.2.64", other)
 	t.Logf("the surviving node follows a change made after the leader died within %s", took)
-	if !strings.Contains(other.out.String(), "now runs member discovery") {
-		t.Fatalf("the other node did not take over:\n%s", other.out)
+	if !strings.Contains(other.out.String(), "now runs member discovery") || ks.ReadsBy(accounts[other.name], "") == 0 {
+		t.Fatalf("the other node did not take over: readers %v\n%s", ks.Readers(), other.out)
+	}
+}
+
+// The discovery election follows the configuration: a fleet whose pools do not discover
+// holds no election (one lease per node), a pool given members through the API makes the
+// nodes campaign and one of them discover, and when no pool discovers any more they resign
+// and the shared members are deleted.
+func TestMembersKubernetesElectionFollowsConfig(t *testing.T) {
+	ks := kubetest.Start(t)
+	kc := ks.Kubeconfig("coredns-gtm", true) // the documented account and binding
+	f := newKubeFixture(t, ks, "shop", "web", nil)
+	f.slice("web-a", nil, "192.0.2.71", "192.0.2.72")
+	etcd := etcdtest.Start(t)
+	token := writeFile(t, filepath.Join(t.TempDir(), "token"), "tok")
+	nodes := fleetNodes(t, etcd.Endpoint(), token, func(string) string {
+		return `        pool static {
+            address 192.0.2.1
+        }
+        domain www.gtm.test {
+            route default static
+        }`
+	})
+	agree(t, 30*time.Second, "www.gtm.test", "192.0.2.1", nodes...)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	count := func(prefix string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(r.Count)
+	}
+	leases := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := cli.Leases(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Leases)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if n := leases(); n != 2 {
+			return fmt.Sprintf("%d leases, want one per node", n)
+		}
+		return ""
+	})
+	time.Sleep(time.Second)
+	if n, l := count("/gtm/discovery/"), leases(); n != 0 || l != 2 {
+		t.Fatalf("no pool discovers, yet %d election keys and %d leases (want 0 and 2)", n, l)
+	}
+
+	// A pool with members through the API: both nodes campaign, one discovers, both answer.
+	c := &apiClient{t: t, base: "http://" + nodes[0].api, token: "tok"}
+	c.mustCall(201, "PUT", "/api/v1/config/pools/kube", fmt.Sprintf(`{"members":[{"kubernetes":"shop/web","kubeconfig":%q}],"lb":"all","answers":16}`, kc))
+	c.mustCall(201, "PUT", "/api/v1/config/domains/kube.gtm.test", `{"routes":[{"selector":"default","pools":["kube"]}]}`)
+	agree(t, 30*time.Second, "kube.gtm.test", "192.0.2.71 192.0.2.72", nodes...)
+	eventually(t, 10*time.Second, func() string {
+		if n, l := count("/gtm/discovery/"), leases(); n != 2 || l != 4 {
+			return fmt.Sprintf("%d election keys and %d leases, want 2 and 4", n, l)
+		}
+		return ""
+	})
+	readers := 0
+	for _, n := range nodes {
+		if ks.ReadsBy("", n.agent()) > 0 {
+			readers++
+		}
+	}
+	if readers != 1 {
+		t.Fatalf("%d nodes read Kubernetes, want 1: %v", readers, ks.Readers())
+	}
+	f.slice("web-a", nil, "192.0.2.73")
+	agree(t, 10*time.Second, "kube.gtm.test", "192.0.2.73", nodes...)
+
+	// No pool discovers any more: both resign, the shared members go.
+	c.mustCall(200, "PUT", "/api/v1/config/pools/kube", `{"addresses":[{"address":"192.0.2.9"}]}`)
+	agree(t, 10*time.Second, "kube.gtm.test", "192.0.2.9", nodes...)
+	eventually(t, 15*time.Second, func() string {
+		if n, m, l := count("/gtm/discovery/"), count("/gtm/"+state.MembersPrefix), leases(); n != 0 || m != 0 || l != 2 {
+			return fmt.Sprintf("%d election keys, %d shared members, %d leases; want 0, 0, 2", n, m, l)
+		}
+		return ""
+	})
+	for _, n := range nodes {
+		if !strings.Contains(n.out.String(), "left the discovery election") {
+			t.Fatalf("node %s did not log leaving the election:\n%s", n.name, n.out)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 // Package kubetest runs a real Kubernetes API server for tests: kube-apiserver (built by
 // scripts/kube-apiserver.sh) on 127.0.0.1 against a real etcd (internal/etcdtest), with an
-// admin token, RBAC authorization, and a ServiceAccount bound to the read-only ClusterRole
-// that gtm's discovery needs (ClusterRole below). There is no controller manager: tests
-// create Services, EndpointSlices and Ingresses directly and set status through the status
-// subresource. Without the binary the test is skipped, except under CI=true, where it fails.
+// admin token, RBAC authorization, an audit log of who listed and watched what (Readers),
+// and ServiceAccounts bound to the read-only ClusterRole that gtm's discovery needs, read
+// from docs/examples/kubernetes-rbac.yaml: the RBAC the documentation gives is the one the
+// tests run with. There is no controller manager: tests create Services, EndpointSlices and
+// Ingresses directly and set status through the status subresource. Without the binary the
+// test is skipped, except under CI=true, where it fails.
 package kubetest
 
 import (
@@ -14,13 +16,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,22 +34,64 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/gtm-dns/coredns-gtm/internal/etcdtest"
 )
 
-// ClusterRole is the read-only role gtm's `members kubernetes` needs (docs/discovery.md
-// documents the same rules): list and watch of Services, EndpointSlices and Ingresses.
-var ClusterRole = rbacv1.ClusterRole{
-	ObjectMeta: metav1.ObjectMeta{Name: "coredns-gtm-discovery"},
-	Rules: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}},
-		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
-		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: []string{"list", "watch"}},
-	},
+// RBACFile is the documented RBAC of `members kubernetes`, relative to the module root.
+const RBACFile = "docs/examples/kubernetes-rbac.yaml"
+
+// DocumentedRBAC reads RBACFile: its ServiceAccount, ClusterRole and ClusterRoleBinding.
+func DocumentedRBAC() (*corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, error) {
+	root := moduleRoot()
+	if root == "" {
+		return nil, nil, nil, fmt.Errorf("no module root above the working directory")
+	}
+	b, err := os.ReadFile(filepath.Join(root, RBACFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var (
+		sa      *corev1.ServiceAccount
+		role    *rbacv1.ClusterRole
+		binding *rbacv1.ClusterRoleBinding
+	)
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for {
+		var raw map[string]any
+		if err := dec.Decode(&raw); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %v", RBACFile, err)
+		}
+		js, _ := json.Marshal(raw)
+		var into any
+		switch raw["kind"] {
+		case "ServiceAccount":
+			sa = &corev1.ServiceAccount{}
+			into = sa
+		case "ClusterRole":
+			role = &rbacv1.ClusterRole{}
+			into = role
+		case "ClusterRoleBinding":
+			binding = &rbacv1.ClusterRoleBinding{}
+			into = binding
+		default:
+			return nil, nil, nil, fmt.Errorf("%s: unexpected kind %v", RBACFile, raw["kind"])
+		}
+		if err := json.Unmarshal(js, into); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %v: %v", RBACFile, raw["kind"], err)
+		}
+	}
+	if sa == nil || role == nil || binding == nil {
+		return nil, nil, nil, fmt.Errorf("%s: want a ServiceAccount, a ClusterRole and a ClusterRoleBinding", RBACFile)
+	}
+	return sa, role, binding, nil
 }
 
 // Binary returns the kube-apiserver to run, or ends the test (skip; under CI=true, fail).
@@ -54,6 +101,7 @@ func Binary(t testing.TB) string {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
+		missing(t, fmt.Sprintf("GTM_KUBE_APISERVER=%s does not exist (bash scripts/kube-apiserver.sh builds it)", p))
 	}
 	if root := moduleRoot(); root != "" {
 		p := filepath.Join(root, ".cache", "bin", "kube-apiserver")
@@ -64,12 +112,16 @@ func Binary(t testing.TB) string {
 	if p, err := exec.LookPath("kube-apiserver"); err == nil {
 		return p
 	}
-	msg := "no kube-apiserver binary: set GTM_KUBE_APISERVER or run bash scripts/kube-apiserver.sh"
+	missing(t, "no kube-apiserver binary: set GTM_KUBE_APISERVER or run bash scripts/kube-apiserver.sh")
+	return ""
+}
+
+func missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 func moduleRoot() string {
@@ -97,6 +149,7 @@ type Server struct {
 	args  []string
 	URL   string // https://127.0.0.1:PORT
 	Admin *kubernetes.Clientset
+	audit string // the audit log (JSON lines)
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -124,11 +177,17 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(tokens, []byte(adminToken+`,admin,admin,"system:masters"`+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	policy := filepath.Join(s.dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.audit = filepath.Join(s.dir, "audit.log")
 	port := freePort(t)
 	s.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
 	s.args = []string{
 		"--etcd-servers=" + etcd.Endpoint(),
 		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1", // no default route in a test network namespace
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + filepath.Join(s.dir, "certs"),
 		"--token-auth-file=" + tokens,
@@ -142,6 +201,9 @@ func Start(t testing.TB) *Server {
 		"--disable-admission-plugins=ServiceAccount",
 		"--endpoint-reconciler-type=none",
 		"--etcd-prefix=/registry-" + filepath.Base(s.dir),
+		"--audit-policy-file=" + policy,
+		"--audit-log-path=" + s.audit,
+		"--audit-log-mode=blocking",
 		"--v=0",
 	}
 	s.start()
@@ -244,28 +306,104 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// Kubeconfig writes a kubeconfig for a ServiceAccount bound to roles (ClusterRole when
-// none) and returns its path. With no roles at all (bind false) the account may do nothing.
+// auditPolicy logs (metadata only) every list and watch of what discovery reads.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [list, watch]
+  resources:
+  - {group: "", resources: [services]}
+  - {group: discovery.k8s.io, resources: [endpointslices]}
+  - {group: networking.k8s.io, resources: [ingresses]}
+- level: None
+`
+
+// Reader is who listed or watched: the user name (system:serviceaccount:NS:NAME) and the
+// client's User-Agent.
+type Reader struct {
+	User, Agent string
+}
+
+// Readers counts, by reader, the list and watch requests of Services, EndpointSlices and
+// Ingresses the API server has received so far (its audit log): who is watching Kubernetes.
+func (s *Server) Readers() map[Reader]int {
+	s.t.Helper()
+	b, err := os.ReadFile(s.audit)
+	if err != nil && !os.IsNotExist(err) {
+		s.t.Fatalf("audit log: %v", err)
+	}
+	seen := map[string]bool{}
+	out := map[Reader]int{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var ev struct {
+			AuditID string `json:"auditID"`
+			User    struct {
+				Username string `json:"username"`
+			} `json:"user"`
+			UserAgent string `json:"userAgent"`
+		}
+		if len(line) == 0 || json.Unmarshal(line, &ev) != nil || seen[ev.AuditID] {
+			continue
+		}
+		seen[ev.AuditID] = true
+		out[Reader{ev.User.Username, ev.UserAgent}]++
+	}
+	return out
+}
+
+// ReadsBy sums Readers for the user name user ("" for any) whose User-Agent contains agent.
+func (s *Server) ReadsBy(user, agent string) int {
+	n := 0
+	for r, c := range s.Readers() {
+		if (user == "" || r.User == user) && strings.Contains(r.Agent, agent) {
+			n += c
+		}
+	}
+	return n
+}
+
+// Namespace is where Kubeconfig makes its ServiceAccounts (the documented one's).
+const Namespace = "gtm-system"
+
+// Kubeconfig writes a kubeconfig with a token of ServiceAccount name in Namespace and returns
+// its path. With bind, the account is bound to the documented ClusterRole (RBACFile; the
+// account coredns-gtm by the documented binding itself, others by a binding of their own);
+// without, it may do nothing. Calling it again for a name gives a new token.
 func (s *Server) Kubeconfig(name string, bind bool) string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ns := "gtm-system"
-	_, _ = s.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if _, err := s.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+	docSA, role, docBinding, err := DocumentedRBAC()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ns := Namespace
+	if docSA.Namespace != ns {
+		s.t.Fatalf("%s: the ServiceAccount is in %q, not %q", RBACFile, docSA.Namespace, ns)
+	}
+	if _, err := s.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		s.t.Fatalf("namespace: %v", err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if name == docSA.Name {
+		sa = docSA
+	}
+	if _, err := s.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		s.t.Fatalf("service account: %v", err)
 	}
 	if bind {
-		role := ClusterRole.DeepCopy()
-		if _, err := s.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !alreadyExists(err) {
+		if _, err := s.Admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			s.t.Fatalf("cluster role: %v", err)
 		}
-		b := &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "coredns-gtm-discovery-" + name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+		b := docBinding
+		if name != docSA.Name {
+			b = docBinding.DeepCopy()
+			b.Name = role.Name + "-" + name
+			b.Subjects = []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}}
 		}
-		if _, err := s.Admin.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil {
+		if _, err := s.Admin.RbacV1().ClusterRoleBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			s.t.Fatalf("cluster role binding: %v", err)
 		}
 	}
@@ -299,10 +437,6 @@ current-context: test
 		s.t.Fatal(err)
 	}
 	return path
-}
-
-func alreadyExists(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("already exists"))
 }
 
 func freePort(t testing.TB) int {
