@@ -218,7 +218,7 @@ resource "gtm_healthcheck" "imp_rtt" {
 resource "gtm_pool" "imp_m" {
   name        = "imp_m"
   lb          = "all"
-  healthcheck = "imp_rtt"
+  healthcheck = gtm_healthcheck.imp_rtt.name # a reference: destroy removes the pool first
   addresses {
     address       = "192.0.2.90"
     check_address = "127.0.0.1"
