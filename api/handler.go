@@ -205,6 +205,9 @@ type StatusDoc struct {
 	Dangling []string `json:"dangling"`
 	// Webhooks reports each webhook of the api block (left out without any).
 	Webhooks []webhook.Status `json:"webhooks,omitempty"`
+	// Brake is the mass-failure brake, as GET /api/v1/brake reports it (left out without
+	// one): an engaged brake means the answers hold verdicts from before a wave.
+	Brake *BrakeDoc `json:"brake,omitempty"`
 }
 
 // DomainDoc describes a managed domain.
@@ -426,6 +429,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		doc.Dangling = append(doc.Dangling, Dangling(snap, d)...)
 	}
 	doc.Webhooks = h.webhookStatus()
+	doc.Brake = h.brakeDoc()
 	annotate(&doc, d, time.Now())
 	writeJSON(w, http.StatusOK, doc)
 }

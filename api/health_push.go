@@ -196,3 +196,16 @@ func listOrNone(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// brakeDoc is the block's brake for the status document and the page, nil without one.
+func (h *handler) brakeDoc() *BrakeDoc {
+	b, ok := h.cfg.Control.(Brake)
+	if !ok {
+		return nil
+	}
+	st, ok := b.BrakeStatus()
+	if !ok {
+		return nil
+	}
+	return &st
+}

@@ -52,6 +52,7 @@ const pageEvents = 50
 func (h *handler) index(w http.ResponseWriter, r *http.Request) {
 	snap := h.cfg.Snapshot()
 	d := pageData{Status: Status(snap, h.cfg.Events)}
+	d.Status.Brake = h.brakeDoc()
 	if h.cfg.Control != nil {
 		d.Status.Dangling = append(d.Status.Dangling, Dangling(snap, h.cfg.Control.Store().Data())...)
 	}

@@ -241,13 +241,16 @@ func (b *Block) ReleaseBrake(ctx context.Context, by string) (bool, error) {
 		return false, nil
 	}
 	now := time.Now()
+	// Engaged before the release is what the caller asked about: with the fleet's brake,
+	// this node's own watch of the release key may apply the release (same time) before
+	// the Release below does.
+	was := r.b.Engaged()
 	if r.be != nil {
 		if err := r.be.ReleaseBrake(ctx, now); err != nil {
 			return false, err
 		}
 	}
-	was := r.b.Release(now)
-	if was {
+	if r.b.Release(now) {
 		noteBrake(r, false, "released by an operator from "+by)
 	}
 	return was, nil

@@ -215,7 +215,9 @@ func TestFleetBrake(t *testing.T) {
 	for range 5 {
 		for _, s := range []*server{a, b} {
 			if got := ask(s); got != all {
-				t.Fatalf("with the fleet's brake engaged a node answers %s, want all four", got)
+				_, ba := aAPI.do("GET", "/api/v1/brake", "", true)
+				_, bb := bAPI.do("GET", "/api/v1/brake", "", true)
+				t.Fatalf("with the fleet's brake engaged node %p answers %s, want all four (a %p: %v, b %p: %v)", s, got, a, ba, b, bb)
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -356,6 +356,13 @@ func TestBrakeHoldsMassFailure(t *testing.T) {
 	if code != 200 || br["engaged"] != true || br["down"] != 15.0 || br["of"] != 20.0 || br["held"] != 15.0 {
 		t.Fatalf("brake status: %d %v", code, br)
 	}
+	// The status document and the page say it, with the page's release button.
+	if _, st := api.do("GET", "/api/v1/status", "", true); fmt.Sprint(st["brake"]) == "<nil>" || st["brake"].(map[string]any)["engaged"] != true {
+		t.Fatalf("status brake: %v", st["brake"])
+	}
+	if page := pageText(t, api); !strings.Contains(page, "Brake engaged: 15 of 20 checked addresses turned down within 10s (more than 50%); 15 answered by their verdict from before the wave.") || !strings.Contains(page, `data-action="release-brake"`) {
+		t.Fatalf("the page does not show the engaged brake:\n%s", page)
+	}
 	if text := scrapeText(t, metrics); metric(text, "coredns_gtm_brake_engaged ") != 1 {
 		t.Fatalf("coredns_gtm_brake_engaged is not 1:\n%s", grepLines(text, "brake"))
 	}
@@ -381,9 +388,26 @@ func TestBrakeHoldsMassFailure(t *testing.T) {
 	if _, br = api.do("GET", "/api/v1/brake", "", true); br["engaged"] != false {
 		t.Fatalf("the released wave engaged the brake again: %v", br)
 	}
+	if page := pageText(t, api); strings.Contains(page, "Brake engaged") {
+		t.Fatal("the page still shows the brake after its release")
+	}
 	if text := scrapeText(t, metrics); metric(text, "coredns_gtm_brake_engaged ") != 0 {
 		t.Fatalf("coredns_gtm_brake_engaged after the release:\n%s", grepLines(text, "brake"))
 	}
+}
+
+// pageText is the status page as served (its first paint, without JavaScript).
+func pageText(t *testing.T, api *apiClient) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", api.base+"/", nil)
+	req.Header.Set("Authorization", "Bearer "+api.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func sortedCopy(s []string) []string {

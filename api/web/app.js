@@ -152,6 +152,9 @@
       case "unpin":
         await api("PUT", `api/v1/domains/${enc(d.domain)}/pin`, { pool: "" });
         return `domain ${d.domain} unpinned`;
+      case "release-brake":
+        await api("POST", "api/v1/brake/release");
+        return "brake released: the real verdicts apply";
     }
     throw new Error("unknown action " + d.action);
   }
@@ -302,6 +305,12 @@
     );
 
     const att = [];
+    const br = st.brake;
+    if (br && br.engaged) {
+      att.push(el("p", { class: "bad", id: "brake" },
+        `Brake engaged${br.fleet ? " (the fleet's)" : ""}: ${br.down} of ${br.of} checked addresses turned down within ${br.window} (more than ${br.percent}%); ${br.held} answered by their verdict from before the wave. `,
+        el("button", { class: "act", "data-action": "release-brake" }, "Release the brake")));
+    }
     const unavailable = pools.filter((p) => !p.available).map((p) => p.name);
     const failing = st.domains.filter((d) => d.routes.some((r) => r.fail_open)).map((d) => d.name);
     const pinned = st.domains.filter((d) => d.pinned).map((d) => d.name);
