@@ -419,6 +419,9 @@ type ClusterDoc struct {
 	Revision    int64       `json:"revision"` // the shared state revision this node has applied
 	Nodes       []etcd.Node `json:"nodes"`    // every live node and the revision it applied
 	ConfigError string      `json:"config_error,omitempty"`
+	// NodeConflict: another process holds this node's name; this one registers nothing
+	// and publishes no votes until the name is free.
+	NodeConflict string `json:"node_conflict,omitempty"`
 }
 
 // Clustered is a Control of a fleet node.

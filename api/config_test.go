@@ -180,7 +180,7 @@ func TestConfigEndpoints(t *testing.T) {
 		{"/api/v1/config/pools/bad", `{"addresses":[],"addresses":[{"address":"192.0.2.1"}]}`, 400, "duplicate"},
 		{"/api/v1/config/pools/bad", `{"addresses":"192.0.2.1"}`, 400, "addresses"},
 		{"/api/v1/config/pools/bad", `{"addresses":[{"address":"192.0.2.1"}]`, 400, "malformed JSON"},
-		{"/api/v1/config/pools/bad", `{"addresses":[{"address":"127.0.50.1."}]}`, 400, "not an IP address"},
+		{"/api/v1/config/pools/bad", `{"addresses":[{"address":"127.0.50.1."}]}`, 400, "an IP address takes no final dot (write 127.0.50.1)"},
 		{"/api/v1/config/pools/bad", `{"addresses":[{"address":"192.0.2.1"}],"healthcheck":"nope"}`, 400, `unknown healthcheck \"nope\"`},
 		{"/api/v1/config/pools/bad%20name", `{"addresses":[{"address":"192.0.2.1"}]}`, 400, "name"},
 		{"/api/v1/config/healthchecks/h", `{"protocol":"tcp"}`, 400, "protocol tcp needs a port"},

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is something an operator wants to know happened.
@@ -58,6 +60,7 @@ func (ev *Events) Add(e Event) uint64 {
 		e.Time = time.Now()
 	}
 	e.Time = e.Time.UTC()
+	e.Message = capMessage(e.Message)
 	if len(ev.ring) < cap(ev.ring) {
 		ev.ring = append(ev.ring, e)
 	} else {
@@ -87,4 +90,20 @@ func (ev *Events) Last() uint64 {
 	ev.mu.Lock()
 	defer ev.mu.Unlock()
 	return ev.next - 1
+}
+
+// maxEventMessage bounds an event's message: the ring holds 1000 of them, the page and
+// webhooks carry them, and a message quoting a huge value must not make them huge.
+const maxEventMessage = 4 << 10
+
+// capMessage cuts m to maxEventMessage bytes (on a rune boundary), saying how much was cut.
+func capMessage(m string) string {
+	if len(m) <= maxEventMessage {
+		return m
+	}
+	i := maxEventMessage
+	for i > 0 && !utf8.RuneStart(m[i]) {
+		i--
+	}
+	return m[:i] + fmt.Sprintf("…(%d bytes cut)", len(m)-i)
 }

@@ -539,7 +539,9 @@ func Dangling(s *policy.Snapshot, d *state.Data) []string {
 			}
 		case strings.HasPrefix(k, state.PinsPrefix):
 			var v state.PinValue
-			json.Unmarshal(e.Value, &v)
+			if json.Unmarshal(e.Value, &v) != nil {
+				continue // not a pin value at all: config_error names it (control/statecheck.go)
+			}
 			if s.Domain(strings.TrimPrefix(k, state.PinsPrefix)) == nil || s.Pool(v.Pool) == nil {
 				out = append(out, k)
 			}

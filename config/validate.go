@@ -258,6 +258,10 @@ func ParseAddress(s string) (ip netip.Addr, target string, err error) {
 		}
 		return ip.Unmap(), "", nil
 	}
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(s, ".")); err == nil && strings.HasSuffix(s, ".") {
+		// Read as a name it would be a CNAME target nobody can resolve.
+		return netip.Addr{}, "", fmt.Errorf("address %q: an IP address takes no final dot (write %s)", s, ip)
+	}
 	name := strings.ToLower(dns.Fqdn(s))
 	if _, ok := dns.IsDomainName(name); !ok || looksNumeric(strings.TrimSuffix(s, ".")) || s == "" {
 		return netip.Addr{}, "", fmt.Errorf("address %q: not an IP address or domain name (expected an IPv4 or IPv6 address or a domain name)", s)

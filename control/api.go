@@ -62,6 +62,7 @@ func (b *Block) Cluster() (api.ClusterDoc, bool) {
 	if err := be.Fault(); err != nil {
 		doc.ConfigError = err.Error() // the store went back in time: it outranks all else
 	}
+	doc.NodeConflict = be.NodeConflict()
 	return doc, true
 }
 

@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -164,12 +165,12 @@ func New(cfg Config) (*Block, error) {
 	res, errs := b.merge(d)
 	if len(errs) > 0 && cfg.Cluster != nil {
 		// A fleet node serves its Corefile part rather than not at all, and says why.
-		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %v", d.Revision, errs), false)
+		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %s", d.Revision, summarise(errs)), false)
 		res, errs = cfg.Resources, nil
 	}
 	if len(errs) > 0 {
 		b.releaseStore()
-		return nil, fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", cfg.File, errs)
+		return nil, fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %s", cfg.File, summarise(errs))
 	}
 	warn(cfg, res)
 	for _, r := range config.Shadowed(cfg.Resources, d) {
@@ -245,13 +246,13 @@ func (b *Block) Start() error {
 	if len(errs) > 0 {
 		if b.cfg.Cluster == nil {
 			b.mu.Unlock()
-			return fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %v", b.cfg.File, errs)
+			return fmt.Errorf("%s: API-managed configuration in the state does not fit this Corefile: %s", b.cfg.File, summarise(errs))
 		}
-		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %v", d.Revision, errs), false)
+		b.refuse(fmt.Sprintf("shared state revision %d not applied, serving the Corefile's resources only: %s", d.Revision, summarise(errs)), false)
 		res = b.cfg.Resources
 		st = stamp{n: -1} // compiled without the state's resources: no state matches it
-	} else if b.configErr.Load() != nil && b.cfg.Cluster != nil {
-		b.configErr.Store(nil) // New refused an older state; this one fits
+	} else {
+		b.noteOverrides(d) // New refused an older state and this one fits, or overrides do not decode
 	}
 	if v := b.voter(); v != nil {
 		v.setPercent(b.cfg.Cluster.Quorum)
@@ -344,7 +345,9 @@ func (b *Block) Stop() {
 		live := liveSnapshots()
 		cs.forgetSeries(live...)
 		pruneRamps(cs.compiled, live)
+		gone := targetTemplates(cs.targets)
 		cs.release()
+		forgetTemplateSeries(gone)
 	}
 	if b.brake != nil {
 		releaseBrake(b.key)
@@ -427,6 +430,15 @@ func (b *Block) ConfigError() string {
 // when it does not or without a cluster.
 func (b *Block) StoreFault() error { return b.st.Fault() }
 
+// NodeConflict is why the block's fleet node is fenced (another process holds its name),
+// "" when it is not or without a cluster.
+func (b *Block) NodeConflict() string {
+	if be, ok := b.st.Backend().(*etcd.Backend); ok {
+		return be.NodeConflict()
+	}
+	return ""
+}
+
 // Cluster reports whether the block is a fleet node, and whether it reaches etcd.
 func (b *Block) ClusterConnected() (cluster, connected bool) {
 	if be, ok := b.st.Backend().(*etcd.Backend); ok {
@@ -485,17 +497,14 @@ func (b *Block) rebuild(d *state.Data) error {
 		// (a bad key since deleted) is fixed.
 		b.snap.Store(newSnapshot(old.compiled, d.Revision))
 		b.setApplied(d.Revision)
-		if b.configErr.Swap(nil) != nil {
-			log.Infof("state revision %d applied: the configuration error is cleared", d.Revision)
-		}
+		b.noteOverrides(d) // clears a config_error, or names invalid override values
 		return nil
 	}
 	res, errs := b.merge(d)
 	if len(errs) > 0 {
-		b.refuse(fmt.Sprintf("state revision %d not applied, the configuration of revision %d stays in force: %v", d.Revision, old.revision, errs), true)
+		b.refuse(fmt.Sprintf("state revision %d not applied, the configuration of revision %d stays in force: %s", d.Revision, old.revision, summarise(errs)), true)
 		return errs
 	}
-	b.configErr.Store(nil)
 	cs := compile(b.cfg, b.withMembers(res), b.st, b.voter(), old.compiled)
 	cs.stamp, cs.queue = configStamp(d), &b.episodes
 	cs.acquire()
@@ -503,8 +512,11 @@ func (b *Block) rebuild(d *state.Data) error {
 	b.buildScopes(cs)
 	b.snap.Store(newSnapshot(cs, d.Revision))
 	b.setApplied(d.Revision)
+	b.noteOverrides(d)
+	gone := targetTemplates(old.targets)
 	old.forgetSeries(cs)
 	old.handOver(cs)
+	forgetTemplateSeries(gone)
 	warnWritten(b.cfg, cs, old.compiled)
 	pruneRamps(old.compiled, append(liveSnapshots(), cs))
 	return nil
@@ -570,14 +582,38 @@ func StoreKey(cfg Config) string {
 		cl := cfg.Cluster
 		return "etcd:" + cl.Node + "@" + strings.Join(cl.Endpoints, ",") + cl.Path
 	case cfg.API != nil && cfg.API.State != "":
-		if abs, err := filepath.Abs(cfg.API.State); err == nil {
-			return "file:" + abs
-		}
-		return "file:" + cfg.API.State
+		return "file:" + realPath(cfg.API.State)
 	case cfg.API != nil:
 		return "memory:" + cfg.API.Addr
 	}
 	return "memory:" + strings.Join(cfg.Zones, ",") + "@" + cfg.File
+}
+
+// realPath is file absolute with its symlinks resolved (of the directory when the file
+// does not exist yet), so that two names of one state file are one store: two stores
+// writing one file would each overwrite the other's overrides.
+func realPath(file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return file
+	}
+	for range 8 { // a dangling link names the file its store will create
+		if p, err := filepath.EvalSymlinks(abs); err == nil {
+			return p
+		}
+		lt, err := os.Readlink(abs)
+		if err != nil {
+			break
+		}
+		if !filepath.IsAbs(lt) {
+			lt = filepath.Join(filepath.Dir(abs), lt)
+		}
+		abs = lt
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
 }
 
 // openBackend opens the backend of cfg's state.

@@ -299,8 +299,10 @@ func (m *blockMembers) recompile() {
 	cs.acquire()
 	b.buildScopes(cs)
 	b.snap.Store(newSnapshot(cs, old.revision))
+	gone := targetTemplates(old.targets)
 	old.forgetSeries(cs)
 	old.handOver(cs)
+	forgetTemplateSeries(gone)
 	pruneRamps(old.compiled, append(liveSnapshots(), cs))
 }
 

@@ -54,6 +54,7 @@ func acquireStore(key string, open func() (state.Backend, error)) (*sharedStore,
 	if e, ok := be.(*etcd.Backend); ok {
 		s.stop = append(s.stop, e.OnConnection(func(up bool) { noteConnection(e, up) }))
 		s.stop = append(s.stop, e.OnFault(func(err error) { go noteStoreFault(e, err) }))
+		s.stop = append(s.stop, e.OnNodeConflict(func(msg string) { noteNodeConflict(e, msg) }))
 		s.voter = newVoter(e)
 		s.stop = append(s.stop, s.voter.start())
 	}
@@ -122,6 +123,18 @@ func noteStoreFault(be *etcd.Backend, err error) {
 		log.Infof("%s", msg)
 	}
 	record(api.Event{Kind: "config", Message: msg})
+}
+
+// noteNodeConflict reports that another process holds this node's name (msg), or that the
+// name became this node's ("").
+func noteNodeConflict(be *etcd.Backend, msg string) {
+	if msg == "" {
+		msg = fmt.Sprintf("cluster: node %s: the node name is this process's again: registered, publishing its health votes", be.Node())
+		log.Infof("%s", msg)
+	} else {
+		log.Errorf("%s", msg)
+	}
+	record(api.Event{Kind: "cluster", Message: msg})
 }
 
 func noteConnection(be *etcd.Backend, up bool) {

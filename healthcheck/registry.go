@@ -302,6 +302,20 @@ func (p *prober) refsChanged() {
 	p.names.Store(&names)
 }
 
+// TemplateNames is the set of template names some live prober runs for (the names its
+// metric series carry).
+func (r *Registry) TemplateNames() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]bool, 8)
+	for _, p := range r.targets {
+		for _, n := range *p.names.Load() {
+			out[n] = true
+		}
+	}
+	return out
+}
+
 // Len is the number of targets under probe.
 func (r *Registry) Len() int {
 	r.mu.Lock()

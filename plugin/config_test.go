@@ -327,6 +327,8 @@ func TestSameErrorsFromCorefileAndJSON(t *testing.T) {
 		want     string
 	}{
 		{"bad address", "pool eu {\n address 300.1.1.1\n}", config.KindPool, "eu", `{"addresses":[{"address":"300.1.1.1"}]}`, `pool eu: address "300.1.1.1": not an IP address or domain name`},
+		{"ip with a final dot", "pool eu {\n address 127.0.71.1.\n}", config.KindPool, "eu", `{"addresses":[{"address":"127.0.71.1."}]}`, `pool eu: address "127.0.71.1.": an IP address takes no final dot (write 127.0.71.1)`},
+		{"ipv6 with a final dot", "pool eu {\n address 2001:db8::1.\n}", config.KindPool, "eu", `{"addresses":[{"address":"2001:db8::1."}]}`, `pool eu: address "2001:db8::1.": an IP address takes no final dot (write 2001:db8::1)`},
 		{"mixed", "pool eu {\n address 192.0.2.1\n address x.example.org\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"},{"address":"x.example.org"}]}`, `pool eu: address "x.example.org": a pool holds either IP addresses or domain names, not both`},
 		{"zero weight", "pool eu {\n address 192.0.2.1 weight 0\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1","weight":0}]}`, `pool eu: address 192.0.2.1: weight "0": expected a number from 1 to 1000000`},
 		{"duplicate address", "pool eu {\n address 192.0.2.1\n address 192.0.2.1\n}", config.KindPool, "eu", `{"addresses":[{"address":"192.0.2.1"},{"address":"192.0.2.1"}]}`, `pool eu: duplicate address "192.0.2.1"`},

@@ -105,6 +105,8 @@ var (
 		"1 while this node reaches its cluster store (etcd), else 0.", nil, nil)
 	storeRegressedDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_store_regressed",
 		"1 while the cluster store (etcd) has gone back in time (restored empty or from an old backup): the last good state stays in force and writes are refused, else 0.", nil, nil)
+	nodeConflictDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_cluster_node_conflict",
+		"1 while another process holds this node's name in the fleet (this node registers nothing and publishes no health votes), else 0.", nil, nil)
 	configErrorDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_config_error",
 		"1 while the shared state in the store does not validate and is not applied, else 0.", nil, nil)
 	overridesDesc = prometheus.NewDesc(plugin.Namespace+"_gtm_overrides",
@@ -147,17 +149,19 @@ func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- quorumDiffersDesc
 	ch <- configErrorDesc
 	ch <- storeRegressedDesc
+	ch <- nodeConflictDesc
 }
 
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
 	modes, pins := 0, 0
-	cluster, connected, configErr, regressed := false, true, false, false
+	cluster, connected, configErr, regressed, conflict := false, true, false, false, false
 	for _, b := range control.Live() {
 		if cl, up := b.ClusterConnected(); cl {
 			cluster = true
 			connected = connected && up
 			regressed = regressed || b.StoreFault() != nil
+			conflict = conflict || b.NodeConflict() != ""
 		}
 		configErr = configErr || b.ConfigError() != ""
 		cs := b.Snapshot()
@@ -201,6 +205,7 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if cluster {
 		ch <- prometheus.MustNewConstMetric(clusterConnectedDesc, prometheus.GaugeValue, b2f(connected))
 		ch <- prometheus.MustNewConstMetric(storeRegressedDesc, prometheus.GaugeValue, b2f(regressed))
+		ch <- prometheus.MustNewConstMetric(nodeConflictDesc, prometheus.GaugeValue, b2f(conflict))
 	}
 	ch <- prometheus.MustNewConstMetric(configErrorDesc, prometheus.GaugeValue, b2f(configErr || regressed))
 	ch <- prometheus.MustNewConstMetric(overridesDesc, prometheus.GaugeValue, float64(modes), "mode")

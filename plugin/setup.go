@@ -3,6 +3,7 @@ package gtm
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -30,6 +31,30 @@ type generation struct {
 	blocks []*GTM
 	states map[string]int    // state keys in use, to refuse two blocks sharing one (line)
 	pools  map[string]string // pool names in use -> "file:line", unique across blocks
+	// stateFiles are the state files in use, compared with os.SameFile (hard links).
+	stateFiles []stateFile
+}
+
+// stateFile is a block's `state FILE` and its line.
+type stateFile struct {
+	path string
+	line int
+}
+
+// sameStateFile returns the line of an earlier block whose state file is file under
+// another name (os.SameFile: a hard link or a symlink); files not created yet compare by
+// their resolved name only (StoreKey).
+func (gen *generation) sameStateFile(file string) (int, bool) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return 0, false
+	}
+	for _, s := range gen.stateFiles {
+		if o, err := os.Stat(s.path); err == nil && os.SameFile(fi, o) {
+			return s.line, true
+		}
+	}
+	return 0, false
 }
 
 // lastGen is the generation that ran setup most recently: after a failed restart, the one
@@ -85,12 +110,19 @@ func setup(c *caddy.Controller) error {
 	}
 	cfg := g.controlConfig()
 	key := control.StoreKey(cfg)
-	if line, dup := gen.states[key]; dup && b.api != nil && b.api.state != "" {
+	line, dup := gen.states[key]
+	if !dup && b.api != nil && b.api.state != "" {
+		line, dup = gen.sameStateFile(b.api.state) // a hard link, or a name StoreKey cannot resolve
+	}
+	if dup && b.api != nil && b.api.state != "" {
 		g.closeDBs()
 		return plugin.Error("gtm", errAt(c, b.api.stateLine, "api: state %s is already used by the gtm block of line %d: give each block its own state file", b.api.state, line))
 	}
 	if b.api != nil {
 		gen.states[key] = b.api.stateLine
+		if b.api.state != "" {
+			gen.stateFiles = append(gen.stateFiles, stateFile{b.api.state, b.api.stateLine})
+		}
 	}
 	if g.ctl, err = control.New(cfg); err != nil {
 		g.closeDBs()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -349,4 +350,90 @@ func TestFleetWriteLatency(t *testing.T) {
 	pct := func(p float64) time.Duration { return took[int(p*float64(len(took)-1))] }
 	t.Logf("config PUT on a 3-node fleet, %d writes over 20 pools, round robin: p50 %v, p90 %v, p99 %v, max %v",
 		n, pct(0.5).Round(10*time.Microsecond), pct(0.9).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), took[len(took)-1].Round(10*time.Microsecond))
+}
+
+// Override values written around the API that do not decode (a mode "dwon", a pin stored
+// as a JSON string) are reported like bad configuration keys (config_error, a config
+// event, the metric), never taken silently as auto or shown as a dangling pin; and one
+// huge key makes a bounded config_error, event and page.
+func TestFleetBadOverridesReported(t *testing.T) {
+	f := newFleet(t, "a:eu")
+	a := f.node("a")
+	a.must(201, "PUT", "/api/v1/config/pools/web", webPool)
+	a.must(201, "PUT", "/api/v1/config/pools/dr", drPool)
+	a.must(201, "PUT", "/api/v1/config/domains/www.gtm.example.net", wwwRoute)
+	ctx := context.Background()
+	reported := func(key, value, word string) {
+		t.Helper()
+		if _, err := f.cli.Put(ctx, key, value); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, propagation, func() string {
+			doc, err := a.cluster()
+			if err != nil {
+				return err.Error()
+			}
+			if !strings.Contains(doc.ConfigError, word) || !strings.Contains(doc.ConfigError, strings.TrimPrefix(key, "/gtm/")) {
+				return fmt.Sprintf("config_error %q, want one naming %s and %q", doc.ConfigError, key, word)
+			}
+			if s := a.metricIs("coredns_gtm_config_error", 1); s != "" {
+				return s
+			}
+			if a.event("config", word) == "" {
+				return "no config event naming " + word
+			}
+			return ""
+		})
+		v, _ := a.must(200, "GET", "/api/v1/status", "")
+		if d, _ := json.Marshal(v["dangling"]); strings.Contains(string(d), "pins/") {
+			t.Fatalf("an undecodable pin listed as dangling: %s", d)
+		}
+		if _, err := f.cli.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, propagation, func() string {
+			if doc := a.mustCluster(); doc.ConfigError != "" {
+				return "config_error stays after the fix: " + doc.ConfigError
+			}
+			return a.metricIs("coredns_gtm_config_error", 0)
+		})
+	}
+	reported("/gtm/modes/web/192.0.2.1", `{"mode":"dwon"}`, `mode "dwon": expected auto, up or down`)
+	reported("/gtm/poolmodes/web", `"down"`, "a JSON string")
+	reported("/gtm/pins/www.gtm.example.net.", `"dr"`, `a JSON string, not an object`)
+	if got := a.answer("www.gtm.example.net"); got != "192.0.2.1 192.0.2.2" {
+		t.Fatalf("www answers %q after the bad overrides were deleted", got)
+	}
+
+	// One huge bad key: everything that reports it stays small.
+	huge := `{"addresses":[{"address":"` + strings.Repeat("a", 900<<10) + `"}]}`
+	if _, err := f.cli.Put(ctx, "/gtm/config/pools/huge", huge); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, propagation, func() string {
+		if doc := a.mustCluster(); !strings.Contains(doc.ConfigError, "huge") {
+			return "config_error " + doc.ConfigError[:min(200, len(doc.ConfigError))]
+		}
+		return ""
+	})
+	if doc := a.mustCluster(); len(doc.ConfigError) > 4<<10 {
+		t.Fatalf("config_error of one huge key is %d bytes", len(doc.ConfigError))
+	}
+	for _, path := range []string{"/api/v1/events", "/"} {
+		req, _ := http.NewRequest("GET", "http://"+a.api+path, nil)
+		req.Header.Set("Authorization", "Bearer "+fleetToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, resp.StatusCode)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n > 256<<10 {
+			t.Fatalf("GET %s with one huge bad key: %d bytes", path, n)
+		}
+		t.Logf("GET %s with one huge bad key: %d bytes", path, n)
+	}
 }

@@ -23,6 +23,45 @@ func (s *server) stop() {
 	s.inst.Stop()
 }
 
+// vantageCorefile is a fleet node of region whose template `web` (HTTP on port, probing
+// from source) has `vantage eu`; pool primary is NET.1 with that check, standby NET.2.
+func vantageCorefile(apiAddr, token, endpoint, name, region, source string, port int, net string) string {
+	return fmt.Sprintf(`.:0 {
+    bind 127.0.0.1
+    gtm gtm.example.net {
+        api %s {
+            token_file %s
+        }
+        cluster {
+            endpoint %s
+            node %s
+            region %s
+            quorum 50
+        }
+        healthcheck web {
+            protocol http
+            port %d
+            source %s
+            vantage eu
+            interval 300ms
+            timeout 250ms
+            fall 1
+            rise 1
+        }
+        pool primary {
+            address %s.1
+            healthcheck web
+        }
+        pool standby {
+            address %s.2
+        }
+        domain www.gtm.example.net {
+            route default primary standby
+        }
+    }
+}`, apiAddr, token, endpoint, name, region, port, source, net, net)
+}
+
 // `vantage eu` with the only eu node gone: the us node has no voter left, keeps the last
 // verdict of the fleet (down: it answers the standby), says `no_voter`, and does not start
 // probing the target itself (which it sees up).
@@ -46,40 +85,7 @@ func TestVantageNoVoterKeepsVerdict(t *testing.T) {
 	token := writeFile(t, filepath.Join(t.TempDir(), "token"), "tok\n")
 	mk := func(name, region, source string) (*server, *apiClient) {
 		apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		s := start(t, fmt.Sprintf(`.:0 {
-    bind 127.0.0.1
-    gtm gtm.example.net {
-        api %s {
-            token_file %s
-        }
-        cluster {
-            endpoint %s
-            node %s
-            region %s
-            quorum 50
-        }
-        healthcheck web {
-            protocol http
-            port %d
-            source %s
-            vantage eu
-            interval 300ms
-            timeout 250ms
-            fall 1
-            rise 1
-        }
-        pool primary {
-            address 127.0.81.1
-            healthcheck web
-        }
-        pool standby {
-            address 127.0.81.2
-        }
-        domain www.gtm.example.net {
-            route default primary standby
-        }
-    }
-}`, apiAddr, token, etcd.Endpoint(), name, region, port, source))
+		s := start(t, vantageCorefile(apiAddr, token, etcd.Endpoint(), name, region, source, port, "127.0.81"))
 		return s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}
 	}
 	eu, _ := mk("eu1", "eu", "127.0.0.2")

@@ -469,40 +469,7 @@ func TestVantageFollowsRegion(t *testing.T) {
 	}
 	mk := func(name, region, source string) node {
 		apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		s := start(t, fmt.Sprintf(`.:0 {
-    bind 127.0.0.1
-    gtm gtm.example.net {
-        api %s {
-            token_file %s
-        }
-        cluster {
-            endpoint %s
-            node %s
-            region %s
-            quorum 50
-        }
-        healthcheck web {
-            protocol http
-            port %d
-            source %s
-            vantage eu
-            interval 300ms
-            timeout 250ms
-            fall 1
-            rise 1
-        }
-        pool primary {
-            address 127.0.80.1
-            healthcheck web
-        }
-        pool standby {
-            address 127.0.80.2
-        }
-        domain www.gtm.example.net {
-            route default primary standby
-        }
-    }
-}`, apiAddr, token, etcd.Endpoint(), name, region, port, source))
+		s := start(t, vantageCorefile(apiAddr, token, etcd.Endpoint(), name, region, source, port, "127.0.80"))
 		return node{name, s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}}
 	}
 	nodes := []node{mk("eu1", "eu", "127.0.0.2"), mk("us1", "us", "127.0.0.3"), mk("ap1", "ap", "127.0.0.4")}

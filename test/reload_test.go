@@ -204,14 +204,42 @@ func TestAPIWritesDuringReloads(t *testing.T) {
 }
 
 // Issue 19 item 13: two gtm blocks naming one state file would share overrides silently:
-// the second is refused at startup, naming the first.
+// the second is refused at startup, naming the first. Issue 25 item 7: also when the two
+// names differ (a symlink to the file, to its directory, a dangling link, a hard link).
 func TestTwoBlocksOneStateFileRefused(t *testing.T) {
-	dir := t.TempDir()
-	state := dir + "/state.json"
-	block := func(zone, api string) string {
-		return `gtm ` + zone + ` {
+	for _, tc := range []struct {
+		name  string
+		other func(dir, state string) string // the second block's name of the file
+	}{
+		{"same name", func(dir, state string) string { return state }},
+		{"symlink to the file", func(dir, state string) string {
+			os.WriteFile(state, []byte(`{"version":1}`), 0o600)
+			noErr(t, os.Symlink(state, dir+"/link.json"))
+			return dir + "/link.json"
+		}},
+		{"dangling symlink", func(dir, state string) string {
+			noErr(t, os.Symlink("state.json", dir+"/link.json"))
+			return dir + "/link.json"
+		}},
+		{"symlinked directory", func(dir, state string) string {
+			noErr(t, os.Symlink(dir, dir+"-alias"))
+			t.Cleanup(func() { os.Remove(dir + "-alias") })
+			return dir + "-alias/state.json"
+		}},
+		{"hard link", func(dir, state string) string {
+			os.WriteFile(state, []byte(`{"version":1}`), 0o600)
+			noErr(t, os.Link(state, dir+"/hard.json"))
+			return dir + "/hard.json"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			state := dir + "/state.json"
+			other := tc.other(dir, state)
+			block := func(zone, api, file string) string {
+				return `gtm ` + zone + ` {
         api ` + api + ` {
-            state ` + state + `
+            state ` + file + `
         }
         pool p-` + zone + ` {
             address 192.0.2.1
@@ -220,16 +248,18 @@ func TestTwoBlocksOneStateFileRefused(t *testing.T) {
             route default p-` + zone + `
         }
     }`
-	}
-	corefile := "a.test:0 {\n    bind 127.0.0.1\n    " + block("a.test", "127.0.0.1:0") + "\n}\nb.test:0 {\n    bind 127.0.0.1\n    " + block("b.test", "127.0.0.1:0") + "\n}\n"
-	inst, _, _, err := coretest.CoreDNSServerAndPorts(corefile)
-	if err == nil {
-		inst.ShutdownCallbacks()
-		inst.Stop()
-		t.Fatal("two blocks sharing one state file started")
-	}
-	if !strings.Contains(err.Error(), "already used by the gtm block") || !strings.Contains(err.Error(), state) {
-		t.Fatalf("error %v does not name the shared state file and the other block", err)
+			}
+			corefile := "a.test:0 {\n    bind 127.0.0.1\n    " + block("a.test", "127.0.0.1:0", state) + "\n}\nb.test:0 {\n    bind 127.0.0.1\n    " + block("b.test", "127.0.0.1:0", other) + "\n}\n"
+			inst, _, _, err := coretest.CoreDNSServerAndPorts(corefile)
+			if err == nil {
+				inst.ShutdownCallbacks()
+				inst.Stop()
+				t.Fatalf("two blocks sharing one state file (%s and %s) started", state, other)
+			}
+			if !strings.Contains(err.Error(), "already used by the gtm block") || !strings.Contains(err.Error(), other) {
+				t.Fatalf("error %v does not name the shared state file and the other block", err)
+			}
+		})
 	}
 }
 
@@ -248,5 +278,12 @@ func TestPoolNameUniqueAcrossBlocks(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), `"web" is also defined in another gtm block`) {
 		t.Fatalf("error %v does not say the pool name is taken", err)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -68,6 +68,13 @@ type registry struct {
 	node    written            // the node record written (v unused)
 	nodeRev int64
 	checked time.Time // the last reconciliation with the watched votes
+	// The node name's ownership (nodename.go): this process's leases, and why it is
+	// fenced ("" when it holds its name).
+	leases       []clientv3.LeaseID
+	conflict     string
+	conflictBy   int64 // the holder's lease
+	conflictSubs map[int]func(string)
+	conflictNext int
 }
 
 type written struct {
@@ -258,6 +265,7 @@ func (b *Backend) newSession() (*concurrency.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.rememberLease(g.ID)
 	return concurrency.NewSession(b.cli, concurrency.WithLease(g.ID), concurrency.WithTTL(int(ttl)), concurrency.WithContext(b.ctx))
 }
 
@@ -294,7 +302,8 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 	if inEtcd != nil {
 		r.checked = now
 	}
-	nodeDue := r.node.lease != lease || r.nodeRev != rev || now.Sub(r.node.at) >= heartbeat-100*time.Millisecond
+	fenced := r.conflict != ""
+	nodeDue := fenced || r.node.lease != lease || r.nodeRev != rev || now.Sub(r.node.at) >= heartbeat-100*time.Millisecond
 	type put struct {
 		key string
 		v   Vote
@@ -319,11 +328,13 @@ func (b *Backend) flush(lease clientv3.LeaseID) {
 
 	if nodeDue {
 		val, _ := json.Marshal(Node{Name: b.cfg.Node, Region: b.cfg.Region, Revision: rev, Version: b.cfg.Version, LastSeen: now.UTC()})
-		ctx, cancel := context.WithTimeout(b.ctx, requestTimeout)
-		_, err := b.cli.Put(ctx, b.prefix+"nodes/"+b.cfg.Node, string(val), clientv3.WithLease(lease))
-		cancel()
+		holder, err := b.claimNode(lease, string(val))
 		if err != nil {
 			return
+		}
+		b.setConflict(holder)
+		if holder != nil {
+			return // fenced: the name's votes are the other process's
 		}
 		r.mu.Lock()
 		r.node, r.nodeRev = written{at: now, lease: lease}, rev
