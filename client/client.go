@@ -42,12 +42,19 @@ type Options struct {
 	Timeout time.Duration
 	// UserAgent names the caller in the server's logs.
 	UserAgent string
+	// WaitSynced makes every write (any method but GET, HEAD and OPTIONS) ask for
+	// ?wait=synced: the server answers once every live node of its fleet applied the
+	// write, or 504 naming the nodes that lag (the write stands; see Lagging).
+	WaitSynced bool
+	// WaitTimeout is the wait's timeout (&timeout=); 0: the server's (10 s).
+	WaitTimeout time.Duration
 }
 
 // Client calls one server's admin API. It is safe for concurrent use.
 type Client struct {
 	server, token, agent string
 	http                 *http.Client
+	wait                 string // the query of a write: "" or "?wait=synced[&timeout=D]"
 }
 
 // New returns a client for o.
@@ -63,6 +70,20 @@ func New(o Options) (*Client, error) {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
+	}
+	if o.WaitTimeout < 0 {
+		return nil, fmt.Errorf("wait timeout %v: expected a positive duration", o.WaitTimeout)
+	}
+	wait := ""
+	if o.WaitSynced {
+		wait = "?wait=synced"
+		held := 10 * time.Second // the server's default
+		if o.WaitTimeout > 0 {
+			wait += "&timeout=" + url.QueryEscape(o.WaitTimeout.String())
+			held = o.WaitTimeout
+		}
+		// A write is answered only after the wait: the request's own limit must outlast it.
+		timeout += held
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if len(o.CACert) > 0 || o.CertFile != "" || o.KeyFile != "" {
@@ -90,7 +111,7 @@ func New(o Options) (*Client, error) {
 	if agent == "" {
 		agent = "coredns-gtm-client"
 	}
-	return &Client{server: server, token: o.Token, agent: agent, http: &http.Client{Timeout: timeout, Transport: tr}}, nil
+	return &Client{server: server, token: o.Token, agent: agent, wait: wait, http: &http.Client{Timeout: timeout, Transport: tr}}, nil
 }
 
 // Server is the base URL the client calls.
@@ -113,6 +134,24 @@ type Error struct {
 	Message      string
 	// Errors are a refused configuration write's validation errors, one per problem.
 	Errors []FieldError
+	// Revision and Lagging describe a write made with WaitSynced that the fleet did not
+	// apply in time (a 504): the write stands at Revision, the nodes of Lagging had not
+	// applied it yet.
+	Revision int64
+	Lagging  []Lag
+}
+
+// Lag is a node that had not applied a write's revision when the wait ended.
+type Lag struct {
+	Node     string `json:"node"`
+	Revision int64  `json:"revision"`
+}
+
+// Lagging reports whether err is a write that stands but that some node of the fleet had
+// not applied when the wait of WaitSynced ended (not an unknown outcome, also a 504).
+func Lagging(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusGatewayTimeout && len(e.Lagging) > 0
 }
 
 // FieldError is one validation error of a refused configuration write.
@@ -161,6 +200,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, hdr http
 		}
 		r = bytes.NewReader(b)
 	}
+	if c.wait != "" && method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions {
+		if strings.Contains(path, "?") {
+			path += "&" + strings.TrimPrefix(c.wait, "?")
+		} else {
+			path += c.wait
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.server+path, r)
 	if err != nil {
 		return nil, err
@@ -188,11 +234,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, hdr http
 	if resp.StatusCode/100 != 2 {
 		e := &Error{Method: method, Path: path, Status: resp.StatusCode}
 		var doc struct {
-			Error  string       `json:"error"`
-			Errors []FieldError `json:"errors"`
+			Error    string       `json:"error"`
+			Errors   []FieldError `json:"errors"`
+			Revision int64        `json:"revision"`
+			Lagging  []Lag        `json:"lagging"`
 		}
 		if json.Unmarshal(b, &doc) == nil && doc.Error != "" {
-			e.Message, e.Errors = doc.Error, doc.Errors
+			e.Message, e.Errors, e.Revision, e.Lagging = doc.Error, doc.Errors, doc.Revision, doc.Lagging
 		} else {
 			e.Message = strings.TrimSpace(string(b))
 		}

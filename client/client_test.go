@@ -3,11 +3,13 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNamesAndScalar(t *testing.T) {
@@ -155,5 +157,74 @@ func TestNonJSONSuccessIsAnError(t *testing.T) {
 		if _, err := c.Do(context.Background(), "GET", p, nil, nil); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+	}
+}
+
+// WaitSynced asks every write (not a read) for ?wait=synced with the timeout, and a 504 of
+// the wait is an *Error that says the write stands and which nodes lag; a 504 of an
+// unknown outcome is not.
+func TestWaitSynced(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Method+" "+r.URL.RequestURI())
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodGet:
+			w.Write([]byte(`{"protocol":"tcp","port":1}`))
+		case strings.Contains(r.URL.Path, "/lag"):
+			w.WriteHeader(http.StatusGatewayTimeout)
+			w.Write([]byte(`{"error":"the write is applied (revision 9) but not yet in force on every node after 1.5s: b (revision 8) lag","revision":9,"lagging":[{"node":"b","revision":8}]}`))
+		case strings.Contains(r.URL.Path, "/unknown"):
+			w.WriteHeader(http.StatusGatewayTimeout)
+			w.Write([]byte(`{"error":"outcome unknown"}`))
+		default:
+			w.Write([]byte(`{"protocol":"tcp","port":1}`))
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := New(Options{Server: srv.URL, WaitSynced: true, WaitTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h HealthCheck
+	if _, err := c.Get(ctx, KindHealthCheck, "a", &h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, KindHealthCheck, "a", HealthCheck{Protocol: "tcp", Port: 1}, nil, Precondition{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetPoolMode(ctx, "eu", ModeRequest{Mode: "down"}); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Delete(ctx, KindPool, "lag", "")
+	var e *Error
+	if !Lagging(err) || !errors.As(err, &e) || e.Revision != 9 || len(e.Lagging) != 1 || e.Lagging[0] != (Lag{Node: "b", Revision: 8}) {
+		t.Fatalf("a lagging write: %#v", err)
+	}
+	if err := c.Delete(ctx, KindPool, "unknown", ""); err == nil || Lagging(err) {
+		t.Fatalf("an unknown outcome is not a lagging write: %v", err)
+	}
+	want := []string{
+		"GET /api/v1/config/healthchecks/a",
+		"PUT /api/v1/config/healthchecks/a?wait=synced&timeout=1.5s",
+		"PUT /api/v1/pools/eu/mode?wait=synced&timeout=1.5s",
+		"DELETE /api/v1/config/pools/lag?wait=synced&timeout=1.5s",
+		"DELETE /api/v1/config/pools/unknown?wait=synced&timeout=1.5s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("requests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Without WaitSynced nothing is added; a wait without its own timeout takes the server's.
+	got = nil
+	for _, o := range []Options{{Server: srv.URL}, {Server: srv.URL, WaitSynced: true}} {
+		c, _ := New(o)
+		c.SetPoolMode(ctx, "eu", ModeRequest{Mode: "down"})
+	}
+	if strings.Join(got, "\n") != "PUT /api/v1/pools/eu/mode\nPUT /api/v1/pools/eu/mode?wait=synced" {
+		t.Fatalf("requests: %q", got)
+	}
+	if _, err := New(Options{WaitSynced: true, WaitTimeout: -time.Second}); err == nil {
+		t.Fatal("a negative wait timeout accepted")
 	}
 }

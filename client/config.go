@@ -61,6 +61,12 @@ type HealthCheck struct {
 	Count         int      `json:"count,omitempty"`
 	Loss          int      `json:"loss,omitempty"`
 	SourceAddress string   `json:"source_address,omitempty"`
+	// URL is a prometheus check's server.
+	URL string `json:"url,omitempty"`
+	// MaxRTT: a probe slower than this Go duration counts as failed.
+	MaxRTT string `json:"max_rtt,omitempty"`
+	// Vantage are the regions whose nodes probe and vote (with cluster).
+	Vantage []string `json:"vantage,omitempty"`
 	// Source is where the resource is defined (answers only; never sent).
 	Source string `json:"source,omitempty"`
 }
@@ -82,7 +88,30 @@ type Pool struct {
 	MinAvailable Scalar        `json:"min_available,omitempty"`
 	Weight       int           `json:"weight,omitempty"`
 	SlowStart    string        `json:"slow_start,omitempty"`
-	Source       string        `json:"source,omitempty"`
+	// Members are registries whose addresses join the static ones.
+	Members []Member `json:"members,omitempty"`
+	// Flatten: a pool of names answers its chosen name's A/AAAA instead of a CNAME.
+	Flatten *Flatten `json:"flatten,omitempty"`
+	Source  string   `json:"source,omitempty"`
+}
+
+// Member is one `members` directive of a pool (schema PoolMember): exactly one of DNS, SRV,
+// Kubernetes and Ingress, with the Corefile sub-directives as fields.
+type Member struct {
+	DNS        []string `json:"dns,omitempty"`
+	SRV        string   `json:"srv,omitempty"`
+	Kubernetes string   `json:"kubernetes,omitempty"`
+	Ingress    string   `json:"ingress,omitempty"`
+	Resolver   string   `json:"resolver,omitempty"`
+	Refresh    []string `json:"refresh,omitempty"` // [MIN, MAX], Go durations
+	Kubeconfig string   `json:"kubeconfig,omitempty"`
+	Addresses  string   `json:"addresses,omitempty"` // endpoints or loadbalancer
+}
+
+// Flatten is a pool's `flatten { resolver; refresh }` (schema PoolFlatten, object form).
+type Flatten struct {
+	Resolver string   `json:"resolver,omitempty"`
+	Refresh  []string `json:"refresh,omitempty"`
 }
 
 // PoolAddress is one server of a pool.
@@ -91,6 +120,8 @@ type PoolAddress struct {
 	Weight   int    `json:"weight,omitempty"`
 	Priority int    `json:"priority"`
 	Disabled bool   `json:"disabled"`
+	// CheckAddress is where probes go instead of Address (NAT, anycast, a VIP).
+	CheckAddress string `json:"check_address,omitempty"`
 }
 
 // Location is a pool's datacenter in degrees.

@@ -17,12 +17,7 @@ import (
 type dataBase struct{ c *client.Client }
 
 func (d *dataBase) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	c, err := clientOf(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	d.c = c
+	d.c = configured(req.ProviderData, &resp.Diagnostics)
 }
 
 // --- gtm_healthcheck, gtm_pool, gtm_domain (data) ---

@@ -77,7 +77,8 @@ var domainKind = kind[domainModel, client.Domain]{
 			}
 			d.Routes = append(d.Routes, rt)
 		}
-		if h := m.HTTPS; h != nil && !(h.Priority.IsNull() && h.ALPN == nil && h.Port.IsNull() && h.Hints.IsNull()) {
+		// An absent block is nil; `https {}` is HTTPS with the defaults.
+		if h := m.HTTPS; h != nil {
 			d.HTTPS = &client.HTTPS{Priority: int(intOf(h.Priority)), Port: int(intOf(h.Port))}
 			for _, a := range h.ALPN {
 				d.HTTPS.ALPN = append(d.HTTPS.ALPN, strOf(a))

@@ -23,6 +23,18 @@ func apiDiag(diags *diag.Diagnostics, what string, err error) {
 		return
 	}
 	summary := fmt.Sprintf("%s: %d %s", what, e.Status, http.StatusText(e.Status))
+	if client.Lagging(err) {
+		nodes := make([]string, len(e.Lagging))
+		for i, l := range e.Lagging {
+			nodes[i] = fmt.Sprintf("%s (at revision %d)", l.Node, l.Revision)
+		}
+		diags.AddError(what+": written, but not yet in force on every node",
+			fmt.Sprintf("The server applied the write (revision %d), but when the wait of wait_synced ended %s had not applied it (the server: %s).\n\n"+
+				"The write stands and the nodes catch up when they can (a node cut off leaves the node list within its lease). "+
+				"Check the fleet with GET /api/v1/cluster, then run apply again. A resource created by this write is marked tainted: "+
+				"`tofu untaint ADDRESS` keeps it instead of replacing it.", e.Revision, strings.Join(nodes, ", "), e.Message))
+		return
+	}
 	switch e.Status {
 	case http.StatusPreconditionFailed:
 		diags.AddError(summary, fmt.Sprintf("The server refused the write because its precondition failed: %s.\n\n"+

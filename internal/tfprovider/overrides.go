@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/gtm-dns/coredns-gtm/client"
@@ -20,38 +22,138 @@ import (
 // has no ETag for them, and writing one is idempotent. Their resources read them back from
 // the status (or the pool mode), so a restore or unpin made elsewhere shows as drift.
 
+// override describes one kind of override to the shared lifecycle of overrideResource; M is
+// its Terraform model.
+type override[M any] struct {
+	typeName string // without the provider prefix: "pin"
+	schema   func() schema.Schema
+	// label names the override in messages: "the mode of pool eu".
+	label func(m *M) string
+	// set writes what m asks for; it sets m's id first (a write that stands although it
+	// failed, one the fleet did not apply in time, is recorded as m) and keeps m's spelling
+	// of what the server answers the same.
+	set func(ctx context.Context, c *client.Client, m *M) error
+	// get reads the override into m; false: it is gone with its pool, address or domain.
+	get func(ctx context.Context, c *client.Client, m *M) (bool, error)
+	// clear undoes the override (destroy).
+	clear func(ctx context.Context, c *client.Client, m *M) error
+	// importAttrs are the attributes an import ID sets.
+	importAttrs func(id string) (map[string]string, error)
+}
+
+// overrideResource is the lifecycle of an override: create and update set it, read takes it
+// from the server, delete clears it, import parses the ID.
+type overrideResource[M any] struct {
+	o override[M]
+	c *client.Client
+}
+
+var _ resource.ResourceWithImportState = (*overrideResource[pinModel])(nil)
+
+func (r *overrideResource[M]) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_" + r.o.typeName
+}
+
+func (r *overrideResource[M]) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = r.o.schema()
+}
+
+func (r *overrideResource[M]) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.c = configured(req.ProviderData, &resp.Diagnostics)
+}
+
+// write sets the override the plan asks for and records it in state.
+func (r *overrideResource[M]) write(ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics) {
+	var m M
+	diags.Append(plan.Get(ctx, &m)...)
+	if diags.HasError() {
+		return
+	}
+	if err := r.o.set(ctx, r.c, &m); err != nil {
+		if client.Lagging(err) {
+			diags.Append(state.Set(ctx, &m)...) // the write stands
+		}
+		apiDiag(diags, "set "+r.o.label(&m), err)
+		return
+	}
+	diags.Append(state.Set(ctx, &m)...)
+}
+
+func (r *overrideResource[M]) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	r.write(ctx, req.Plan, &resp.State, &resp.Diagnostics)
+}
+
+func (r *overrideResource[M]) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	r.write(ctx, req.Plan, &resp.State, &resp.Diagnostics)
+}
+
+func (r *overrideResource[M]) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m M
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	found, err := r.o.get(ctx, r.c, &m)
+	if err != nil {
+		apiDiag(&resp.Diagnostics, "read "+r.o.label(&m), err)
+		return
+	}
+	if !found {
+		// The pool, address or domain is gone, and its override with it.
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *overrideResource[M]) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m M
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := r.o.clear(ctx, r.c, &m); err != nil && client.StatusOf(err) != http.StatusNotFound {
+		apiDiag(&resp.Diagnostics, "clear "+r.o.label(&m), err)
+	}
+}
+
+func (r *overrideResource[M]) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	attrs, err := r.o.importAttrs(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	for name, v := range attrs {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(name), v)...)
+	}
+}
+
+// --- the attributes they share ---
+
 func replaceString() []planmodifier.String {
 	return []planmodifier.String{stringplanmodifier.RequiresReplace()}
 }
 
-func keepID() []planmodifier.String {
-	return []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
-}
-
-var windowAttributes = map[string]schema.Attribute{
-	"from": schema.StringAttribute{Optional: true,
-		Description: "RFC 3339: the override starts then (a scheduled maintenance window); stored at once."},
-	"until": schema.StringAttribute{Optional: true,
-		Description: "RFC 3339: the override ends then by itself (the server reverts it, and the next plan shows it as drift)."},
-}
-
-func withWindow(attrs map[string]schema.Attribute) map[string]schema.Attribute {
-	for k, v := range windowAttributes {
-		attrs[k] = v
-	}
+// overrideAttributes are an override's own attributes plus id (described by idDesc) and
+// the window (from, until).
+func overrideAttributes(idDesc string, attrs map[string]schema.Attribute) map[string]schema.Attribute {
+	attrs["id"] = schema.StringAttribute{Computed: true, Description: idDesc,
+		PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}}
+	attrs["from"] = schema.StringAttribute{Optional: true,
+		Description: "RFC 3339: the override starts then (a scheduled maintenance window); stored at once."}
+	attrs["until"] = schema.StringAttribute{Optional: true,
+		Description: "RFC 3339: the override ends then by itself (the server reverts it, and the next plan shows it as drift)."}
 	return attrs
 }
 
-// overrideBase is what the override resources share.
-type overrideBase struct{ c *client.Client }
-
-func (r *overrideBase) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	c, err := clientOf(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
+// window is the from and until of an override as the server reports them: a window that
+// started reports no start, so the configuration's (in the past) stands.
+func window(from, until *types.String, gotFrom, gotUntil string, started bool) {
+	if started {
+		gotFrom = strOf(*from)
 	}
-	r.c = c
+	*from = keepString(*from, gotFrom, "", sameTime)
+	*until = keepString(*until, gotUntil, "", sameTime)
 }
 
 // --- gtm_address_mode ---
@@ -65,128 +167,78 @@ type addressModeModel struct {
 	Until   types.String `tfsdk:"until"`
 }
 
-type addressModeResource struct{ overrideBase }
-
-func newAddressModeResource() resource.Resource { return &addressModeResource{} }
-
-func (r *addressModeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_address_mode"
+func newAddressModeResource() resource.Resource {
+	return &overrideResource[addressModeModel]{o: addressModeOverride}
 }
 
-func (r *addressModeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	resp.Schema = schema.Schema{
-		Description: "An address's own override in a pool (PUT /api/v1/pools/{pool}/addresses/{address}/mode): " +
-			"down drains it (maintenance), up forces it in, auto gives it back to its health checks. Destroying the resource sets auto.",
-		Attributes: withWindow(map[string]schema.Attribute{
-			"id":      schema.StringAttribute{Computed: true, PlanModifiers: keepID(), Description: "POOL/ADDRESS (the import ID)."},
-			"pool":    schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "The pool."},
-			"address": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "An address of the pool as its configuration writes it (IPv6 in any spelling)."},
-			"mode":    schema.StringAttribute{Required: true, Description: "auto, up or down."},
-		}),
-	}
-}
-
-func (r *addressModeResource) write(ctx context.Context, m *addressModeModel) error {
-	res, err := r.c.SetAddressMode(ctx, m.Pool.ValueString(), m.Address.ValueString(),
-		client.ModeRequest{Mode: m.Mode.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
-	if err != nil {
-		return err
-	}
-	m.ID = types.StringValue(m.Pool.ValueString() + "/" + m.Address.ValueString())
-	m.From = keepString(m.From, res.From, "", sameTime)
-	m.Until = keepString(m.Until, res.Until, "", sameTime)
-	return nil
-}
-
-func (r *addressModeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var m addressModeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, fmt.Sprintf("set mode of %s in pool %s", m.Address.ValueString(), m.Pool.ValueString()), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *addressModeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m addressModeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, fmt.Sprintf("set mode of %s in pool %s", m.Address.ValueString(), m.Pool.ValueString()), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *addressModeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m addressModeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	st, _, err := r.c.Status(ctx)
-	if err != nil {
-		apiDiag(&resp.Diagnostics, "read the status", err)
-		return
-	}
-	p := st.Pool(m.Pool.ValueString())
-	var a *client.StatusAddress
-	if p != nil {
-		for i := range p.Addresses {
-			if sameAddress(p.Addresses[i].Address, m.Address.ValueString()) {
-				a = &p.Addresses[i]
+var addressModeOverride = override[addressModeModel]{
+	typeName: "address_mode",
+	schema: func() schema.Schema {
+		return schema.Schema{
+			Description: "An address's own override in a pool (PUT /api/v1/pools/{pool}/addresses/{address}/mode): " +
+				"down drains it (maintenance), up forces it in, auto gives it back to its health checks. Destroying the resource sets auto.",
+			Attributes: overrideAttributes("POOL/ADDRESS (the import ID).", map[string]schema.Attribute{
+				"pool":    schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "The pool."},
+				"address": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "An address of the pool as its configuration writes it (IPv6 in any spelling)."},
+				"mode":    schema.StringAttribute{Required: true, Description: "auto, up or down."},
+			}),
+		}
+	},
+	label: func(m *addressModeModel) string {
+		return fmt.Sprintf("the mode of %s in pool %s", m.Address.ValueString(), m.Pool.ValueString())
+	},
+	set: func(ctx context.Context, c *client.Client, m *addressModeModel) error {
+		m.ID = types.StringValue(m.Pool.ValueString() + "/" + m.Address.ValueString())
+		res, err := c.SetAddressMode(ctx, m.Pool.ValueString(), m.Address.ValueString(),
+			client.ModeRequest{Mode: m.Mode.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
+		if err != nil {
+			return err
+		}
+		window(&m.From, &m.Until, res.From, res.Until, false)
+		return nil
+	},
+	get: func(ctx context.Context, c *client.Client, m *addressModeModel) (bool, error) {
+		st, _, err := c.Status(ctx)
+		if err != nil {
+			return false, err
+		}
+		p := st.Pool(m.Pool.ValueString())
+		var a *client.StatusAddress
+		if p != nil {
+			for i := range p.Addresses {
+				if sameAddress(p.Addresses[i].Address, m.Address.ValueString()) {
+					a = &p.Addresses[i]
+				}
 			}
 		}
-	}
-	if a == nil {
-		// The pool or the address is gone, and its override with it.
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	mode, from, until := "auto", "", ""
-	switch {
-	case a.Scheduled != nil && a.Scheduled.Mode != "":
-		mode, from, until = a.Scheduled.Mode, a.Scheduled.From, a.Scheduled.Until
-	case a.ModeSource == "address" || (a.ModeSource == "" && a.Mode != "auto"):
-		mode, until = a.Mode, a.Until
-		from = strOf(m.From) // a window that started: its start is past, as written
-	}
-	m.Mode = keepStringC(m.Mode, mode, sameString)
-	m.From = keepString(m.From, from, "", sameTime)
-	m.Until = keepString(m.Until, until, "", sameTime)
-	if m.ID.IsNull() {
-		m.ID = types.StringValue(m.Pool.ValueString() + "/" + m.Address.ValueString())
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *addressModeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m addressModeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	_, err := r.c.SetAddressMode(ctx, m.Pool.ValueString(), m.Address.ValueString(), client.ModeRequest{Mode: "auto"})
-	if err != nil && client.StatusOf(err) != http.StatusNotFound {
-		apiDiag(&resp.Diagnostics, fmt.Sprintf("restore %s in pool %s", m.Address.ValueString(), m.Pool.ValueString()), err)
-	}
-}
-
-func (r *addressModeResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	pool, addr, ok := strings.Cut(req.ID, "/")
-	if !ok || pool == "" || addr == "" {
-		resp.Diagnostics.AddError("Invalid import ID", fmt.Sprintf("%q: expected POOL/ADDRESS, e.g. eu/192.0.2.1", req.ID))
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("pool"), pool)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("address"), addr)...)
+		if a == nil {
+			return false, nil
+		}
+		mode, from, until, started := "auto", "", "", false
+		switch {
+		case a.Scheduled != nil && a.Scheduled.Mode != "":
+			mode, from, until = a.Scheduled.Mode, a.Scheduled.From, a.Scheduled.Until
+		case a.ModeSource == "address" || (a.ModeSource == "" && a.Mode != "auto"):
+			mode, until, started = a.Mode, a.Until, true
+		}
+		m.Mode = keepStringC(m.Mode, mode, sameString)
+		window(&m.From, &m.Until, from, until, started)
+		if m.ID.IsNull() {
+			m.ID = types.StringValue(m.Pool.ValueString() + "/" + m.Address.ValueString())
+		}
+		return true, nil
+	},
+	clear: func(ctx context.Context, c *client.Client, m *addressModeModel) error {
+		_, err := c.SetAddressMode(ctx, m.Pool.ValueString(), m.Address.ValueString(), client.ModeRequest{Mode: "auto"})
+		return err
+	},
+	importAttrs: func(id string) (map[string]string, error) {
+		pool, addr, ok := strings.Cut(id, "/")
+		if !ok || pool == "" || addr == "" {
+			return nil, fmt.Errorf("%q: expected POOL/ADDRESS, e.g. eu/192.0.2.1", id)
+		}
+		return map[string]string{"id": id, "pool": pool, "address": addr}, nil
+	},
 }
 
 // --- gtm_pool_mode ---
@@ -199,104 +251,51 @@ type poolModeModel struct {
 	Until types.String `tfsdk:"until"`
 }
 
-type poolModeResource struct{ overrideBase }
-
-func newPoolModeResource() resource.Resource { return &poolModeResource{} }
-
-func (r *poolModeResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_pool_mode"
+func newPoolModeResource() resource.Resource {
+	return &overrideResource[poolModeModel]{o: poolModeOverride}
 }
 
-func (r *poolModeResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	resp.Schema = schema.Schema{
-		Description: "A whole pool's mode (PUT /api/v1/pools/{pool}/mode): down drains a datacenter, for every address whose own mode is auto. " +
-			"Destroying the resource clears it.",
-		Attributes: withWindow(map[string]schema.Attribute{
-			"id":   schema.StringAttribute{Computed: true, PlanModifiers: keepID(), Description: "The pool (the import ID)."},
-			"pool": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "The pool."},
-			"mode": schema.StringAttribute{Required: true, Description: "auto, up or down."},
-		}),
-	}
-}
-
-// write sets the pool mode m asks for and keeps m's spelling of the window.
-func (r *poolModeResource) write(ctx context.Context, m *poolModeModel) error {
-	res, err := r.c.SetPoolMode(ctx, m.Pool.ValueString(), client.ModeRequest{Mode: m.Mode.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
-	if err != nil {
-		return err
-	}
-	m.ID = m.Pool
-	m.From = keepString(m.From, res.From, "", sameTime)
-	m.Until = keepString(m.Until, res.Until, "", sameTime)
-	return nil
-}
-
-func (r *poolModeResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var m poolModeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, "set the mode of pool "+m.Pool.ValueString(), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *poolModeResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m poolModeModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, "set the mode of pool "+m.Pool.ValueString(), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *poolModeResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m poolModeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	pm, err := r.c.PoolMode(ctx, m.Pool.ValueString())
-	if client.StatusOf(err) == http.StatusNotFound {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		apiDiag(&resp.Diagnostics, "read the mode of pool "+m.Pool.ValueString(), err)
-		return
-	}
-	from := pm.From
-	if !pm.Scheduled && from != "" {
-		from = strOf(m.From) // a window that started: its start is past, as written
-	}
-	m.Mode = keepStringC(m.Mode, pm.Mode, sameString)
-	m.From = keepString(m.From, from, "", sameTime)
-	m.Until = keepString(m.Until, pm.Until, "", sameTime)
-	m.ID = m.Pool
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *poolModeResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m poolModeModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.c.ClearPoolMode(ctx, m.Pool.ValueString()); err != nil && client.StatusOf(err) != http.StatusNotFound {
-		apiDiag(&resp.Diagnostics, "clear the mode of pool "+m.Pool.ValueString(), err)
-	}
-}
-
-func (r *poolModeResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("pool"), req.ID)...)
+var poolModeOverride = override[poolModeModel]{
+	typeName: "pool_mode",
+	schema: func() schema.Schema {
+		return schema.Schema{
+			Description: "A whole pool's mode (PUT /api/v1/pools/{pool}/mode): down drains a datacenter, for every address whose own mode is auto. " +
+				"Destroying the resource clears it.",
+			Attributes: overrideAttributes("The pool (the import ID).", map[string]schema.Attribute{
+				"pool": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "The pool."},
+				"mode": schema.StringAttribute{Required: true, Description: "auto, up or down."},
+			}),
+		}
+	},
+	label: func(m *poolModeModel) string { return "the mode of pool " + m.Pool.ValueString() },
+	set: func(ctx context.Context, c *client.Client, m *poolModeModel) error {
+		m.ID = m.Pool
+		res, err := c.SetPoolMode(ctx, m.Pool.ValueString(), client.ModeRequest{Mode: m.Mode.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
+		if err != nil {
+			return err
+		}
+		window(&m.From, &m.Until, res.From, res.Until, false)
+		return nil
+	},
+	get: func(ctx context.Context, c *client.Client, m *poolModeModel) (bool, error) {
+		pm, err := c.PoolMode(ctx, m.Pool.ValueString())
+		if client.StatusOf(err) == http.StatusNotFound {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		m.Mode = keepStringC(m.Mode, pm.Mode, sameString)
+		window(&m.From, &m.Until, pm.From, pm.Until, !pm.Scheduled && pm.From != "")
+		m.ID = m.Pool
+		return true, nil
+	},
+	clear: func(ctx context.Context, c *client.Client, m *poolModeModel) error {
+		return c.ClearPoolMode(ctx, m.Pool.ValueString())
+	},
+	importAttrs: func(id string) (map[string]string, error) {
+		return map[string]string{"id": id, "pool": id}, nil
+	},
 }
 
 // --- gtm_pin ---
@@ -309,108 +308,61 @@ type pinModel struct {
 	Until  types.String `tfsdk:"until"`
 }
 
-type pinResource struct{ overrideBase }
-
-func newPinResource() resource.Resource { return &pinResource{} }
-
-func (r *pinResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
-	resp.TypeName = req.ProviderTypeName + "_pin"
+func newPinResource() resource.Resource {
+	return &overrideResource[pinModel]{o: pinOverride}
 }
 
-func (r *pinResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	resp.Schema = schema.Schema{
-		Description: "Pins a domain to one pool regardless of its routes (PUT /api/v1/domains/{domain}/pin): the manual disaster-recovery switch. " +
-			"Destroying the resource unpins the domain.",
-		Attributes: withWindow(map[string]schema.Attribute{
-			"id":     schema.StringAttribute{Computed: true, PlanModifiers: keepID(), Description: "The domain's FQDN (the import ID)."},
-			"domain": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "A managed domain (with or without the final dot)."},
-			"pool":   schema.StringAttribute{Required: true, Description: "The pool every client of the domain is answered from."},
-		}),
-	}
-}
-
-func (r *pinResource) write(ctx context.Context, m *pinModel) error {
-	res, err := r.c.SetPin(ctx, m.Domain.ValueString(), client.PinRequest{Pool: m.Pool.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
-	if err != nil {
+var pinOverride = override[pinModel]{
+	typeName: "pin",
+	schema: func() schema.Schema {
+		return schema.Schema{
+			Description: "Pins a domain to one pool regardless of its routes (PUT /api/v1/domains/{domain}/pin): the manual disaster-recovery switch. " +
+				"Destroying the resource unpins the domain.",
+			Attributes: overrideAttributes("The domain's FQDN (the import ID).", map[string]schema.Attribute{
+				"domain": schema.StringAttribute{Required: true, PlanModifiers: replaceString(), Description: "A managed domain (with or without the final dot)."},
+				"pool":   schema.StringAttribute{Required: true, Description: "The pool every client of the domain is answered from."},
+			}),
+		}
+	},
+	label: func(m *pinModel) string { return "the pin of " + m.Domain.ValueString() },
+	set: func(ctx context.Context, c *client.Client, m *pinModel) error {
+		m.ID = types.StringValue(canonical(client.KindDomain, m.Domain.ValueString()))
+		res, err := c.SetPin(ctx, m.Domain.ValueString(), client.PinRequest{Pool: m.Pool.ValueString(), From: strOf(m.From), Until: strOf(m.Until)})
+		if err != nil {
+			return err
+		}
+		window(&m.From, &m.Until, res.From, res.Until, false)
+		return nil
+	},
+	get: func(ctx context.Context, c *client.Client, m *pinModel) (bool, error) {
+		st, _, err := c.Status(ctx)
+		if err != nil {
+			return false, err
+		}
+		fqdn := canonical(client.KindDomain, m.Domain.ValueString())
+		d := st.Domain(fqdn)
+		if d == nil {
+			return false, nil
+		}
+		pool, from, until, started := d.Pinned, "", d.Until, false
+		if d.Scheduled != nil && d.Scheduled.Pool != "" {
+			pool, from, until = d.Scheduled.Pool, d.Scheduled.From, d.Scheduled.Until
+		} else if pool != "" {
+			started = true
+		}
+		if pool == "" {
+			pool = d.DanglingPin
+		}
+		m.Pool = keepStringC(m.Pool, pool, sameString)
+		window(&m.From, &m.Until, from, until, started)
+		m.ID = types.StringValue(fqdn)
+		return true, nil
+	},
+	clear: func(ctx context.Context, c *client.Client, m *pinModel) error {
+		_, err := c.SetPin(ctx, m.Domain.ValueString(), client.PinRequest{Pool: ""})
 		return err
-	}
-	m.ID = types.StringValue(canonical(client.KindDomain, m.Domain.ValueString()))
-	m.From = keepString(m.From, res.From, "", sameTime)
-	m.Until = keepString(m.Until, res.Until, "", sameTime)
-	return nil
-}
-
-func (r *pinResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var m pinModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, "pin "+m.Domain.ValueString(), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *pinResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var m pinModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.write(ctx, &m); err != nil {
-		apiDiag(&resp.Diagnostics, "pin "+m.Domain.ValueString(), err)
-		return
-	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *pinResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m pinModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	st, _, err := r.c.Status(ctx)
-	if err != nil {
-		apiDiag(&resp.Diagnostics, "read the status", err)
-		return
-	}
-	fqdn := canonical(client.KindDomain, m.Domain.ValueString())
-	d := st.Domain(fqdn)
-	if d == nil {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	pool, from, until := d.Pinned, "", d.Until
-	if d.Scheduled != nil && d.Scheduled.Pool != "" {
-		pool, from, until = d.Scheduled.Pool, d.Scheduled.From, d.Scheduled.Until
-	} else if pool != "" {
-		from = strOf(m.From) // a window that started: its start is past, as written
-	}
-	if pool == "" {
-		pool = d.DanglingPin
-	}
-	m.Pool = keepStringC(m.Pool, pool, sameString)
-	m.From = keepString(m.From, from, "", sameTime)
-	m.Until = keepString(m.Until, until, "", sameTime)
-	m.ID = types.StringValue(fqdn)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-func (r *pinResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var m pinModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if _, err := r.c.SetPin(ctx, m.Domain.ValueString(), client.PinRequest{Pool: ""}); err != nil && client.StatusOf(err) != http.StatusNotFound {
-		apiDiag(&resp.Diagnostics, "unpin "+m.Domain.ValueString(), err)
-	}
-}
-
-func (r *pinResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), canonical(client.KindDomain, req.ID))...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("domain"), req.ID)...)
+	},
+	importAttrs: func(id string) (map[string]string, error) {
+		return map[string]string{"id": canonical(client.KindDomain, id), "domain": id}, nil
+	},
 }

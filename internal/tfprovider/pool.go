@@ -34,6 +34,8 @@ type poolModel struct {
 	MinAvailable types.String   `tfsdk:"min_available"`
 	Weight       types.Int64    `tfsdk:"weight"`
 	SlowStart    types.String   `tfsdk:"slow_start"`
+	Members      []memberModel  `tfsdk:"members"`
+	Flatten      *flattenModel  `tfsdk:"flatten"`
 }
 
 type addressModel struct {
@@ -41,6 +43,8 @@ type addressModel struct {
 	Weight   types.Int64  `tfsdk:"weight"`
 	Priority types.Int64  `tfsdk:"priority"`
 	Disabled types.Bool   `tfsdk:"disabled"`
+	// CheckAddress is where probes go instead of Address.
+	CheckAddress types.String `tfsdk:"check_address"`
 }
 
 type locationModel struct {
@@ -131,10 +135,11 @@ var poolKind = kind[poolModel, client.Pool]{
 			Addresses: []client.PoolAddress{}, LB: strOf(m.LB), Answers: int(intOf(m.Answers)),
 			Require: client.Scalar(strOf(m.Require)), MinAvailable: client.Scalar(strOf(m.MinAvailable)),
 			Weight: int(intOf(m.Weight)), SlowStart: strOf(m.SlowStart),
+			Members: membersToAPI(m.Members), Flatten: flattenToAPI(m.Flatten),
 		}
 		for _, a := range m.Addresses {
 			p.Addresses = append(p.Addresses, client.PoolAddress{Address: strOf(a.Address), Weight: int(intOf(a.Weight)),
-				Priority: int(intOf(a.Priority)), Disabled: a.Disabled.ValueBool()})
+				Priority: int(intOf(a.Priority)), Disabled: a.Disabled.ValueBool(), CheckAddress: strOf(a.CheckAddress)})
 		}
 		if m.Location != nil && !(m.Location.Lat.IsNull() && m.Location.Lon.IsNull()) {
 			p.Location = &client.Location{Lat: m.Location.Lat.ValueFloat64(), Lon: m.Location.Lon.ValueFloat64()}
@@ -156,6 +161,8 @@ var poolKind = kind[poolModel, client.Pool]{
 			Weight:       keepIntC(pr.Weight, int64(a.Weight)),
 			SlowStart:    keepString(pr.SlowStart, a.SlowStart, "", sameDuration),
 			Addresses:    []addressModel{},
+			Members:      membersFromAPI(pr.Members, a.Members),
+			Flatten:      flattenFromAPI(pr.Flatten, a.Flatten),
 		}
 		for i, ad := range a.Addresses {
 			var p addressModel
@@ -163,10 +170,11 @@ var poolKind = kind[poolModel, client.Pool]{
 				p = pr.Addresses[i]
 			}
 			m.Addresses = append(m.Addresses, addressModel{
-				Address:  keepStringC(p.Address, ad.Address, sameAddress),
-				Weight:   keepIntC(p.Weight, int64(ad.Weight)),
-				Priority: keepIntC(p.Priority, int64(ad.Priority)),
-				Disabled: keepBoolC(p.Disabled, ad.Disabled),
+				Address:      keepStringC(p.Address, ad.Address, sameAddress),
+				Weight:       keepIntC(p.Weight, int64(ad.Weight)),
+				Priority:     keepIntC(p.Priority, int64(ad.Priority)),
+				Disabled:     keepBoolC(p.Disabled, ad.Disabled),
+				CheckAddress: keepString(p.CheckAddress, ad.CheckAddress, "", sameAddress),
 			})
 		}
 		if a.Location != nil {
@@ -198,7 +206,7 @@ func poolSchema() schema.Schema {
 		}),
 		Blocks: map[string]schema.Block{
 			"addresses": schema.ListNestedBlock{
-				Description: "A server of the pool (repeatable, at least one): an IP address, or a domain name answered as a CNAME.",
+				Description: "A server of the pool (repeatable; a pool needs addresses, members or both): an IP address, or a domain name answered as a CNAME (or, with flatten, by its A/AAAA).",
 				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 					"address": schema.StringAttribute{Required: true, Description: "An IP address or a domain name; a pool does not mix both."},
 					"weight": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
@@ -207,8 +215,12 @@ func poolSchema() schema.Schema {
 						Description: "lb priority: the lowest available priority is answered (default 0)."},
 					"disabled": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(false),
 						Description: "Kept in the pool but never answered (default false)."},
+					"check_address": schema.StringAttribute{Optional: true,
+						Description: "Where probes go instead of address (NAT, anycast, a VIP behind a load balancer): an IP address, in a pool of IP addresses."},
 				}},
 			},
+			"members": membersBlock(),
+			"flatten": flattenBlock(),
 			"location": schema.SingleNestedBlock{
 				Description: "The pool's datacenter, for routes with select nearest.",
 				Attributes: map[string]schema.Attribute{

@@ -15,9 +15,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -39,12 +43,14 @@ func New(version string) func() provider.Provider {
 type gtmProvider struct{ version string }
 
 type providerModel struct {
-	Server     types.String `tfsdk:"server"`
-	Token      types.String `tfsdk:"token"`
-	TokenFile  types.String `tfsdk:"token_file"`
-	CACert     types.String `tfsdk:"ca_cert"`
-	ClientCert types.String `tfsdk:"client_cert"`
-	ClientKey  types.String `tfsdk:"client_key"`
+	Server      types.String `tfsdk:"server"`
+	Token       types.String `tfsdk:"token"`
+	TokenFile   types.String `tfsdk:"token_file"`
+	CACert      types.String `tfsdk:"ca_cert"`
+	ClientCert  types.String `tfsdk:"client_cert"`
+	ClientKey   types.String `tfsdk:"client_key"`
+	WaitSynced  types.Bool   `tfsdk:"wait_synced"`
+	WaitTimeout types.String `tfsdk:"wait_timeout"`
 }
 
 func (p *gtmProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -81,6 +87,17 @@ func (p *gtmProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 				Optional:    true,
 				Description: "The client certificate's key file (PEM).",
 			},
+			"wait_synced": schema.BoolAttribute{
+				Optional: true,
+				Description: "Every write waits until every live node of the fleet has applied it (the API's ?wait=synced, as gtmctl apply --wait), " +
+					"so that when apply ends every node answers with the change. A node that lags past wait_timeout fails the apply naming it; " +
+					"the write stands (and a resource just created is marked tainted, as for any create that fails after the object exists). " +
+					"Default: $GTM_WAIT_SYNCED (true or false), else false. Without a fleet (cluster) a write is in force when it is answered anyway.",
+			},
+			"wait_timeout": schema.StringAttribute{
+				Optional:    true,
+				Description: "With wait_synced: how long a write waits for the fleet, a Go duration up to 5m (default: the server's, 10s).",
+			},
 		},
 	}
 }
@@ -99,7 +116,8 @@ func (p *gtmProvider) Configure(ctx context.Context, req provider.ConfigureReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	for name, v := range map[string]types.String{"server": m.Server, "token": m.Token, "token_file": m.TokenFile, "ca_cert": m.CACert, "client_cert": m.ClientCert, "client_key": m.ClientKey} {
+	for name, v := range map[string]attr.Value{"server": m.Server, "token": m.Token, "token_file": m.TokenFile, "ca_cert": m.CACert,
+		"client_cert": m.ClientCert, "client_key": m.ClientKey, "wait_synced": m.WaitSynced, "wait_timeout": m.WaitTimeout} {
 		if v.IsUnknown() {
 			resp.Diagnostics.AddAttributeError(path.Root(name), "Unknown provider setting",
 				fmt.Sprintf("%s must be known when the plan is made (not the result of a resource created in the same apply).", name))
@@ -110,6 +128,9 @@ func (p *gtmProvider) Configure(ctx context.Context, req provider.ConfigureReque
 	}
 	opts := client.Options{Server: pick(m.Server, "GTM_SERVER"), UserAgent: "terraform-provider-gtm/" + p.version,
 		CertFile: m.ClientCert.ValueString(), KeyFile: m.ClientKey.ValueString()}
+	if !waitOptions(m, &opts, &resp.Diagnostics) {
+		return
+	}
 	if !m.Token.IsNull() && !m.TokenFile.IsNull() {
 		resp.Diagnostics.AddAttributeError(path.Root("token_file"), "Conflicting provider settings", "Give token or token_file, not both.")
 		return
@@ -174,6 +195,45 @@ func (p *gtmProvider) DataSources(context.Context) []func() datasource.DataSourc
 		newConfigDataSource(client.KindPool),
 		newConfigDataSource(client.KindDomain),
 	}
+}
+
+// waitOptions sets the client's wait for the fleet from wait_synced and wait_timeout (or
+// $GTM_WAIT_SYNCED); false when a setting is invalid.
+func waitOptions(m providerModel, opts *client.Options, diags *diag.Diagnostics) bool {
+	switch {
+	case !m.WaitSynced.IsNull():
+		opts.WaitSynced = m.WaitSynced.ValueBool()
+	case os.Getenv("GTM_WAIT_SYNCED") != "":
+		v, err := strconv.ParseBool(os.Getenv("GTM_WAIT_SYNCED"))
+		if err != nil {
+			diags.AddError("Invalid GTM_WAIT_SYNCED", fmt.Sprintf("%q: expected true or false", os.Getenv("GTM_WAIT_SYNCED")))
+			return false
+		}
+		opts.WaitSynced = v
+	}
+	if t := m.WaitTimeout.ValueString(); t != "" {
+		d, err := time.ParseDuration(t)
+		switch {
+		case err != nil || d <= 0 || d > 5*time.Minute:
+			diags.AddAttributeError(path.Root("wait_timeout"), "Invalid wait_timeout", fmt.Sprintf("%q: expected a Go duration above 0 and at most 5m, such as 30s", t))
+			return false
+		case !opts.WaitSynced:
+			diags.AddAttributeError(path.Root("wait_timeout"), "wait_timeout without wait_synced", "wait_timeout is how long a write waits for the fleet: set wait_synced = true too.")
+			return false
+		}
+		opts.WaitTimeout = d
+	}
+	return true
+}
+
+// configured is the client of a resource's or data source's Configure, with a diagnostic
+// when the provider data is not one.
+func configured(data any, diags *diag.Diagnostics) *client.Client {
+	c, err := clientOf(data)
+	if err != nil {
+		diags.AddError("Provider not configured", err.Error())
+	}
+	return c
 }
 
 // clientOf is the client Configure made, or an error when the provider is not configured.

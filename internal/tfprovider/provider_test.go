@@ -2,9 +2,13 @@ package tfprovider
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -125,5 +129,80 @@ func TestProviderSchema(t *testing.T) {
 	}
 	if canonical(client.KindDomain, "WWW.gtm.example.net") != "www.gtm.example.net." || canonical(client.KindPool, "Eu") != "Eu" {
 		t.Error("canonical names")
+	}
+}
+
+// Members and flatten read back with the server's defaults spelled out keep the
+// configuration's spelling (or its omission); a different value is the server's (drift).
+func TestMembersState(t *testing.T) {
+	s := types.StringValue
+	prior := []memberModel{
+		{DNS: []types.String{s("App.reg.test")}, Resolver: s("127.0.0.1")},
+		{Kubernetes: s("ns/svc")},
+		{SRV: s("_http._tcp.reg.test"), Refresh: []types.String{s("1m"), s("2m")}},
+	}
+	got := membersFromAPI(prior, []client.Member{
+		{DNS: []string{"app.reg.test"}, Resolver: "127.0.0.1:53", Refresh: []string{"5s", "5m0s"}},
+		{Kubernetes: "ns/svc", Addresses: "endpoints"},
+		{SRV: "_http._tcp.reg.test", Refresh: []string{"1m0s", "2m0s"}},
+	})
+	if len(got) != 3 || got[0].DNS[0] != s("App.reg.test") || got[0].Resolver != s("127.0.0.1") || got[0].Refresh != nil ||
+		!got[1].Addresses.IsNull() || got[2].Refresh[0] != s("1m") {
+		t.Fatalf("defaults and spellings: %+v", got)
+	}
+	got = membersFromAPI(prior[:2], []client.Member{
+		{DNS: []string{"other.reg.test"}, Refresh: []string{"1s", "2s"}},
+		{Kubernetes: "ns/svc", Addresses: "loadbalancer"},
+	})
+	if got[0].DNS[0] != s("other.reg.test") || len(got[0].Refresh) != 2 || got[0].Refresh[0] != s("1s") || !got[0].Resolver.IsNull() || got[1].Addresses != s("loadbalancer") {
+		t.Fatalf("drift: %+v", got)
+	}
+	if got := membersFromAPI(nil, nil); got == nil || len(got) != 0 {
+		t.Fatalf("no members: %+v", got)
+	}
+	f := flattenFromAPI(&flattenModel{}, &client.Flatten{Refresh: []string{"5s", "5m0s"}})
+	if f == nil || !f.Resolver.IsNull() || f.Refresh != nil {
+		t.Fatalf("flatten {}: %+v", f)
+	}
+	if f := flattenFromAPI(nil, &client.Flatten{Resolver: "10.0.0.53:53", Refresh: []string{"5s", "5m0s"}}); f == nil || f.Resolver != s("10.0.0.53:53") || f.Refresh != nil {
+		t.Fatalf("flatten imported: %+v", f)
+	}
+	if f := flattenFromAPI(&flattenModel{}, nil); f != nil {
+		t.Fatalf("flatten removed around Terraform: %+v", f)
+	}
+}
+
+// wait_synced and wait_timeout (or GTM_WAIT_SYNCED) become the client's wait; a bad value
+// is an error on the attribute.
+func TestWaitOptions(t *testing.T) {
+	for _, tc := range []struct {
+		sync    types.Bool
+		timeout types.String
+		env     string
+		want    client.Options
+		err     string
+	}{
+		{types.BoolNull(), types.StringNull(), "", client.Options{}, ""},
+		{types.BoolValue(true), types.StringNull(), "", client.Options{WaitSynced: true}, ""},
+		{types.BoolValue(true), types.StringValue("30s"), "", client.Options{WaitSynced: true, WaitTimeout: 30 * time.Second}, ""},
+		{types.BoolNull(), types.StringNull(), "true", client.Options{WaitSynced: true}, ""},
+		{types.BoolValue(false), types.StringNull(), "true", client.Options{}, ""},
+		{types.BoolNull(), types.StringNull(), "yes please", client.Options{}, "GTM_WAIT_SYNCED"},
+		{types.BoolValue(true), types.StringValue("10m"), "", client.Options{}, "wait_timeout"},
+		{types.BoolNull(), types.StringValue("10s"), "", client.Options{}, "without wait_synced"},
+	} {
+		t.Setenv("GTM_WAIT_SYNCED", tc.env)
+		var o client.Options
+		var d diag.Diagnostics
+		ok := waitOptions(providerModel{WaitSynced: tc.sync, WaitTimeout: tc.timeout}, &o, &d)
+		if tc.err != "" {
+			if ok || !d.HasError() || !strings.Contains(fmt.Sprint(d), tc.err) {
+				t.Errorf("%v %v %q: %v %v, want an error naming %s", tc.sync, tc.timeout, tc.env, ok, d, tc.err)
+			}
+			continue
+		}
+		if !ok || o.WaitSynced != tc.want.WaitSynced || o.WaitTimeout != tc.want.WaitTimeout {
+			t.Errorf("%v %v %q: %+v %v, want %+v", tc.sync, tc.timeout, tc.env, o, d, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/gtm-dns/coredns-gtm/client"
@@ -87,12 +88,7 @@ func (r *configResource[M, A]) Schema(_ context.Context, _ resource.SchemaReques
 }
 
 func (r *configResource[M, A]) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	c, err := clientOf(req.ProviderData)
-	if err != nil {
-		resp.Diagnostics.AddError("Provider not configured", err.Error())
-		return
-	}
-	r.c = c
+	r.c = configured(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *configResource[M, A]) label(name string) string {
@@ -105,6 +101,48 @@ func (r *configResource[M, A]) finish(m *M, name types.String, id, tag string) {
 	*n, *i, *e = name, types.StringValue(id), types.StringValue(tag)
 }
 
+// standing records a write that stands although it failed: one the fleet did not apply
+// within the wait of wait_synced. The state is what the server holds now (its ETag too, which
+// the lagging answer does not carry), so the next plan starts from the truth.
+func (r *configResource[M, A]) standing(ctx context.Context, werr error, plan *M, name types.String, id string, state *tfsdk.State, diags *diag.Diagnostics) {
+	if !client.Lagging(werr) {
+		return
+	}
+	var out A
+	tag, err := r.c.Get(ctx, r.k.api, id, &out)
+	if err != nil {
+		return // the write's own error says what happened; the next refresh reads it
+	}
+	st, d := r.k.fromAPI(ctx, plan, &out)
+	diags.Append(d...)
+	r.finish(&st, name, id, tag)
+	diags.Append(state.Set(ctx, &st)...)
+}
+
+// put writes the plan under precondition pre and records the server's answer in state. A
+// write the server refuses is returned (nothing is recorded, except one that stands: see
+// standing); a plan the provider cannot send is only a diagnostic.
+func (r *configResource[M, A]) put(ctx context.Context, plan *M, id string, pre client.Precondition, state *tfsdk.State, diags *diag.Diagnostics) error {
+	np, _, _ := r.k.meta(plan)
+	name := *np
+	body, d := r.k.toAPI(ctx, plan)
+	diags.Append(d...)
+	if diags.HasError() {
+		return nil
+	}
+	var out A
+	tag, err := r.c.Put(ctx, r.k.api, id, body, &out, pre)
+	if err != nil {
+		r.standing(ctx, err, plan, name, id, state, diags)
+		return err
+	}
+	st, d := r.k.fromAPI(ctx, plan, &out)
+	diags.Append(d...)
+	r.finish(&st, name, id, tag)
+	diags.Append(state.Set(ctx, &st)...)
+	return nil
+}
+
 func (r *configResource[M, A]) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan M
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -112,28 +150,16 @@ func (r *configResource[M, A]) Create(ctx context.Context, req resource.CreateRe
 		return
 	}
 	np, _, _ := r.k.meta(&plan)
-	name := *np
-	id := canonical(r.k.api, name.ValueString())
-	body, d := r.k.toAPI(ctx, &plan)
-	resp.Diagnostics.Append(d...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	var out A
-	tag, err := r.c.Put(ctx, r.k.api, id, body, &out, client.Precondition{Create: true})
-	if err != nil {
-		if client.StatusOf(err) == http.StatusPreconditionFailed {
-			resp.Diagnostics.AddError(fmt.Sprintf("create %s: it already exists", r.label(id)),
-				fmt.Sprintf("The server already has %s (412: %v). Terraform does not overwrite it: import it with\n  tofu import gtm_%s.NAME %s\nor choose another name.", r.label(id), err, r.k.typeName, id))
-			return
-		}
+	id := canonical(r.k.api, np.ValueString())
+	err := r.put(ctx, &plan, id, client.Precondition{Create: true}, &resp.State, &resp.Diagnostics)
+	switch {
+	case err == nil:
+	case client.StatusOf(err) == http.StatusPreconditionFailed:
+		resp.Diagnostics.AddError(fmt.Sprintf("create %s: it already exists", r.label(id)),
+			fmt.Sprintf("The server already has %s (412: %v). Terraform does not overwrite it: import it with\n  tofu import gtm_%s.NAME %s\nor choose another name.", r.label(id), err, r.k.typeName, id))
+	default:
 		apiDiag(&resp.Diagnostics, "create "+r.label(id), err)
-		return
 	}
-	st, d := r.k.fromAPI(ctx, &plan, &out)
-	resp.Diagnostics.Append(d...)
-	r.finish(&st, name, id, tag)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &st)...)
 }
 
 func (r *configResource[M, A]) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -179,26 +205,11 @@ func (r *configResource[M, A]) Update(ctx context.Context, req resource.UpdateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	np, _, _ := r.k.meta(&plan)
-	name := *np
 	_, idv, etag := r.k.meta(&prior)
-	id := idv.ValueString()
-	body, d := r.k.toAPI(ctx, &plan)
-	resp.Diagnostics.Append(d...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	var out A
 	// If-Match with the version read at plan time: a change made since then is a 412.
-	tag, err := r.c.Put(ctx, r.k.api, id, body, &out, client.Precondition{IfMatch: etag.ValueString()})
-	if err != nil {
-		apiDiag(&resp.Diagnostics, "update "+r.label(id), err)
-		return
+	if err := r.put(ctx, &plan, idv.ValueString(), client.Precondition{IfMatch: etag.ValueString()}, &resp.State, &resp.Diagnostics); err != nil {
+		apiDiag(&resp.Diagnostics, "update "+r.label(idv.ValueString()), err)
 	}
-	st, d := r.k.fromAPI(ctx, &plan, &out)
-	resp.Diagnostics.Append(d...)
-	r.finish(&st, name, id, tag)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &st)...)
 }
 
 func (r *configResource[M, A]) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

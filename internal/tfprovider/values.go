@@ -125,3 +125,50 @@ func keepBoolC(prior types.Bool, v bool) types.Bool {
 	}
 	return types.BoolValue(v)
 }
+
+// keepOmittable is keepString for an optional attribute whose default the server spells
+// out (a kubernetes member's addresses): the default read back for an attribute the
+// configuration leaves out stays null.
+func keepOmittable(prior types.String, v, def string, same func(a, b string) bool) types.String {
+	if prior.IsNull() && v != "" && same(v, def) {
+		return types.StringNull()
+	}
+	return keepString(prior, v, "", same)
+}
+
+// strsOf is the values of a list of known strings (null and unknown elements as "").
+func strsOf(l []types.String) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = strOf(v)
+	}
+	return out
+}
+
+// sameList compares two lists element by element with same.
+func sameList(a, b []string, same func(a, b string) bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !same(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// keepList is keepString for a list: prior when it means the same as the server's v; null
+// when prior is null and v is empty or def (a default the server spells out).
+func keepList(prior []types.String, v, def []string, same func(a, b string) bool) []types.String {
+	if prior != nil && sameList(strsOf(prior), v, same) {
+		return prior
+	}
+	if prior == nil && (len(v) == 0 || (def != nil && sameList(v, def, same))) {
+		return nil
+	}
+	return strList(v)
+}

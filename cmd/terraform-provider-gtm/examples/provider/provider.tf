@@ -12,4 +12,8 @@ provider "gtm" {
   server     = "https://gtm-api.example.net:8053"
   token_file = "/etc/gtm/token"
   ca_cert    = "/etc/gtm/ca.pem" # the API's `tls` certificate is signed by a private CA
+
+  # In a fleet: every write returns once every live node applied it (?wait=synced).
+  wait_synced  = true
+  wait_timeout = "30s"
 }
