@@ -42,6 +42,9 @@ type fleet struct {
 	dir       string
 	tokenFile string
 	nodes     []*fleetNode
+	// endpoints, when set, are the etcd endpoints every node names directly (a cluster of
+	// members, no proxy); else each node reaches etcd through its own proxy.
+	endpoints []string
 }
 
 type fleetNode struct {
@@ -98,8 +101,12 @@ func (f *fleet) add(name, region string) *fleetNode {
 		dns:     fmt.Sprintf("%s:%d", ip, freePort(t)),
 		api:     fmt.Sprintf("%s:%d", ip, freePort(t)),
 		metrics: fmt.Sprintf("%s:%d", ip, freePort(t)),
-		proxy:   etcdtest.NewProxy(t, f.etcd.Endpoint()),
 		cache:   filepath.Join(f.dir, name+"-cache.json"),
+	}
+	endpoint := strings.Join(f.endpoints, " ")
+	if f.endpoints == nil {
+		n.proxy = etcdtest.NewProxy(t, f.etcd.Endpoint())
+		endpoint = n.proxy.Endpoint()
 	}
 	n.q = &server{t: t, udp: n.dns, tcp: n.dns}
 	_, port, _ := strings.Cut(n.dns, ":")
@@ -124,7 +131,7 @@ func (f *fleet) add(name, region string) *fleetNode {
         }
     }
 }
-`, port, ip, n.metrics, n.api, f.tokenFile, n.proxy.Endpoint(), name, region, n.cache))
+`, port, ip, n.metrics, n.api, f.tokenFile, endpoint, name, region, n.cache))
 	f.nodes = append(f.nodes, n)
 	t.Cleanup(func() {
 		n.kill()

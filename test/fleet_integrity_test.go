@@ -16,10 +16,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gtm-dns/coredns-gtm/internal/etcdtest"
 )
 
 // sharedConfig reads the API-managed configuration straight from etcd: kind/name -> value.
@@ -435,5 +438,208 @@ func TestFleetBadOverridesReported(t *testing.T) {
 			t.Fatalf("GET %s with one huge bad key: %d bytes", path, n)
 		}
 		t.Logf("GET %s with one huge bad key: %d bytes", path, n)
+	}
+}
+
+// newClusterFleet starts one node per "NAME:REGION" against the etcd cluster ec, every node
+// naming every member (no proxy), and waits until every node answers and lists every other.
+func newClusterFleet(t *testing.T, ec *etcdtest.Cluster, specs ...string) *fleet {
+	t.Helper()
+	binary(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: ec.Endpoints(), DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	dir := t.TempDir()
+	f := &fleet{t: t, cli: cli, dir: dir, endpoints: ec.Endpoints(), tokenFile: writeFile(t, filepath.Join(dir, "token"), fleetToken+"\n")}
+	for _, s := range specs {
+		name, region, _ := strings.Cut(s, ":")
+		f.add(name, region)
+	}
+	for _, n := range f.nodes {
+		n.launch()
+	}
+	for _, n := range f.nodes {
+		n.waitUp(true)
+	}
+	f.waitListed(10*time.Second, f.nodes...)
+	return f
+}
+
+// leaderOf returns the index of ec's leader.
+func leaderOf(t *testing.T, cli *clientv3.Client, ec *etcdtest.Cluster) int {
+	t.Helper()
+	for i, ep := range ec.Endpoints() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := cli.Status(ctx, ep)
+		cancel()
+		if err == nil && st.Leader == st.Header.MemberId {
+			return i
+		}
+	}
+	t.Fatal("no etcd leader")
+	return -1
+}
+
+// Three etcd members on loopback, the leader and then a second member killed, under write
+// and query load on three nodes: no acknowledged write is lost, no refused write (503, 409)
+// is applied, DNS always answers, and once the members are back every node holds what etcd
+// holds.
+func TestFleetEtcdMembersKilled(t *testing.T) {
+	ec := etcdtest.StartCluster(t, 3)
+	f := newClusterFleet(t, ec, "a:eu", "b:us", "c:ap")
+	a := f.node("a")
+	a.must(201, "PUT", "/api/v1/config/pools/web?wait=synced", webPool)
+	a.must(201, "PUT", "/api/v1/config/pools/dr?wait=synced", drPool)
+	a.must(201, "PUT", "/api/v1/config/domains/www.gtm.example.net?wait=synced", wwwRoute)
+	answersOn(t, propagation, "www.gtm.example.net", "192.0.2.1 192.0.2.2", f.nodes...)
+
+	const maxWrites = 600
+	var (
+		mu       sync.Mutex
+		outcome  = map[string]string{} // pool -> "201", "503", "504", "error: …"
+		phase    = "healthy"
+		byPhase  = map[string]map[string]int{}
+		queries  int
+		failures []string
+		next     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := next.Add(1)
+				if i > maxWrites {
+					return
+				}
+				n := f.nodes[(int(i)+w)%3]
+				pool := fmt.Sprintf("w%d", i)
+				code, v, _, err := n.call("PUT", "/api/v1/config/pools/"+pool, fmt.Sprintf(`{"addresses":[{"address":"198.51.100.%d"}]}`, 1+i%250))
+				res := strconv.Itoa(code)
+				if err != nil {
+					res = "error: " + err.Error()
+				} else if code/100 != 2 && code != 503 && code != 504 && code != 409 {
+					res = fmt.Sprintf("%d %v", code, v)
+				}
+				mu.Lock()
+				outcome[pool] = res
+				if byPhase[phase] == nil {
+					byPhase[phase] = map[string]int{}
+				}
+				byPhase[phase][strconv.Itoa(code)]++
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	for _, n := range f.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for name, want := range map[string]string{"www.gtm.example.net": "192.0.2.1 192.0.2.2", "base.gtm.example.net": "192.0.2.100"} {
+					got := n.answer(name)
+					mu.Lock()
+					queries++
+					if got != want && len(failures) < 20 {
+						failures = append(failures, fmt.Sprintf("node %s in phase %s: %s answered %q", n.name, phase, name, got))
+					}
+					mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	setPhase := func(p string) {
+		mu.Lock()
+		phase = p
+		mu.Unlock()
+	}
+	time.Sleep(2 * time.Second)
+	leader := leaderOf(t, f.cli, ec)
+	setPhase("leader killed")
+	ec.Members[leader].Kill()
+	time.Sleep(4 * time.Second)
+	second := (leader + 1) % 3
+	setPhase("quorum lost")
+	ec.Members[second].Kill()
+	time.Sleep(4 * time.Second)
+	setPhase("members back")
+	ec.Members[leader].Restart()
+	ec.Members[second].Restart()
+	time.Sleep(5 * time.Second)
+	close(stop)
+	wg.Wait()
+	t.Logf("writes by phase and answer: %v; %d queries", byPhase, queries)
+	if len(failures) > 0 {
+		t.Fatalf("DNS did not always answer:\n%s", strings.Join(failures, "\n"))
+	}
+	if byPhase["members back"]["201"] == 0 {
+		t.Fatalf("no write accepted once the members were back: %v", byPhase)
+	}
+
+	// Settled: every node connected, on one revision, without a config error.
+	eventually(t, 15*time.Second, func() string {
+		var revs []int64
+		for _, n := range f.nodes {
+			d, err := n.cluster()
+			if err != nil {
+				return err.Error()
+			}
+			if !d.Connected || d.ConfigError != "" {
+				return fmt.Sprintf("node %s: connected %v, config_error %q", n.name, d.Connected, d.ConfigError)
+			}
+			revs = append(revs, d.Revision)
+		}
+		if revs[0] != revs[1] || revs[1] != revs[2] {
+			return fmt.Sprintf("revisions %v", revs)
+		}
+		return ""
+	})
+	inEtcd := f.sharedConfig()
+	for pool, res := range outcome {
+		_, there := inEtcd["pools/"+pool]
+		switch {
+		case strings.HasPrefix(res, "2"):
+			if !there {
+				t.Errorf("pool %s: acknowledged (%s) and lost", pool, res)
+			}
+		case res == "503" || res == "409":
+			if there {
+				t.Errorf("pool %s: refused (%s) and applied", pool, res)
+			}
+		case res == "504" || strings.HasPrefix(res, "error: "):
+			// outcome unknown: either
+		default:
+			t.Errorf("pool %s: unexpected answer %s", pool, res)
+		}
+	}
+	for _, n := range f.nodes {
+		v, _ := n.must(200, "GET", "/api/v1/config", "")
+		pools, _ := v["pools"].(map[string]any)
+		for k := range inEtcd {
+			if name, ok := strings.CutPrefix(k, "pools/"); ok && pools[name] == nil {
+				t.Errorf("node %s lacks pool %s that etcd holds", n.name, name)
+			}
+		}
+		for name, p := range pools {
+			if p.(map[string]any)["source"] == "api" && inEtcd["pools/"+name] == nil {
+				t.Errorf("node %s holds pool %s that etcd does not", n.name, name)
+			}
+		}
 	}
 }

@@ -76,6 +76,10 @@ type Server struct {
 	peer    string
 	metrics string
 
+	// name and cluster are the member's name and --initial-cluster (a member of a Cluster;
+	// a lone server is "gtm-test" in a cluster of itself).
+	name, cluster, token string
+
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	out   *bytes.Buffer
@@ -85,12 +89,26 @@ type Server struct {
 // Start runs a new etcd member and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir()}
+	s := newMember(t, Binary(t), "gtm-test")
+	s.cluster, s.token = s.name+"="+s.peer, "etcd-cluster" // etcd's default
+	s.start()
+	s.cleanup()
+	return s
+}
+
+// newMember prepares a member: its data directory and ports on 127.0.0.1.
+func newMember(t testing.TB, bin, name string) *Server {
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), name: name}
 	ports := freePorts(t, 3)
 	s.client = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	s.peer = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	s.metrics = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	s.start()
+	return s
+}
+
+// cleanup kills the member when the test ends, and shows its output if the test failed.
+func (s *Server) cleanup() {
+	t := s.t
 	t.Cleanup(func() {
 		s.Kill()
 		if t.Failed() {
@@ -100,10 +118,9 @@ func Start(t testing.TB) *Server {
 			if len(out) > 4000 {
 				out = out[len(out)-4000:]
 			}
-			t.Logf("etcd output (tail):\n%s", out)
+			t.Logf("etcd %s output (tail):\n%s", s.name, out)
 		}
 	})
-	return s
 }
 
 // Endpoint is the client URL.
@@ -130,6 +147,19 @@ func (s *Server) DataDir() string { return s.dir }
 
 func (s *Server) start() {
 	s.t.Helper()
+	ended := s.launch()
+	if err := s.waitReady(ended, 20*time.Second); err != nil {
+		s.mu.Lock()
+		out := s.out.String()
+		s.mu.Unlock()
+		s.t.Fatalf("etcdtest: %v\n%s", err, out)
+	}
+}
+
+// launch starts the member's process without waiting for it to be healthy (the members
+// of a new cluster are healthy only once a quorum of them runs).
+func (s *Server) launch() chan struct{} {
+	s.t.Helper()
 	s.mu.Lock()
 	if s.cmd != nil {
 		s.mu.Unlock()
@@ -139,13 +169,14 @@ func (s *Server) start() {
 		s.out = new(bytes.Buffer)
 	}
 	cmd := exec.Command(s.bin,
-		"--name", "gtm-test",
+		"--name", s.name,
 		"--data-dir", filepath.Join(s.dir, "data"),
 		"--listen-client-urls", s.client,
 		"--advertise-client-urls", s.client,
 		"--listen-peer-urls", s.peer,
 		"--initial-advertise-peer-urls", s.peer,
-		"--initial-cluster", "gtm-test="+s.peer,
+		"--initial-cluster", s.cluster,
+		"--initial-cluster-token", s.token,
 		"--listen-metrics-urls", s.metrics,
 		"--heartbeat-interval", "50",
 		"--election-timeout", "500",
@@ -161,12 +192,7 @@ func (s *Server) start() {
 	s.cmd, s.ended = cmd, ended
 	s.mu.Unlock()
 	go func() { cmd.Wait(); close(ended) }()
-	if err := s.waitReady(ended, 20*time.Second); err != nil {
-		s.mu.Lock()
-		out := s.out.String()
-		s.mu.Unlock()
-		s.t.Fatalf("etcdtest: %v\n%s", err, out)
-	}
+	return ended
 }
 
 func (s *Server) waitReady(ended chan struct{}, limit time.Duration) error {
