@@ -9,7 +9,10 @@
 #       run) and DIR/NAME.perf.data (perf record -e cpu-clock -g, during the second run)
 # The server inherits the environment (GOGC=100 bash bench/run.sh: the Go runtime defaults).
 # Every server is pinned to CPU 0, dnsperf to CPU 1. Each scenario runs RUNS times for
-# SECONDS_PER_RUN; the median QPS is reported with its latency and the server's RSS.
+# SECONDS_PER_RUN; the median QPS is reported with its latency and the server's RSS, and the
+# server's CPU time per answered query at saturation ("cpu/query", the median run's, from its
+# threads' schedstat): unlike the QPS it does not depend on how much of its core the server
+# got, so it compares scenarios on a machine that other work loads (QPS = share / cpu/query).
 # Scenarios:
 #   a) coredns-gtm binary, whoami only          d) gtm geo+ASN routes, ECS from several countries,
 #   b) same binary, file: 4 A records               TCP health checks running
@@ -93,15 +96,17 @@ wait_port() { # wait until something answers DNS on the port
 }
 
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+# cpu_ns PID: the CPU time the process's threads have run, in ns.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 
 # measure NAME PID PORT [ECS...]: RUNS runs, one ECS option per run (cycled) if given.
 # perf_extra holds more dnsperf flags for the scenario (-D: the DO bit).
-declare -A QPS LAT RSS PCT
+declare -A QPS LAT RSS PCT CPUQ
 perf_extra=()
 measure() {
 	local name=$1 pid=$2 p=$3
 	shift 3
-	local ecs=("$@") out q l results=()
+	local ecs=("$@") out q l c0 c1 n cpu results=()
 	for i in $(seq 0 $((runs - 1))); do
 		local opt=()
 		if [ ${#ecs[@]} -gt 0 ]; then opt=(-E "8:${ecs[$((i % ${#ecs[@]}))]}"); fi
@@ -114,16 +119,21 @@ measure() {
 			perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$prof/${name%% *}.perf.data" -- sleep $((secs > 3 ? secs - 2 : 1)) >/dev/null 2>&1 &
 			bg+=($!)
 		fi
+		c0=$(cpu_ns "$pid")
 		out=$(taskset -c "$perf_cpus" dnsperf -s 127.0.0.1 -p "$p" -d "$work/q.txt" -l "$secs" -c 16 -q 256 "${opt[@]}" ${perf_extra[@]+"${perf_extra[@]}"} 2>&1)
+		c1=$(cpu_ns "$pid")
 		for b in "${bg[@]}"; do wait "$b" || true; done
 		q=$(echo "$out" | awk '/Queries per second/ {print $4}')
 		l=$(echo "$out" | awk '/Average Latency/ {print $4 * 1000000}')
 		lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
-		results+=("$q $l $lost")
+		n=$(echo "$out" | awk '/Queries completed/ {print $3}')
+		cpu=$(awk -v a="$c0" -v b="$c1" -v n="${n:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / 1000 / n; else print "n/a" }')
+		results+=("$q $l $lost $cpu")
 	done
 	# median by QPS
-	read -r q l lost < <(printf '%s\n' "${results[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
+	read -r q l lost cpu < <(printf '%s\n' "${results[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")
 	QPS[$name]=$q
+	CPUQ[$name]=$cpu
 	LAT[$name]=$l
 	RSS[$name]=$(rss "$pid")
 	# Latency percentiles at a fixed load: half the measured capacity (at most 20k QPS), so
@@ -135,7 +145,7 @@ measure() {
 		awk '/^> / { print $NF * 1000000 }' | sort -n |
 		awk -v rate="$rate" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit }
 			printf "%d | %.0f | %.0f | %.0f | %.0f", rate, v[int(NR * 0.50) + 1], v[int(NR * 0.90) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }')
-	printf '%-28s %12s qps  %8.0f us avg  lost %s  rss %s MiB   runs: %s  latency@rate|p50|p90|p99|p99.9: %s\n' "$name" "$q" "$l" "$lost" "${RSS[$name]}" "$(printf '%s ' "${results[@]%% *}")" "${PCT[$name]}" >&2
+	printf '%-28s %12s qps  %8.0f us avg  lost %s  rss %s MiB   runs: %s  latency@rate|p50|p90|p99|p99.9: %s  cpu/query: %s us\n' "$name" "$q" "$l" "$lost" "${RSS[$name]}" "$(printf '%s ' "${results[@]%% *}")" "${PCT[$name]}" "$cpu" >&2
 }
 
 start_coredns() { # NAME COREFILE_BODY
@@ -442,10 +452,10 @@ fi
 ratio() { awk -v a="${QPS[$1]:-0}" -v b="${QPS[$2]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 date=$(date -u +%Y-%m-%d)
 {
-	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) |"
-	echo "|---|---|---|---|---|---|---|---|---|"
+	echo "| scenario | QPS (median of $runs × ${secs}s) | avg latency at saturation (µs) | server RSS (MiB) | fixed load (QPS) | p50 (µs) | p90 (µs) | p99 (µs) | p99.9 (µs) | server CPU per query at saturation (µs) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for k in "a whoami" "b file (4 A)" "c gtm weighted" "d gtm geo+ECS+health" "e gdnsd geoip+weighted" "f pdns LUA (no cache)" "f pdns LUA (packet cache)" "d2 gtm geo, 2 CPUs shared" "d2m gtm geo, multisocket 2" "g gtm weighted, signed" "h gtm weighted, HTTPS"; do
-		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}"
+		[ -n "${QPS[$k]:-}" ] && printf '| %s | %.0f | %.0f | %s | %s | %s |\n' "$k" "${QPS[$k]}" "${LAT[$k]}" "${RSS[$k]}" "${PCT[$k]}" "${CPUQ[$k]}"
 	done
 	echo
 	echo "| ratio | value |"
@@ -457,5 +467,6 @@ date=$(date -u +%Y-%m-%d)
 	echo "| (c) gtm weighted / (a) whoami | $(ratio "c gtm weighted" "a whoami") |"
 	echo "| (g) gtm signed / (c) gtm weighted | $(ratio "g gtm weighted, signed" "c gtm weighted") |"
 	echo "| (h) gtm HTTPS / (c) gtm weighted | $(ratio "h gtm weighted, HTTPS" "c gtm weighted") |"
+	echo "| (h) / (c) by CPU per query at saturation (c's / h's) | $(awk -v a="${CPUQ[c gtm weighted]:-0}" -v b="${CPUQ[h gtm weighted, HTTPS]:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "n/a" }') |"
 	[ "$gdnsd_ok" = 1 ] || echo "(gdnsd did not run: see the messages above)"
 } | tee "$root/bench/results-$date.md"

@@ -2,12 +2,17 @@ package gtm
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/cache"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
 	"github.com/gtm-dns/coredns-gtm/policy"
@@ -195,5 +200,40 @@ func TestHTTPSWireSigned(t *testing.T) {
 				t.Fatalf("case %d: verify: %v", i, err)
 			}
 		}
+	}
+}
+
+// CoreDNS's cache before gtm stores the packed record and answers copies of it (dns.Copy,
+// through the generator the template carries): the cached answer is the same record.
+func TestHTTPSThroughCache(t *testing.T) {
+	g := newTestGTM(t, httpsBlock)
+	c := cache.New()
+	c.Zones, c.Next = []string{"."}, g
+	var texts []string
+	for range 2 {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := c.ServeDNS(context.Background(), rec, httpsQuery("www.gtm.example.net.")); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Msg == nil || len(rec.Msg.Answer) != 1 {
+			t.Fatalf("answer %v, want one HTTPS record", rec.Msg)
+		}
+		wire, err := rec.Msg.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := new(dns.Msg)
+		if err := back.Unpack(wire); err != nil {
+			t.Fatal(err)
+		}
+		h, ok := back.Answer[0].(*dns.HTTPS)
+		if !ok {
+			t.Fatalf("%v, want an HTTPS record", back.Answer[0])
+		}
+		h.Hdr.Ttl = 0 // the cache counts it down
+		texts = append(texts, h.String())
+	}
+	if texts[0] != texts[1] || !strings.Contains(texts[0], `alpn="h3,h2"`) || !strings.Contains(texts[0], "ipv6hint") {
+		t.Fatalf("first %q, from the cache %q", texts[0], texts[1])
 	}
 }

@@ -32,6 +32,22 @@ resource "gtm_healthcheck" "rtt" {
   max_rtt  = "800ms"
 }
 
+# Templates of the newer protocols, their members spelled as the JSON's (no pool uses them:
+# nothing is probed, the plan must still be empty after apply).
+resource "gtm_healthcheck" "errors" {
+  name     = "errors"
+  protocol = "prometheus"
+  url      = "http://127.0.0.1:9"
+  query    = "sum(rate(errors_total{instance=\"{{address}}\"}[1m]))"
+  expect   = "< 0.05"
+  max_rtt  = "1s"
+}
+
+resource "gtm_healthcheck" "pushed" {
+  name     = "pushed"
+  protocol = "push"
+}
+
 resource "gtm_pool" "disc" {
   name = "disc"
   lb   = "all"
