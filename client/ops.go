@@ -59,6 +59,10 @@ type StatusPool struct {
 	From         string          `json:"from,omitempty"`
 	Until        string          `json:"until,omitempty"`
 	Scheduled    *Scheduled      `json:"scheduled,omitempty"`
+	// MembersStale: a registry of the pool's members cannot be reached or errs (MembersError
+	// says why); its last members stay.
+	MembersStale bool   `json:"members_stale,omitempty"`
+	MembersError string `json:"members_error,omitempty"`
 }
 
 // StatusAddress is an address of a pool in the status.
@@ -78,6 +82,10 @@ type StatusAddress struct {
 	From       string     `json:"from,omitempty"`
 	Until      string     `json:"until,omitempty"`
 	Scheduled  *Scheduled `json:"scheduled,omitempty"`
+	// Source is where the address comes from: static, dns:NAME, srv:NAME, kubernetes:NS/SVC.
+	Source string `json:"source,omitempty"`
+	// CheckAddress is where its probes go, when not to Address.
+	CheckAddress string `json:"check_address,omitempty"`
 }
 
 // Scheduled is an override stored whose window starts later.

@@ -547,8 +547,14 @@ func (b *Block) voter() *voter {
 	return b.shared.voter
 }
 
+// policySnapshot is the query path's view of the configuration in force, for the api.
+//
+// Like Snapshot it follows a stopped block's successor: the api listener is handed from
+// instance to instance, and a request that took the old instance's handler just before the
+// swap may run after the old block stopped; it sees (and validates against) the
+// configuration in service, as its write goes to the store both blocks share.
 func (b *Block) policySnapshot() *policy.Snapshot {
-	if cs := b.snap.Load(); cs != nil {
+	if cs := b.Snapshot(); cs != nil {
 		return cs.Snapshot
 	}
 	return nil

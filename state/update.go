@@ -43,6 +43,14 @@ type Guarded interface {
 	Fresh(ctx context.Context) (*Data, error)
 }
 
+// Viewer is a Backend whose own view of the store can be ahead of the state in force: a
+// watch applies other writers' changes at once but hands them to the Store debounced (so
+// that a burst compiles once).
+type Viewer interface {
+	// View is the backend's newest state; nil when it has none to offer (a fault).
+	View() *Data
+}
+
 // Faulted is a Backend that can find its store unfit to write to (a regression).
 type Faulted interface {
 	// Fault is why writes are refused ("" when they are not): an ErrRegressed.
@@ -65,6 +73,14 @@ func (s *Store) Update(ctx context.Context, fn func(*Data) ([]Op, error)) (*Data
 	defer s.Unlock()
 	g, guarded := s.be.(Guarded)
 	d := s.Data()
+	// Built on the newest state the backend has seen, not only the one delivered: a write
+	// made through another node a few milliseconds ago is in the view already, and building
+	// on the delivered state would send a commit that is sure to be refused (and re-run).
+	if v, ok := s.be.(Viewer); ok {
+		if nd := v.View(); nd != nil && nd.Epoch == d.Epoch && nd.Revision > d.Revision {
+			d = nd
+		}
+	}
 	fresh := !guarded // a lone writer's view is the state
 	for try := 1; ; try++ {
 		ops, err := fn(d)

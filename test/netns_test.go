@@ -1,8 +1,10 @@
 package test
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,7 +14,7 @@ import (
 // netnsEnv marks the copy of the test binary that runs inside the network namespace.
 const netnsEnv = "GTM_TEST_NETNS"
 
-// inNetns runs the calling test in a network namespace of its own, where the loopback
+// inNetns runs the calling test in a network (and mount) namespace of its own, where the loopback
 // interface also carries addrs (IPv4, each a /32). Kubernetes refuses loopback addresses
 // as endpoints, so a test that health-checks discovered endpoints listens on addresses like
 // 10.99.0.1 that exist only in that namespace: no packet leaves the machine.
@@ -46,7 +48,8 @@ func inNetns(t *testing.T, within time.Duration, addrs ...string) bool {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v", "-test.timeout="+within.String())
 	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
+	// A mount namespace too, for podFiles.
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() != 0 {
 		attr.Cloneflags |= syscall.CLONE_NEWUSER
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
@@ -64,6 +67,45 @@ func inNetns(t *testing.T, within time.Duration, addrs ...string) bool {
 		t.Fatalf("the test failed in its network namespace: %v", err)
 	}
 	return false
+}
+
+// saDir is where a pod finds its ServiceAccount's token and CA (client-go's in-cluster
+// configuration reads them there).
+const saDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// podFiles gives the test, inside inNetns's namespaces, what a pod of a ServiceAccount sees:
+// token and ca.crt in saDir, on a tmpfs over /run mounted in the test's own mount namespace
+// (the host's /run is untouched), and KUBERNETES_SERVICE_HOST/PORT naming server (a URL).
+func podFiles(t *testing.T, server, token string, ca []byte) {
+	t.Helper()
+	if os.Getenv(netnsEnv) != "1" {
+		t.Fatal("podFiles outside the test's namespaces")
+	}
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("making mounts private: %v", err)
+	}
+	run, err := filepath.EvalSymlinks("/var/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", run, "tmpfs", 0, "mode=0755"); err != nil {
+		t.Fatalf("tmpfs on %s: %v", run, err)
+	}
+	if err := os.MkdirAll(saDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(saDir, "token"), []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(saDir, "ca.crt"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", u.Hostname())
+	t.Setenv("KUBERNETES_SERVICE_PORT", u.Port())
 }
 
 // missingTool skips the test, or fails it under CI=true (CI must not pass by running nothing).

@@ -218,7 +218,7 @@ resource "gtm_healthcheck" "imp_rtt" {
 resource "gtm_pool" "imp_m" {
   name        = "imp_m"
   lb          = "all"
-  healthcheck = "imp_rtt"
+  healthcheck = gtm_healthcheck.imp_rtt.name # a reference: destroy removes the pool first
   addresses {
     address       = "192.0.2.90"
     check_address = "127.0.0.1"
@@ -410,6 +410,37 @@ func TestTerraformREADMEDiscovery(t *testing.T) {
 	})
 	if m := n.dns.ask(query{name: "app.gtm.example.net", qtype: dns.TypeHTTPS}); len(m.Answer) != 1 || !strings.Contains(m.Answer[0].String(), `alpn="h2"`) {
 		t.Fatalf("HTTPS answer of the example's app domain: %v", m.Answer)
+	}
+	w.planEmpty()
+
+	// The status data source shows each address's source and check_address.
+	w.write(ex + `
+data "gtm_status" "now" {
+  depends_on = [gtm_pool.app]
+}
+
+output "app_addresses" {
+  value = sort([for a in one([for p in data.gtm_status.now.pools : p if p.name == "app"]).addresses : "${a.address} ${a.source} ${a.check_address}"])
+}
+
+output "app_stale" {
+  value = one([for p in data.gtm_status.now.pools : p.members_stale if p.name == "app"])
+}
+`)
+	w.apply()
+	outs, code := w.run("output", "-json")
+	if code != 0 {
+		t.Fatalf("output: exit %d\n%s", code, outs)
+	}
+	var got map[string]struct{ Value any }
+	if err := json.Unmarshal([]byte(outs), &got); err != nil {
+		t.Fatalf("output -json: %v\n%s", err, outs)
+	}
+	if v := fmt.Sprint(got["app_addresses"].Value); v != "[127.0.0.21 dns:app.reg.test  127.0.0.22 dns:app.reg.test  203.0.113.7 static 10.1.0.7]" {
+		t.Errorf("gtm_status addresses of pool app: %s", v)
+	}
+	if v := fmt.Sprint(got["app_stale"].Value); v != "false" {
+		t.Errorf("gtm_status members_stale of pool app: %s", v)
 	}
 	w.planEmpty()
 }

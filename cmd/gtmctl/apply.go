@@ -98,7 +98,7 @@ func (c *cli) applyAll(want desiredSet, plan []change) error {
 	if err != nil {
 		return err
 	}
-	b, hdr, err := c.call("PUT", "/api/v1/config"+c.waitQuery(), body, nil)
+	b, hdr, err := c.call("PUT", "/api/v1/config", body, nil) // with --wait the client adds ?wait=synced
 	if s := client.StatusOf(err); s == http.StatusNotFound || s == http.StatusMethodNotAllowed {
 		fmt.Fprintln(c.out, "! the server has no whole-configuration write (PUT /api/v1/config): applying one resource at a time, which is not atomic (a refused change leaves the earlier ones in place)")
 		return c.applyEach(plan)
@@ -136,7 +136,7 @@ func (c *cli) applyAll(want desiredSet, plan []change) error {
 // applyEach is apply against a server without PUT /api/v1/config.
 func (c *cli) applyEach(plan []change) error {
 	for i, ch := range plan {
-		path := "/api/v1/config/" + ch.kind + "/" + url.PathEscape(ch.name) + c.waitQuery()
+		path := "/api/v1/config/" + ch.kind + "/" + url.PathEscape(ch.name)
 		var err error
 		switch ch.op {
 		case "create":
@@ -165,18 +165,6 @@ func (c *cli) waitFailed(err error) error {
 	return err
 }
 
-// waitQuery is the query of a write under --wait.
-func (c *cli) waitQuery() string {
-	if !c.wait {
-		return ""
-	}
-	q := "?wait=synced"
-	if c.waitTimeout > 0 {
-		q += "&timeout=" + url.QueryEscape(c.waitTimeout.String())
-	}
-	return q
-}
-
 // restoreCache puts a node's cache file (cluster { cache FILE }) back into the fleet's
 // store: for an etcd that lost its data.
 func (c *cli) restoreCache(file string) error {
@@ -184,7 +172,7 @@ func (c *cli) restoreCache(file string) error {
 	if err != nil {
 		return err
 	}
-	b, _, err := c.call("POST", "/api/v1/cluster/restore"+c.waitQuery(), body, nil)
+	b, _, err := c.call("POST", "/api/v1/cluster/restore", body, nil)
 	if err != nil {
 		return c.waitFailed(err)
 	}

@@ -62,10 +62,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)) }
 
 // cli is one invocation.
 type cli struct {
-	api         *client.Client // the admin API client shared with terraform-provider-gtm
-	out         io.Writer
-	wait        bool          // apply, restore --from-cache: ?wait=synced
-	waitTimeout time.Duration // its timeout; 0: the server's (10 s)
+	api  *client.Client // the admin API client shared with terraform-provider-gtm
+	out  io.Writer
+	wait bool // --wait: writes return once every live node applied them
 }
 
 // parse parses flags wherever they stand among the positional arguments.
@@ -104,8 +103,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	cert := fs.String("cert", "", "a client certificate, for an API that requires one (with --key)")
 	key := fs.String("key", "", "the client certificate's key")
 	asJSON := fs.Bool("json", false, "audit: print records as JSON lines (an export)")
-	wait := fs.Bool("wait", false, "apply: return only once every live node applied the change")
-	waitTimeout := fs.Duration("wait-timeout", 0, "apply --wait: how long to wait (default: the server's, 10s)")
+	wait := fs.Bool("wait", false, "apply (and any write): return only once every live node applied the change")
+	waitTimeout := fs.Duration("wait-timeout", 0, "--wait: how long to wait (default: the server's, 10s)")
 	fromCache := fs.String("from-cache", "", "restore: a node's cache file to put back into the fleet's store")
 	outside := outsideFlags(fs)
 	pos, err := parse(fs, args)
@@ -122,6 +121,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return 2
 	}
 	opts.Server, opts.UserAgent = *server, "gtmctl"
+	// --wait: every write asks for ?wait=synced (the client also waits that much longer).
+	opts.WaitSynced, opts.WaitTimeout = *wait, *waitTimeout
 	if opts.Server == "" {
 		opts.Server = getenv("GTM_SERVER")
 	}
@@ -137,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		fmt.Fprintf(stderr, "gtmctl: %v\n", err)
 		return 2
 	}
-	c := &cli{api: api, out: stdout, wait: *wait, waitTimeout: *waitTimeout}
+	c := &cli{api: api, out: stdout, wait: *wait}
 	cmd, rest := pos[0], pos[1:]
 	need := func(n int, what string) bool {
 		if len(rest) != n {

@@ -368,10 +368,39 @@ func (s *Server) ReadsBy(user, agent string) int {
 const Namespace = "gtm-system"
 
 // Kubeconfig writes a kubeconfig with a token of ServiceAccount name in Namespace and returns
-// its path. With bind, the account is bound to the documented ClusterRole (RBACFile; the
+// its path (Account makes the account and its token). With bind, the account is bound to the documented ClusterRole (RBACFile; the
 // account coredns-gtm by the documented binding itself, others by a binding of their own);
 // without, it may do nothing. Calling it again for a name gives a new token.
 func (s *Server) Kubeconfig(name string, bind bool) string {
+	s.t.Helper()
+	token, ca := s.Account(name, bind)
+	path := filepath.Join(s.dir, name+".kubeconfig")
+	kc := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: test
+  context: {cluster: test, user: %s}
+current-context: test
+`, s.URL, b64(ca), name, token, name)
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+// Account makes ServiceAccount name in Namespace (bound to the documented ClusterRole with
+// bind, see Kubeconfig) and returns a token of it and the API server's CA certificate (PEM):
+// what a pod of that account finds in /var/run/secrets/kubernetes.io/serviceaccount.
+func (s *Server) Account(name string, bind bool) (token string, ca []byte) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -412,31 +441,11 @@ func (s *Server) Kubeconfig(name string, bind bool) string {
 	if err != nil {
 		s.t.Fatalf("token: %v", err)
 	}
-	ca, err := os.ReadFile(filepath.Join(s.dir, "certs", "apiserver.crt"))
+	ca, err = os.ReadFile(filepath.Join(s.dir, "certs", "apiserver.crt"))
 	if err != nil {
 		s.t.Fatalf("serving certificate: %v", err)
 	}
-	path := filepath.Join(s.dir, name+".kubeconfig")
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster:
-    server: %s
-    certificate-authority-data: %s
-users:
-- name: %s
-  user:
-    token: %s
-contexts:
-- name: test
-  context: {cluster: test, user: %s}
-current-context: test
-`, s.URL, b64(ca), name, tr.Status.Token, name)
-	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
-		s.t.Fatal(err)
-	}
-	return path
+	return tr.Status.Token, ca
 }
 
 func freePort(t testing.TB) int {

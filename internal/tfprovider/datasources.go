@@ -116,6 +116,9 @@ type statusPoolModel struct {
 	LB        types.String         `tfsdk:"lb"`
 	Mode      types.String         `tfsdk:"mode"`
 	Addresses []statusAddressModel `tfsdk:"addresses"`
+	// MembersStale and MembersError: a registry of its members cannot be reached.
+	MembersStale types.Bool   `tfsdk:"members_stale"`
+	MembersError types.String `tfsdk:"members_error"`
 }
 
 type statusAddressModel struct {
@@ -124,6 +127,9 @@ type statusAddressModel struct {
 	Healthy  types.Bool   `tfsdk:"healthy"`
 	Mode     types.String `tfsdk:"mode"`
 	Disabled types.Bool   `tfsdk:"disabled"`
+	// Source is static or the registry it was discovered in; CheckAddress where it is probed.
+	Source       types.String `tfsdk:"source"`
+	CheckAddress types.String `tfsdk:"check_address"`
 }
 
 func (d *statusData) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -156,18 +162,22 @@ func (d *statusData) Schema(_ context.Context, _ datasource.SchemaRequest, resp 
 				}}},
 			"pools": schema.ListNestedAttribute{Computed: true, Description: "Every pool.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":      str("Its name."),
-					"available": boolean("Enough healthy addresses (min_available)."),
-					"up":        schema.Int64Attribute{Computed: true, Description: "Addresses that may be answered now."},
-					"lb":        str("Its lb."),
-					"mode":      str("The pool mode in force (auto: none)."),
+					"name":          str("Its name."),
+					"available":     boolean("Enough healthy addresses (min_available)."),
+					"up":            schema.Int64Attribute{Computed: true, Description: "Addresses that may be answered now."},
+					"lb":            str("Its lb."),
+					"mode":          str("The pool mode in force (auto: none)."),
+					"members_stale": boolean("A registry of its members cannot be reached or errs: its last members stay."),
+					"members_error": str("Why members_stale (each stale source and its error), or empty."),
 					"addresses": schema.ListNestedAttribute{Computed: true, Description: "Its addresses.",
 						NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-							"address":  str("The address."),
-							"up":       boolean("May be answered now."),
-							"healthy":  boolean("The health checks' verdict."),
-							"mode":     str("auto, up or down."),
-							"disabled": boolean("Disabled in the configuration."),
+							"address":       str("The address."),
+							"up":            boolean("May be answered now."),
+							"healthy":       boolean("The health checks' verdict."),
+							"mode":          str("auto, up or down."),
+							"disabled":      boolean("Disabled in the configuration."),
+							"source":        str("Where it comes from: static, dns:NAME, srv:NAME, kubernetes:NAMESPACE/SERVICE."),
+							"check_address": str("Where its probes go, when not to address, or empty."),
 						}}},
 				}}},
 		},
@@ -203,10 +213,12 @@ func (d *statusData) Read(ctx context.Context, _ datasource.ReadRequest, resp *d
 			mode = "auto"
 		}
 		sp := statusPoolModel{Name: types.StringValue(p.Name), Available: types.BoolValue(p.Available), Up: types.Int64Value(int64(p.Up)),
-			LB: types.StringValue(p.LB), Mode: types.StringValue(mode), Addresses: []statusAddressModel{}}
+			LB: types.StringValue(p.LB), Mode: types.StringValue(mode), Addresses: []statusAddressModel{},
+			MembersStale: types.BoolValue(p.MembersStale), MembersError: types.StringValue(p.MembersError)}
 		for _, a := range p.Addresses {
 			sp.Addresses = append(sp.Addresses, statusAddressModel{Address: types.StringValue(a.Address), Up: types.BoolValue(a.Up),
-				Healthy: types.BoolValue(a.Healthy), Mode: types.StringValue(a.Mode), Disabled: types.BoolValue(a.Disabled)})
+				Healthy: types.BoolValue(a.Healthy), Mode: types.StringValue(a.Mode), Disabled: types.BoolValue(a.Disabled),
+				Source: types.StringValue(a.Source), CheckAddress: types.StringValue(a.CheckAddress)})
 		}
 		m.Pools = append(m.Pools, sp)
 	}

@@ -255,3 +255,14 @@ func sameEntries(a, b map[string]state.Entry) bool {
 		return x.Revision == y.Revision && string(x.Value) == string(y.Value)
 	})
 }
+
+// View implements state.Viewer: the state as the watch has it now, before the debounced
+// delivery; nil while the store is faulted.
+func (b *Backend) View() *state.Data {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fault != nil {
+		return nil
+	}
+	return b.snapshotLocked()
+}

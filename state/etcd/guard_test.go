@@ -148,3 +148,45 @@ func TestRegressionAndRestore(t *testing.T) {
 		t.Fatalf("write after the restore: %v", err)
 	}
 }
+
+// A write through b right after one through a is built on b's newest view (the watch has
+// a's write before its debounced delivery): one attempt, not a commit sure to be refused.
+func TestUpdateBuildsOnTheView(t *testing.T) {
+	srv := etcdtest.Start(t)
+	a := open(t, srv.Endpoints(), "a")
+	b := open(t, srv.Endpoints(), "b")
+	ctx := context.Background()
+	sb, err := state.Open(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	retried := 0
+	for i := range 10 {
+		key := "config/pools/v" + string(rune('0'+i))
+		ad, err := a.Commit(ctx, []state.Op{put(key, `{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Second, "b's watch has a's write", func() bool {
+			v := b.View()
+			return v != nil && v.Revision >= ad.Revision
+		})
+		tries := 0
+		if _, err := sb.Update(ctx, func(d *state.Data) ([]state.Op, error) {
+			tries++
+			if _, ok := d.Entries[key]; !ok {
+				return nil, errors.New("built on a state without a's write")
+			}
+			return []state.Op{put("config/domains/v.", `{}`)}, nil
+		}); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if tries > 1 {
+			retried++
+		}
+	}
+	if retried > 0 {
+		t.Fatalf("%d of 10 updates right after another node's write ran more than once", retried)
+	}
+}
