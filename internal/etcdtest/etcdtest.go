@@ -18,53 +18,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gtm-dns/coredns-gtm/internal/testtool"
 )
 
 // Binary returns the etcd binary to run, or ends the test (skip; under CI=true, fail).
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("GTM_ETCD"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		missing(t, fmt.Sprintf("GTM_ETCD=%s does not exist (bash scripts/etcd.sh builds it)", p))
-	}
-	if root := moduleRoot(); root != "" {
-		p := filepath.Join(root, ".cache", "bin", "etcd")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p
-	}
-	missing(t, "no etcd binary: set GTM_ETCD or run bash scripts/etcd.sh")
-	return ""
-}
-
-func missing(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return ""
-		}
-		dir = up
-	}
+	return testtool.Binary(t, "GTM_ETCD", "etcd", "scripts/etcd.sh")
 }
 
 // Server is one running etcd member.

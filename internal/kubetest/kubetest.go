@@ -31,6 +31,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-dns/coredns-gtm/internal/testtool"
+
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -48,7 +50,7 @@ const RBACFile = "docs/examples/kubernetes-rbac.yaml"
 
 // DocumentedRBAC reads RBACFile: its ServiceAccount, ClusterRole and ClusterRoleBinding.
 func DocumentedRBAC() (*corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding, error) {
-	root := moduleRoot()
+	root := testtool.ModuleRoot()
 	if root == "" {
 		return nil, nil, nil, fmt.Errorf("no module root above the working directory")
 	}
@@ -97,48 +99,7 @@ func DocumentedRBAC() (*corev1.ServiceAccount, *rbacv1.ClusterRole, *rbacv1.Clus
 // Binary returns the kube-apiserver to run, or ends the test (skip; under CI=true, fail).
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("GTM_KUBE_APISERVER"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		missing(t, fmt.Sprintf("GTM_KUBE_APISERVER=%s does not exist (bash scripts/kube-apiserver.sh builds it)", p))
-	}
-	if root := moduleRoot(); root != "" {
-		p := filepath.Join(root, ".cache", "bin", "kube-apiserver")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("kube-apiserver"); err == nil {
-		return p
-	}
-	missing(t, "no kube-apiserver binary: set GTM_KUBE_APISERVER or run bash scripts/kube-apiserver.sh")
-	return ""
-}
-
-func missing(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func moduleRoot() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return ""
-		}
-		dir = up
-	}
+	return testtool.Binary(t, "GTM_KUBE_APISERVER", "kube-apiserver", "scripts/kube-apiserver.sh")
 }
 
 // Server is a running API server.

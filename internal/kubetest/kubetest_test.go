@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-dns/coredns-gtm/internal/testtool"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,7 +84,7 @@ func TestKubeDocumentedRBAC(t *testing.T) {
 
 // docs/discovery.md quotes the RBAC file the tests apply, verbatim.
 func TestKubeRBACDocumented(t *testing.T) {
-	root := moduleRoot()
+	root := testtool.ModuleRoot()
 	rbac, err := os.ReadFile(filepath.Join(root, RBACFile))
 	if err != nil {
 		t.Fatal(err)
