@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gtm-dns/coredns-gtm/internal/testtool"
+
 	"github.com/miekg/dns"
 )
 
@@ -298,42 +300,18 @@ func TestDNSSECEndToEnd(t *testing.T) {
 	}
 }
 
-// requireTool finds a validator's binary. In CI (CI=true) a missing one fails the test:
-// scripts/test-deps.sh installs it; elsewhere the test is skipped with what to install.
-func requireTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is missing (Debian package %s): run scripts/test-deps.sh", name, pkg)
-	}
-	t.Skipf("%s is missing: apt-get install %s (or bash scripts/test-deps.sh) to run this test", name, pkg)
-	return ""
+// validatedCase is a query through the validating resolver and how many records (RRSIGs
+// aside) its answer holds.
+type validatedCase struct {
+	name  string
+	qtype uint16
+	n     int
 }
 
-// A real validating resolver, unbound, trusting the zone's DS and forwarding the zone to
-// gtm as a stub, validates gtm's answers: AD on positive answers, on a CNAME chain, and on
-// the NSEC denials.
-func TestDNSSECValidatingResolver(t *testing.T) {
-	ub := requireTool(t, "unbound", "unbound")
-	s := startSigned(t)
-	// The trust anchor is the DS of one of the keys, as the parent zone would publish it.
-	resolve := startUnbound(t, ub, "127.0.53.1", s.keys[0].ToDS(dns.SHA256).String(), s.port)
-	for _, tc := range []struct {
-		name  string
-		qtype uint16
-		n     int // answer records, RRSIGs aside
-	}{
-		{"web.gtm.example.net.", dns.TypeA, 2},
-		{"web.gtm.example.net.", dns.TypeAAAA, 1},
-		{"www.gtm.example.net.", dns.TypeA, 3},
-		{"gone.gtm.example.net.", dns.TypeA, 1},
-		{"nope.gtm.example.net.", dns.TypeA, 0},
-		{"web.gtm.example.net.", dns.TypeTXT, 0},
-		{"gtm.example.net.", dns.TypeDNSKEY, 2},
-	} {
+// expectValidated asks resolve each case: NOERROR, AD, and the records wanted.
+func expectValidated(t *testing.T, resolve func(string, uint16) (*dns.Msg, error), cases []validatedCase) {
+	t.Helper()
+	for _, tc := range cases {
 		r, err := resolve(tc.name, tc.qtype)
 		if err != nil {
 			t.Errorf("%s %s: %v", tc.name, dns.TypeToString[tc.qtype], err)
@@ -349,6 +327,37 @@ func TestDNSSECValidatingResolver(t *testing.T) {
 			t.Errorf("%s %s through unbound: rcode %s, AD %v, %d records (want NOERROR, AD, %d):\n%s", tc.name, dns.TypeToString[tc.qtype], dns.RcodeToString[r.Rcode], r.AuthenticatedData, n, tc.n, r)
 		}
 	}
+}
+
+// requireTool finds a validator's binary. In CI (CI=true) a missing one fails the test:
+// scripts/test-deps.sh installs it; elsewhere the test is skipped with what to install.
+func requireTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	testtool.Missing(t, fmt.Sprintf("%s is missing (Debian package %s): apt-get install %s or run bash scripts/test-deps.sh", name, pkg, pkg))
+	return ""
+}
+
+// A real validating resolver, unbound, trusting the zone's DS and forwarding the zone to
+// gtm as a stub, validates gtm's answers: AD on positive answers, on a CNAME chain, and on
+// the NSEC denials.
+func TestDNSSECValidatingResolver(t *testing.T) {
+	ub := requireTool(t, "unbound", "unbound")
+	s := startSigned(t)
+	// The trust anchor is the DS of one of the keys, as the parent zone would publish it.
+	resolve := startUnbound(t, ub, "127.0.53.1", s.keys[0].ToDS(dns.SHA256).String(), s.port)
+	expectValidated(t, resolve, []validatedCase{
+		{"web.gtm.example.net.", dns.TypeA, 2},
+		{"web.gtm.example.net.", dns.TypeAAAA, 1},
+		{"www.gtm.example.net.", dns.TypeA, 3},
+		{"gone.gtm.example.net.", dns.TypeA, 1},
+		{"nope.gtm.example.net.", dns.TypeA, 0},
+		{"web.gtm.example.net.", dns.TypeTXT, 0},
+		{"gtm.example.net.", dns.TypeDNSKEY, 2},
+	})
 
 	// The same resolver trusting a key gtm does not hold finds the answers bogus: SERVFAIL.
 	_, wrong := makeKey(t, t.TempDir(), signedZoneName, true)

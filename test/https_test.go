@@ -305,11 +305,7 @@ func TestHTTPSAndSRVValidated(t *testing.T) {
 	checkSigned(t, r, []*dns.DNSKEY{key})
 
 	resolve := startUnbound(t, ub, "127.0.53.3", key.ToDS(dns.SHA256).String(), port)
-	for _, tc := range []struct {
-		name  string
-		qtype uint16
-		n     int // answer records, RRSIGs aside
-	}{
+	expectValidated(t, resolve, []validatedCase{
 		{"web.gtm.example.net.", dns.TypeHTTPS, 1},
 		{"_sip._udp.web.gtm.example.net.", dns.TypeSRV, 3},
 		{"192-0-2-2.web.gtm.example.net.", dns.TypeA, 1},
@@ -320,22 +316,7 @@ func TestHTTPSAndSRVValidated(t *testing.T) {
 		{"big.gtm.example.net.", dns.TypeHTTPS, 1},
 		{"_sip._tcp.big.gtm.example.net.", dns.TypeSRV, 90},
 		{"_sip._udp.q.wild.gtm.example.net.", dns.TypeSRV, 3},
-	} {
-		r, err := resolve(tc.name, tc.qtype)
-		if err != nil {
-			t.Errorf("%s %s: %v", tc.name, dns.TypeToString[tc.qtype], err)
-			continue
-		}
-		n := 0
-		for _, rr := range r.Answer {
-			if rr.Header().Rrtype != dns.TypeRRSIG {
-				n++
-			}
-		}
-		if r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData || n != tc.n {
-			t.Errorf("%s %s through unbound: rcode %s, AD %v, %d records (want NOERROR, AD, %d):\n%s", tc.name, dns.TypeToString[tc.qtype], dns.RcodeToString[r.Rcode], r.AuthenticatedData, n, tc.n, r)
-		}
-	}
+	})
 }
 
 // The worked example of the README's "HTTPS and SRV" section answers what it shows.
