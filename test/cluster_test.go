@@ -69,13 +69,20 @@ func newFleet(t *testing.T, specs ...string) *fleet {
 	t.Helper()
 	binary(t) // build before etcd starts: the build is the slow part on a cold cache
 	srv := etcdtest.Start(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: srv.Endpoints(), DialTimeout: 2 * time.Second})
+	return startFleet(t, &fleet{etcd: srv}, srv.Endpoints(), specs)
+}
+
+// startFleet starts one node of f per "NAME:REGION" spec against etcd at endpoints (a client
+// of f's), and waits until every node answers and lists every other.
+func startFleet(t *testing.T, f *fleet, endpoints []string, specs []string) *fleet {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	dir := t.TempDir()
-	f := &fleet{t: t, etcd: srv, cli: cli, dir: dir, tokenFile: writeFile(t, filepath.Join(dir, "token"), fleetToken+"\n")}
+	f.t, f.cli, f.dir = t, cli, t.TempDir()
+	f.tokenFile = writeFile(t, filepath.Join(f.dir, "token"), fleetToken+"\n")
 	for _, s := range specs {
 		name, region, _ := strings.Cut(s, ":")
 		f.add(name, region)

@@ -453,25 +453,7 @@ func TestFleetBadOverridesReported(t *testing.T) {
 func newClusterFleet(t *testing.T, ec *etcdtest.Cluster, specs ...string) *fleet {
 	t.Helper()
 	binary(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: ec.Endpoints(), DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	dir := t.TempDir()
-	f := &fleet{t: t, cli: cli, dir: dir, endpoints: ec.Endpoints(), tokenFile: writeFile(t, filepath.Join(dir, "token"), fleetToken+"\n")}
-	for _, s := range specs {
-		name, region, _ := strings.Cut(s, ":")
-		f.add(name, region)
-	}
-	for _, n := range f.nodes {
-		n.launch()
-	}
-	for _, n := range f.nodes {
-		n.waitUp(true)
-	}
-	f.waitListed(10*time.Second, f.nodes...)
-	return f
+	return startFleet(t, &fleet{endpoints: ec.Endpoints()}, ec.Endpoints(), specs)
 }
 
 // leaderOf returns the index of ec's leader.
