@@ -168,26 +168,8 @@ func TestFleetBrake(t *testing.T) {
             quorum 50
             brake 50 10s
         }
-        healthcheck tcp {
-            protocol tcp
-            port %d
-            interval 300ms
-            timeout 250ms
-            fall 1
-            rise 1
-        }
-        pool big {
-%s            lb all
-            healthcheck tcp
-        }
-        pool standby {
-            address 127.0.82.9
-        }
-        domain big.gtm.example.net {
-            route default big standby
-        }
-    }
-}`, apiAddr, token, etcd.Endpoint(), name, port, lines.String()))
+%s    }
+}`, apiAddr, token, etcd.Endpoint(), name, brakePools(port, lines.String(), "127.0.82.9")))
 		return s, &apiClient{t: t, base: "http://" + apiAddr, token: "tok"}
 	}
 	a, aAPI := mk("a")

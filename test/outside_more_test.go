@@ -226,6 +226,30 @@ func TestPushedVerdictFleet(t *testing.T) {
 	})
 }
 
+// brakePools are the brake tests' template (tcp on port, judged in 300 ms), pool big of the
+// address lines under it (lb all), a standby pool and domain big routing to both.
+func brakePools(port int, lines, standby string) string {
+	return fmt.Sprintf(`        healthcheck tcp {
+            protocol tcp
+            port %d
+            interval 300ms
+            timeout 250ms
+            fall 1
+            rise 1
+        }
+        pool big {
+%s            lb all
+            healthcheck tcp
+        }
+        pool standby {
+            address %s
+        }
+        domain big.gtm.example.net {
+            route default big standby
+        }
+`, port, lines, standby)
+}
+
 // brakeTarget is a TCP listener that can be killed and revived.
 type brakeTarget struct {
 	mu   sync.Mutex
@@ -295,26 +319,8 @@ func TestBrakeHoldsMassFailure(t *testing.T) {
             token_file %s
         }
         brake 50 10s
-        healthcheck tcp {
-            protocol tcp
-            port %d
-            interval 300ms
-            timeout 250ms
-            fall 1
-            rise 1
-        }
-        pool big {
-%s            lb all
-            healthcheck tcp
-        }
-        pool standby {
-            address 127.0.71.1
-        }
-        domain big.gtm.example.net {
-            route default big standby
-        }
-    }
-}`, metrics, apiAddr, token, port, lines.String()))
+%s    }
+}`, metrics, apiAddr, token, brakePools(port, lines.String(), "127.0.71.1")))
 	ask := func() []string {
 		got := answers(s.ask(query{name: "big.gtm.example.net", qtype: dns.TypeA}))
 		sort.Strings(got)
