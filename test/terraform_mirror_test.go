@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -369,22 +368,7 @@ resource "gtm_domain" "app" {
 // checks its answers and an empty plan.
 func TestTerraformREADMEDiscovery(t *testing.T) {
 	tofuBinary(t)
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := string(readme)
-	i := strings.Index(sec, "## Terraform / OpenTofu provider")
-	if i < 0 {
-		t.Fatal("README has no Terraform / OpenTofu provider section")
-	}
-	sec = sec[i:]
-	j := strings.Index(sec, "```hcl\n# Discovery")
-	if j < 0 {
-		t.Fatal("README's provider section has no discovery example (```hcl\\n# Discovery ...)")
-	}
-	ex := sec[j+len("```hcl\n"):]
-	ex = ex[:strings.Index(ex, "```")]
+	ex := readmeHCL(t, "# Discovery")
 	reg := startRegistryDNS(t,
 		"app 1 IN A 127.0.0.21",
 		"app 1 IN A 127.0.0.22",

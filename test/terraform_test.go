@@ -715,6 +715,21 @@ func TestTerraformExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ex := readmeHCL(t, "terraform {")
+	for name, hcl := range map[string]string{"all": all.String(), "complete": string(complete), "README": ex} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorkspace(t, "http://127.0.0.1:1", "unused")
+			writeFile(t, filepath.Join(w.dir, "main.tf"), hcl)
+			if out, code := w.run("validate", "-no-color"); code != 0 {
+				t.Fatalf("tofu validate: exit %d\n%s\n%s", code, out, hcl)
+			}
+		})
+	}
+}
+
+// readmeHCL is the ```hcl block of the README's provider section that starts with first.
+func readmeHCL(t *testing.T, first string) string {
+	t.Helper()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -725,19 +740,10 @@ func TestTerraformExamples(t *testing.T) {
 		t.Fatal("README has no Terraform / OpenTofu provider section")
 	}
 	sec = sec[i:]
-	j := strings.Index(sec, "```hcl\nterraform {")
+	j := strings.Index(sec, "```hcl\n"+first)
 	if j < 0 {
-		t.Fatal("README's provider section has no complete example")
+		t.Fatalf("README's provider section has no example starting ```hcl\\n%s", first)
 	}
 	ex := sec[j+len("```hcl\n"):]
-	ex = ex[:strings.Index(ex, "```")]
-	for name, hcl := range map[string]string{"all": all.String(), "complete": string(complete), "README": ex} {
-		t.Run(name, func(t *testing.T) {
-			w := newWorkspace(t, "http://127.0.0.1:1", "unused")
-			writeFile(t, filepath.Join(w.dir, "main.tf"), hcl)
-			if out, code := w.run("validate", "-no-color"); code != 0 {
-				t.Fatalf("tofu validate: exit %d\n%s\n%s", code, out, hcl)
-			}
-		})
-	}
+	return ex[:strings.Index(ex, "```")]
 }
